@@ -1,0 +1,1 @@
+"""The headless agent: REST API, websocket event stream, task queue and workers."""

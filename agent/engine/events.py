@@ -1,0 +1,60 @@
+"""Appending to the event log: the one function every writer calls.
+
+Event ids must increase in *commit* order, or a client that resumes from the
+last id it saw could miss an event committed late with a smaller id. SQLite
+serializes writers, so its ids already do. On PostgreSQL a sequence value is
+taken before commit, so writers of events take a transaction-level advisory
+lock first: event-writing transactions then commit one after another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from agent.db import models
+from shared.protocol import Event, EventKind
+
+EVENTS_LOCK_KEY = 0x41545245  # "ATRE": the advisory lock that orders event commits
+
+
+def append_event(
+    session: Session,
+    kind: EventKind,
+    *,
+    actor: str | None = None,
+    project: str | None = None,
+    version: str | None = None,
+    task_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> models.Event:
+    """Add one event to ``session``'s transaction; it is visible once the caller commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK_KEY})
+    row = models.Event(
+        kind=kind.value,
+        actor=actor,
+        project=project,
+        version=version,
+        task_id=task_id,
+        data=data or {},
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def to_wire(row: models.Event) -> Event:
+    """The protocol model of an event row."""
+    return Event(
+        id=row.id,
+        at=row.at,
+        kind=EventKind(row.kind),
+        actor=row.actor,
+        project=row.project,
+        version=row.version,
+        task_id=row.task_id,
+        data=row.data,
+    )

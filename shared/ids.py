@@ -1,0 +1,102 @@
+"""Validated identifiers, checked once at the edges so the inside never re-checks them.
+
+Each identifier has a ``check_*`` function that returns the normalized value or
+raises :class:`shared.errors.ValidationError`, and an ``Annotated`` type that
+runs the same function when a pydantic model is built.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from shared.errors import ValidationError
+
+_KEY_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
+_VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}$")
+_HEX40_RE = re.compile(r"^[0-9A-F]{40}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_MAX_PATH = 1024
+
+
+def check_key(value: str, *, what: str = "project key") -> str:
+    """A project or committee key: lower-case letters, digits and dashes, starting with a letter."""
+    if not _KEY_RE.fullmatch(value):
+        raise ValidationError(
+            f"{value!r} is not a valid {what}",
+            hint="use lower-case letters, digits and '-', starting with a letter (at most 64)",
+        )
+    return value
+
+
+def check_user_name(value: str) -> str:
+    """A user name, as the ASF's LDAP ids: lower case, digits, '_', '.', '-'."""
+    if not _USER_RE.fullmatch(value):
+        raise ValidationError(
+            f"{value!r} is not a valid user name",
+            hint="use lower-case letters, digits, '_', '.' and '-' (at most 64)",
+        )
+    return value
+
+
+def check_version(value: str) -> str:
+    """A release version such as ``1.2.0``, ``2.0.0-M1`` or ``1.0.0-rc1``."""
+    if not _VERSION_RE.fullmatch(value) or ".." in value:
+        raise ValidationError(
+            f"{value!r} is not a valid release version",
+            hint="use letters, digits and . + _ ~ - (at most 64), starting with a letter or digit",
+        )
+    return value
+
+
+def check_relpath(value: str) -> str:
+    """A relative path inside a release: no ``..``, not absolute, NFC-normalized, '/' separated."""
+    if not value or len(value) > _MAX_PATH:
+        raise ValidationError(f"path must have 1 to {_MAX_PATH} characters, got {len(value)}")
+    if unicodedata.normalize("NFC", value) != value:
+        raise ValidationError(f"path {value!r} is not in Unicode NFC form")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValidationError(f"path {value!r} contains control characters")
+    if "\\" in value:
+        raise ValidationError(f"path {value!r} uses '\\'; separate folders with '/'")
+    if value.startswith("/"):
+        raise ValidationError(f"path {value!r} is absolute; paths are relative to the release")
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValidationError(f"path {value!r} has an empty, '.' or '..' segment")
+    return value
+
+
+def check_fingerprint(value: str) -> str:
+    """An OpenPGP v4 fingerprint, normalized to 40 upper-case hex characters without spaces."""
+    normalized = value.replace(" ", "").upper()
+    if normalized.startswith("0X"):
+        normalized = normalized[2:]
+    if not _HEX40_RE.fullmatch(normalized):
+        raise ValidationError(f"{value!r} is not an OpenPGP fingerprint (40 hex characters)")
+    return normalized
+
+
+def check_sha256(value: str) -> str:
+    """A SHA-256 digest in lower-case hex."""
+    normalized = value.lower()
+    if not _SHA256_RE.fullmatch(normalized):
+        raise ValidationError(f"{value!r} is not a SHA-256 digest (64 hex characters)")
+    return normalized
+
+
+def _committee(value: str) -> str:
+    return check_key(value, what="committee name")
+
+
+ProjectKey = Annotated[str, AfterValidator(check_key)]
+CommitteeName = Annotated[str, AfterValidator(_committee)]
+UserName = Annotated[str, AfterValidator(check_user_name)]
+Version = Annotated[str, AfterValidator(check_version)]
+RelPath = Annotated[str, AfterValidator(check_relpath)]
+Fingerprint = Annotated[str, AfterValidator(check_fingerprint)]
+Sha256 = Annotated[str, AfterValidator(check_sha256)]
