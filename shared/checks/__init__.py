@@ -1,0 +1,1 @@
+"""Compliance checks: pure functions of (files, policy) → results. See :mod:`shared.checks.base`."""
