@@ -71,6 +71,14 @@ class EventFrame(Model):
     event: Event
 
 
+class EventsFrame(Model):
+    """Several events in id order, sent when more than one is ready at once: one frame
+    instead of many keeps the stream cheap at thousands of events per second."""
+
+    kind: Literal["events"] = "events"
+    events: list[Event]
+
+
 class PongFrame(Model):
     kind: Literal["pong"] = "pong"
     nonce: str = ""
@@ -90,7 +98,13 @@ class ErrorFrame(Model):
 
 
 ServerFrame = Annotated[
-    WelcomeFrame | SubscribedFrame | EventFrame | PongFrame | ResultFrame | ErrorFrame,
+    WelcomeFrame
+    | SubscribedFrame
+    | EventFrame
+    | EventsFrame
+    | PongFrame
+    | ResultFrame
+    | ErrorFrame,
     Field(discriminator="kind"),
 ]
 
