@@ -1,0 +1,253 @@
+"""Starts N worker processes and keeps them running.
+
+The agent (``atr-agent serve``) creates a :class:`Supervisor` in its own
+process. ``python -m agent.engine.supervisor`` (``atr-agent workers``) runs
+workers only, with no API, until SIGTERM or SIGINT: a deployment where workers
+live on another host than the API, sharing one PostgreSQL database.
+
+Workers are started with the ``spawn`` context, so no database connection or
+lock of the parent is ever inherited. A monitor thread restarts a worker that
+ended (after a task timeout, a lost lease, a crash), waiting a little longer
+after each quick failure so a worker that cannot start does not spin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from agent.blobs import DEFAULT_MAX_SIZE
+from agent.db.session import make_engine, migrate, sqlite_url
+from agent.engine.worker import WorkerConfig, worker_main
+
+logger = logging.getLogger(__name__)
+
+_MONITOR_INTERVAL = 0.1
+_STABLE_SECONDS = 30.0
+"""A worker that ran at least this long before ending is restarted without delay growth."""
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: SpawnProcess | None = None
+    started_at: float = 0.0
+    quick_failures: int = 0
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Runs ``workers`` worker processes against one database and restarts those that end."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        data_dir: Path,
+        workers: int,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.2,
+        max_blob_size: int = DEFAULT_MAX_SIZE,
+        restart_delay: float = 0.5,
+        max_restart_delay: float = 30.0,
+        log_level: str = "INFO",
+    ) -> None:
+        if workers < 0:
+            raise ValueError("workers must not be negative")
+        if lease_seconds <= 0 or poll_interval <= 0:
+            raise ValueError("lease_seconds and poll_interval must be positive")
+        self.config = WorkerConfig(
+            database_url=database_url,
+            data_dir=data_dir,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            max_blob_size=max_blob_size,
+            log_level=log_level,
+        )
+        self.restart_delay = restart_delay
+        self.max_restart_delay = max_restart_delay
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = [_Slot(index=i) for i in range(workers)]
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self.restarts = 0
+        """How many times a worker was started again after it ended."""
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of the workers running now."""
+        with self._lock:
+            return [
+                s.process.pid
+                for s in self._slots
+                if s.process is not None and s.process.pid is not None and s.process.is_alive()
+            ]
+
+    def start(self) -> None:
+        """Start the workers and the monitor thread."""
+        if self._monitor is not None:
+            raise RuntimeError("the supervisor is already started")
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            for slot in self._slots:
+                self._spawn(slot)
+        self._monitor = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+        self._monitor.start()
+
+    def _spawn(self, slot: _Slot) -> None:
+        process = self._context.Process(
+            target=worker_main,
+            args=(self.config,),
+            name=f"atr-worker-{slot.index}",
+            daemon=True,
+        )
+        process.start()
+        slot.process = process
+        slot.started_at = time.monotonic()
+        slot.restart_at = None
+        logger.info("worker %s started (pid %s)", slot.index, process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(_MONITOR_INTERVAL):
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                for slot in self._slots:
+                    self._check(slot)
+
+    def _check(self, slot: _Slot) -> None:
+        now = time.monotonic()
+        process = slot.process
+        if process is not None and process.is_alive():
+            return
+        if slot.restart_at is None:
+            lived = now - slot.started_at
+            slot.quick_failures = slot.quick_failures + 1 if lived < _STABLE_SECONDS else 1
+            delay = min(self.restart_delay * 2 ** (slot.quick_failures - 1), self.max_restart_delay)
+            slot.restart_at = now + delay
+            logger.warning(
+                "worker %s (pid %s) ended with code %s after %.1f s; restarting in %.1f s",
+                slot.index,
+                process.pid if process else None,
+                process.exitcode if process else None,
+                lived,
+                delay,
+            )
+            if process is not None:
+                process.close()
+                slot.process = None
+        if now >= slot.restart_at:
+            self._spawn(slot)
+            self.restarts += 1
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers: SIGTERM (running tasks go back to the queue), later SIGKILL."""
+        self._stopping.set()
+        if self._monitor is not None:
+            self._monitor.join()
+        with self._lock:
+            running = [s.process for s in self._slots if s.process is not None]
+            for process in running:
+                if process.is_alive():
+                    process.terminate()
+            deadline = time.monotonic() + timeout
+            for process in running:
+                process.join(max(deadline - time.monotonic(), 0))
+            for process in running:
+                if process.is_alive():
+                    logger.warning("worker pid %s did not stop in time; killing it", process.pid)
+                    process.kill()
+                    process.join(5)
+            for slot in self._slots:
+                if slot.process is not None and not slot.process.is_alive():
+                    slot.process.close()
+                slot.process = None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m agent.engine.supervisor",
+        description="Run the agent's task workers (no API) until SIGTERM or SIGINT.",
+    )
+    parser.add_argument("--data-dir", type=Path, required=True, help="the agent's data dir")
+    parser.add_argument(
+        "--database-url", help="SQLAlchemy URL (default: the SQLite file in the data dir)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--lease-seconds", type=float, default=30.0)
+    parser.add_argument("--poll-interval", type=float, default=0.2)
+    parser.add_argument("--max-blob-size", type=int, default=DEFAULT_MAX_SIZE)
+    parser.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not apply database migrations at start (another agent does)",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run workers only until SIGTERM/SIGINT. Returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.lease_seconds <= 0 or args.poll_interval <= 0:
+        print("error: --lease-seconds and --poll-interval must be positive", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s supervisor[%(process)d] %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    data_dir: Path = args.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url: str = args.database_url or sqlite_url(data_dir)
+    if not args.no_migrate:
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+        except SQLAlchemyError as exc:
+            print(f"error: cannot prepare the database {engine.url!r}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            engine.dispose()
+    supervisor = Supervisor(
+        database_url=url,
+        data_dir=data_dir,
+        workers=args.workers,
+        lease_seconds=args.lease_seconds,
+        poll_interval=args.poll_interval,
+        max_blob_size=args.max_blob_size,
+        log_level=args.log_level,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    supervisor.start()
+    logger.info("running %s workers; stop with SIGTERM or Ctrl-C", args.workers)
+    while not stop.wait(1.0):
+        pass
+    logger.info("stopping the workers")
+    supervisor.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

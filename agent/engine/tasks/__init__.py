@@ -1,0 +1,33 @@
+"""Task handlers: one module per :class:`shared.protocol.TaskType`, dispatched by :func:`run_task`.
+
+A handler is ``run(ctx: TaskContext) -> dict`` returning the task's JSON result.
+It raises :class:`TaskError` (``retryable`` says whether a retry can help) or
+:class:`InvalidTaskArgs` (never retried); any other exception counts as a
+retryable failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.engine.tasks import diagnostic, inventory
+from agent.engine.tasks.context import InvalidTaskArgs, TaskContext, TaskError
+from shared.protocol import TaskType
+
+__all__ = ["InvalidTaskArgs", "TaskContext", "TaskError", "run_task"]
+
+
+def run_task(ctx: TaskContext) -> dict[str, Any]:
+    """Run the handler of ``ctx.task``'s type and return its result."""
+    try:
+        task_type = TaskType(ctx.task.type)
+    except ValueError:
+        raise InvalidTaskArgs(
+            f"this agent has no handler for task type {ctx.task.type!r}"
+        ) from None
+    # No `case _`: mypy reports a missing return when a TaskType has no handler here.
+    match task_type:
+        case TaskType.INVENTORY:
+            return inventory.run(ctx)
+        case TaskType.DIAGNOSTIC_EMIT:
+            return diagnostic.run(ctx)
