@@ -1,0 +1,142 @@
+"""Streaming file helpers for the client: chunked reads for uploads, atomic writes for downloads.
+
+Blocking file calls run in a worker thread so a big file never stalls the event
+loop, and no file is ever read whole into memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from shared.errors import ClientError, ValidationError
+
+
+def check_readable_file(path: Path) -> int:
+    """The size of ``path``; :class:`ValidationError` unless it is a readable regular file."""
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise ValidationError(f"{path} does not exist") from exc
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not path.is_file():
+        raise ValidationError(f"{path} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ValidationError(f"cannot read {path}: permission denied")
+    return info.st_size
+
+
+class ChunkReader:
+    """Reads exactly ``size`` bytes of a file in chunks, hashing them with SHA-256 on the way.
+
+    Iterate it (``async for chunk in reader``) to stream the file; afterwards
+    :attr:`sha256` is the digest of what was sent. A file that shrinks or grows
+    while it is read raises :class:`ClientError`, so a torn upload never looks whole.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        size: int,
+        chunk_size: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        if chunk_size < 1:
+            raise ValidationError(f"chunk size must be positive, got {chunk_size}")
+        self.path = path
+        self.size = size
+        self.chunk_size = chunk_size
+        self.sent = 0
+        self._progress = progress
+        self._hash = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the bytes read so far."""
+        return self._hash.hexdigest()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            handle: BinaryIO = await asyncio.to_thread(self.path.open, "rb")
+        except OSError as exc:
+            raise ClientError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
+        try:
+            if self._progress is not None:
+                self._progress(0, self.size)
+            while self.sent < self.size:
+                want = min(self.chunk_size, self.size - self.sent)
+                chunk = await asyncio.to_thread(handle.read, want)
+                if not chunk:
+                    raise ClientError(f"{self.path} shrank while it was being uploaded")
+                self._hash.update(chunk)
+                self.sent += len(chunk)
+                if self._progress is not None:
+                    self._progress(self.sent, self.size)
+                yield chunk
+            if await asyncio.to_thread(handle.read, 1):
+                raise ClientError(f"{self.path} grew while it was being uploaded")
+        finally:
+            await asyncio.to_thread(handle.close)
+
+
+class AtomicWriter:
+    """Writes a file under a temporary name beside ``dest`` and renames it into place on commit.
+
+    Use as an async context manager; if the block raises, the partial file is removed.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self._handle: BinaryIO | None = None
+        self._tmp: Path | None = None
+
+    async def __aenter__(self) -> AtomicWriter:
+        def _open() -> tuple[BinaryIO, Path]:
+            fd, name = tempfile.mkstemp(
+                dir=self.dest.parent, prefix=f".{self.dest.name}.", suffix=".part"
+            )
+            return os.fdopen(fd, "wb"), Path(name)
+
+        try:
+            self._handle, self._tmp = await asyncio.to_thread(_open)
+        except OSError as exc:
+            raise ClientError(f"cannot write {self.dest}: {exc.strerror or exc}") from exc
+        return self
+
+    async def write(self, chunk: bytes) -> None:
+        """Append ``chunk`` to the temporary file."""
+        if self._handle is None:
+            raise RuntimeError("AtomicWriter used outside its context")
+        await asyncio.to_thread(self._handle.write, chunk)
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        handle, tmp = self._handle, self._tmp
+        self._handle = self._tmp = None
+        if handle is None or tmp is None:
+            return
+
+        def _finish(commit: bool) -> None:
+            try:
+                if commit:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                handle.close()
+                if commit:
+                    os.replace(tmp, self.dest)
+            finally:
+                if tmp.exists():
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+
+        try:
+            await asyncio.to_thread(_finish, exc_type is None)
+        except OSError as err:
+            raise ClientError(f"cannot write {self.dest}: {err.strerror or err}") from err
