@@ -1,0 +1,849 @@
+"""Read ``.tar.gz``/``.tgz``/``.tar.bz2``/``.tar.xz``/``.zip`` archives in a stream.
+
+Nothing is extracted to disk.
+
+Two ways in:
+
+* :func:`iter_members` — the streaming primitive. It yields one :class:`Member`
+  at a time; the member's bytes can be read (:meth:`Member.read`,
+  :meth:`Member.chunks`) only until the next member is asked for. Whatever the
+  caller does not read is still decompressed and verified (gzip/bz2/xz CRCs, zip
+  CRC-32s), so an archive that was iterated to the end was read to the end.
+* :func:`index_archive` — one pass, remembered: every member's metadata plus the
+  first :data:`HEAD_BYTES` of each regular file (within a memory budget). Several
+  checks of one artifact share the same pass, so the archive is decompressed once
+  per process (the index of the last few archives is cached by file identity).
+  :meth:`ArchiveIndex.read` returns members' bytes from the cache, with one more
+  streaming pass only for what the cache does not hold.
+
+Limits (:class:`shared.checks.policy.ArchiveLimits`) are enforced while reading:
+member count, total uncompressed bytes, compression ratio and path depth. Past a
+limit, or on corrupt data, an :class:`ArchiveError` is raised with a ``code`` and
+a sentence for people; memory stays bounded (1 MiB chunks) and the time is bounded
+by the uncompressed-size and ratio limits.
+
+Example::
+
+    for member in iter_members(path, policy.archive):
+        if member.type is MemberType.FILE and member.relpath == "LICENSE":
+            text = member.read(1 << 20)
+
+    index = index_archive(path, policy.archive)
+    if index.error is not None: ...          # read stopped early: why
+    for info in index.members: ...           # MemberInfo: name, relpath, type, size
+    head = index.head(info)                  # first HEAD_BYTES, or None if not cached
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import stat
+import struct
+import tarfile
+import threading
+import zipfile
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any, cast
+
+from shared.checks.artifacts import ArchiveFormat, archive_format
+from shared.checks.policy import ArchiveLimits
+from shared.errors import AtrError
+
+__all__ = [
+    "CHUNK",
+    "HEAD_BYTES",
+    "RATIO_FLOOR_BYTES",
+    "ArchiveError",
+    "ArchiveIndex",
+    "ArchiveLimitExceeded",
+    "ArchiveUnreadable",
+    "Member",
+    "MemberInfo",
+    "MemberType",
+    "clear_index_cache",
+    "index_archive",
+    "iter_members",
+]
+
+CHUNK = 1 << 20
+"""Bytes read at a time."""
+HEAD_BYTES = 64 * 1024
+"""Bytes of each regular file that :func:`index_archive` keeps (enough for 50 lines of a header)."""
+CACHE_BUDGET = 64 * 1024 * 1024
+"""Total bytes of file heads one :class:`ArchiveIndex` keeps; later members are not cached."""
+RATIO_FLOOR_BYTES = 1 << 20
+"""The compression-ratio limit applies once this many bytes are uncompressed: tiny archives
+(a tar of one short file is mostly zero padding) have large ratios that mean nothing."""
+_INDEX_CACHE_SIZE = 2
+
+
+class ArchiveError(AtrError):
+    """An archive that cannot be read to the end: ``code`` says why, ``member`` where."""
+
+    def __init__(self, message: str, *, code: str, member: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.member = member
+
+
+class ArchiveUnreadable(ArchiveError):
+    """Corrupt, truncated, encrypted, hostile (overlapping zip entries) or unsupported data.
+
+    ``code`` is one of ``truncated``, ``corrupt``, ``overlapping_entries``,
+    ``encrypted``, ``unsupported``, ``trailing_data``, ``io``.
+    """
+
+
+class ArchiveLimitExceeded(ArchiveError):
+    """A policy limit was passed; reading stopped there.
+
+    ``code`` is one of ``max_members``, ``max_uncompressed_bytes``, ``max_ratio``,
+    ``max_depth``; ``limit`` is the configured value and ``value`` what was seen.
+    """
+
+    def __init__(self, message: str, *, code: str, limit: float, value: float) -> None:
+        super().__init__(message, code=code)
+        self.limit = limit
+        self.value = value
+
+
+class MemberType(StrEnum):
+    FILE = "file"
+    DIRECTORY = "directory"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    DEVICE = "device"
+    FIFO = "fifo"
+    OTHER = "other"
+
+
+def _normalize(raw: str) -> str:
+    name = raw.replace("//", "/")
+    while "//" in name:
+        name = name.replace("//", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    """What an archive says about one member (nothing of its content)."""
+
+    index: int
+    """Position in reading order (0-based); unique, even when names repeat."""
+    raw_name: str
+    """The name exactly as stored (may be absolute or hold ``..``: the structure check looks)."""
+    name: str
+    """``raw_name`` without leading ``./``, doubled or trailing ``/``."""
+    type: MemberType
+    size: int
+    """Uncompressed size in bytes (0 for non-files)."""
+    linkname: str = ""
+    """Target of a symbolic or hard link."""
+    mode: int = 0
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(p for p in self.name.split("/") if p)
+
+    @property
+    def depth(self) -> int:
+        return len(self.parts)
+
+    @property
+    def top(self) -> str:
+        """The first folder of the path: the archive's root folder in a well-formed release;
+        ``''`` for a file stored at the top level."""
+        parts = self.parts
+        if len(parts) > 1 or (parts and self.type is MemberType.DIRECTORY):
+            return parts[0]
+        return ""
+
+    @property
+    def relpath(self) -> str:
+        """The path below the root folder: ``foo-1.0/src/a.c`` → ``src/a.c``; the root
+        itself → ``''``; a file stored at the top level → its name."""
+        parts = self.parts
+        if self.top:
+            return "/".join(parts[1:])
+        return "/".join(parts)
+
+
+class Member:
+    """A member being read by :func:`iter_members`; its bytes are readable only until the
+    iterator moves on."""
+
+    def __init__(
+        self, info: MemberInfo, opener: Callable[[], IO[bytes]] | None, *, drain: bool = False
+    ) -> None:
+        self.info = info
+        self._opener = opener
+        self._drain = drain
+        self._stream: IO[bytes] | None = None
+        self._head = b""
+        self._streamed = False
+        self._closed = False
+
+    # Convenience views of the info.
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def relpath(self) -> str:
+        return self.info.relpath
+
+    @property
+    def size(self) -> int:
+        return self.info.size
+
+    @property
+    def type(self) -> MemberType:
+        return self.info.type
+
+    def _open(self) -> IO[bytes] | None:
+        if self._closed:
+            raise ArchiveError(
+                f"{self.name}: the member can no longer be read (the iterator moved on)",
+                code="closed",
+                member=self.name,
+            )
+        if self._stream is None and self._opener is not None:
+            self._stream = self._opener()
+        return self._stream
+
+    def read(self, max_bytes: int | None = None) -> bytes:
+        """The member's bytes from its start, at most ``max_bytes`` (``None``: all of them).
+
+        May be called again with a larger ``max_bytes``; not after :meth:`chunks`.
+        Directories, links and special files read as ``b''``.
+        """
+        if self._streamed:
+            raise ArchiveError(f"{self.name}: already streamed", code="closed", member=self.name)
+        stream = self._open()
+        if stream is None:
+            return b""
+        if max_bytes is not None and len(self._head) >= max_bytes:
+            return self._head[:max_bytes]
+        want = -1 if max_bytes is None else max_bytes - len(self._head)
+        try:
+            more = _read_exact(stream, want)
+        except ArchiveError:
+            raise
+        except _DATA_ERRORS as exc:
+            raise _translate(exc, self.name) from exc
+        self._head += more
+        return self._head
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        """The member's bytes in chunks of at most ``size`` (after what :meth:`read` returned)."""
+        stream = self._open()
+        if stream is None:
+            return
+        self._streamed = True
+        if self._head:
+            yield self._head
+            self._head = b""
+        while True:
+            try:
+                block = stream.read(size)
+            except ArchiveError:
+                raise
+            except _DATA_ERRORS as exc:
+                raise _translate(exc, self.name) from exc
+            if not block:
+                return
+            yield block
+
+    def _finish(self) -> None:
+        """Read what the caller left (so CRCs are verified), then forbid further reads."""
+        stream = self._stream
+        if stream is None and self._drain and self._opener is not None and not self._closed:
+            stream = self._opener()
+        if stream is not None:
+            while stream.read(CHUNK):
+                pass
+            stream.close()
+        self._stream = None
+        self._closed = True
+
+
+def _read_exact(stream: IO[bytes], want: int) -> bytes:
+    if want < 0:
+        parts: list[bytes] = []
+        while True:
+            block = stream.read(CHUNK)
+            if not block:
+                return b"".join(parts)
+            parts.append(block)
+    buf = bytearray()
+    while len(buf) < want:
+        block = stream.read(min(CHUNK, want - len(buf)))
+        if not block:
+            break
+        buf += block
+    return bytes(buf)
+
+
+class _Budget:
+    """Counts members and bytes and raises when a limit is passed."""
+
+    def __init__(self, limits: ArchiveLimits, compressed_size: int) -> None:
+        self.limits = limits
+        self.compressed = max(compressed_size, 1)
+        self.members = 0
+        self.uncompressed = 0
+        self.declared = 0
+
+    def add_member(self, info: MemberInfo) -> None:
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise ArchiveLimitExceeded(
+                f"more than {self.limits.max_members:,} members: reading stopped there",
+                code="max_members",
+                limit=self.limits.max_members,
+                value=self.members,
+            )
+        if info.depth > self.limits.max_depth:
+            raise ArchiveLimitExceeded(
+                f"{info.name[:200]}: {info.depth} folders deep, more than the limit of "
+                f"{self.limits.max_depth}",
+                code="max_depth",
+                limit=self.limits.max_depth,
+                value=info.depth,
+            )
+        self.declared += info.size
+        self._check_size(self.declared)
+
+    def add_bytes(self, count: int) -> None:
+        self.uncompressed += count
+        self._check_size(self.uncompressed)
+
+    def _check_size(self, total: int) -> None:
+        limit = self.limits.max_uncompressed_bytes
+        if total > limit:
+            raise ArchiveLimitExceeded(
+                f"more than {limit:,} bytes uncompressed: reading stopped there",
+                code="max_uncompressed_bytes",
+                limit=limit,
+                value=total,
+            )
+        ratio = total / self.compressed
+        if total > RATIO_FLOOR_BYTES and ratio > self.limits.max_ratio:
+            raise ArchiveLimitExceeded(
+                f"compression ratio over {self.limits.max_ratio:g} ({total:,} bytes from "
+                f"{self.compressed:,}): a compression bomb? Reading stopped there",
+                code="max_ratio",
+                limit=self.limits.max_ratio,
+                value=ratio,
+            )
+
+
+class _ForwardReader(io.RawIOBase):
+    """A decompressed stream that tarfile can 'seek' forward in (by reading), counted."""
+
+    def __init__(self, stream: IO[bytes], budget: _Budget) -> None:
+        super().__init__()
+        self._stream = stream
+        self._budget = budget
+        self.pos = 0
+        self.last = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = CHUNK
+        data = self._stream.read(size)
+        self.pos += len(data)
+        self.last = data
+        self._budget.add_bytes(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self.pos + offset
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self.pos:
+            raise ArchiveUnreadable(
+                "the archive needs a backward seek, which a stream cannot do", code="unsupported"
+            )
+        while self.pos < target:
+            if not self.read(min(CHUNK, target - self.pos)):
+                break
+        return self.pos
+
+    def drain(self) -> tuple[int, bool]:
+        """Read to the end; return (bytes read, whether they were all zero)."""
+        total = 0
+        zero = True
+        while True:
+            block = self.read(CHUNK)
+            if not block:
+                return total, zero
+            total += len(block)
+            if zero and block.count(0) != len(block):
+                zero = False
+
+
+def _decompressor(fmt: ArchiveFormat, raw: IO[bytes]) -> IO[bytes]:
+    """A decompressing reader over ``raw`` (closed by the caller)."""
+    if fmt is ArchiveFormat.TAR_GZ:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+    if fmt is ArchiveFormat.TAR_BZ2:
+        return cast(IO[bytes], bz2.BZ2File(raw, mode="rb"))
+    return cast(IO[bytes], lzma.LZMAFile(raw, mode="rb"))
+
+
+_DATA_ERRORS = (
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+)
+
+
+def _translate(exc: BaseException, member: str | None) -> ArchiveUnreadable:
+    where = f" (at {member[:200]})" if member else ""
+    if isinstance(exc, EOFError):
+        return ArchiveUnreadable(
+            f"the archive is truncated: the compressed data ends too early{where}",
+            code="truncated",
+            member=member,
+        )
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, zipfile.BadZipFile) and "CRC" in text:
+        return ArchiveUnreadable(f"corrupt data: {text}{where}", code="corrupt", member=member)
+    if isinstance(exc, RuntimeError) and "encrypted" in text:
+        return ArchiveUnreadable(
+            f"an encrypted member cannot be checked{where}", code="encrypted", member=member
+        )
+    if isinstance(exc, NotImplementedError):
+        return ArchiveUnreadable(
+            f"unsupported archive feature: {text}{where}", code="unsupported", member=member
+        )
+    if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno:
+        return ArchiveUnreadable(f"cannot read the archive: {text}{where}", code="io")
+    return ArchiveUnreadable(f"corrupt archive data: {text}{where}", code="corrupt", member=member)
+
+
+def _tar_type(ti: tarfile.TarInfo) -> MemberType:
+    tests = (
+        (ti.isreg, MemberType.FILE),
+        (ti.isdir, MemberType.DIRECTORY),
+        (ti.issym, MemberType.SYMLINK),
+        (ti.islnk, MemberType.HARDLINK),
+        (ti.ischr, MemberType.DEVICE),
+        (ti.isblk, MemberType.DEVICE),
+        (ti.isfifo, MemberType.FIFO),
+    )
+    return next((kind for test, kind in tests if test()), MemberType.OTHER)
+
+
+def _iter_tar(path: Path, fmt: ArchiveFormat, limits: ArchiveLimits) -> Iterator[Member]:
+    size = path.stat().st_size
+    budget = _Budget(limits, size)
+    with open(path, "rb") as raw:
+        decompressed = _decompressor(fmt, raw)
+        reader = _ForwardReader(decompressed, budget)
+        current: str | None = None
+        try:
+            tf = tarfile.TarFile(fileobj=reader, mode="r")
+            index = 0
+            while True:
+                ti = tf.next()
+                if ti is None:
+                    break
+                tf.members.clear()  # type: ignore[attr-defined]  # else it keeps them all
+                current = ti.name
+                mtype = _tar_type(ti)
+                info = MemberInfo(
+                    index=index,
+                    raw_name=ti.name,
+                    name=_normalize(ti.name),
+                    type=mtype,
+                    size=ti.size if mtype is MemberType.FILE else 0,
+                    linkname=ti.linkname,
+                    mode=ti.mode,
+                )
+                index += 1
+                budget.add_member(info)
+                opener = _tar_opener(tf, ti) if mtype is MemberType.FILE else None
+                member = Member(info, opener)
+                yield member
+                member._finish()
+            current = None
+            _check_tar_end(reader)
+        except ArchiveError:
+            raise
+        except _DATA_ERRORS as exc:
+            raise _translate(exc, current) from exc
+        finally:
+            decompressed.close()
+
+
+def _tar_opener(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> Callable[[], IO[bytes]]:
+    def open_member() -> IO[bytes]:
+        stream = tf.extractfile(ti)
+        if stream is None:  # pragma: no cover - only regular files get an opener
+            raise ArchiveUnreadable(f"{ti.name}: not a regular file", code="unsupported")
+        return stream
+
+    return open_member
+
+
+def _check_tar_end(reader: _ForwardReader) -> None:
+    """After the last member: the end-of-archive block, then nothing but zeros."""
+    last = reader.last
+    if not last:
+        raise ArchiveUnreadable(
+            "the tar archive ends without its end-of-archive marker: it is truncated",
+            code="truncated",
+        )
+    if last.count(0) != len(last):
+        raise ArchiveUnreadable(
+            f"invalid tar header at byte {reader.pos - len(last):,}: the archive is corrupt",
+            code="corrupt",
+        )
+    trailing, zero = reader.drain()
+    if not zero:
+        raise ArchiveUnreadable(
+            f"{trailing:,} bytes of data after the end of the tar archive", code="trailing_data"
+        )
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_LOCAL_MAGIC = b"PK\x03\x04"
+
+
+def _zip_type(zi: zipfile.ZipInfo) -> tuple[MemberType, int]:
+    mode = (zi.external_attr >> 16) & 0xFFFF if zi.create_system == 3 else 0
+    if zi.is_dir():
+        return MemberType.DIRECTORY, mode
+    if mode:
+        if stat.S_ISLNK(mode):
+            return MemberType.SYMLINK, mode
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            return MemberType.DEVICE, mode
+        if stat.S_ISFIFO(mode):
+            return MemberType.FIFO, mode
+        if stat.S_ISSOCK(mode):
+            return MemberType.OTHER, mode
+    return MemberType.FILE, mode
+
+
+def _zip_layout(raw: IO[bytes], infos: list[zipfile.ZipInfo], start_dir: int) -> None:
+    """Refuse entries whose data overlap (a zip bomb) or run into the central directory."""
+    previous_end = 0
+    previous_name = ""
+    for zi in infos:
+        if zi.header_offset < previous_end:
+            raise ArchiveUnreadable(
+                f"zip entries overlap: {zi.filename[:200]!r} starts inside {previous_name[:200]!r} "
+                "(a zip bomb pattern)",
+                code="overlapping_entries",
+                member=zi.filename,
+            )
+        raw.seek(zi.header_offset)
+        header = raw.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size:
+            raise ArchiveUnreadable(
+                f"{zi.filename[:200]}: local header truncated", code="truncated", member=zi.filename
+            )
+        fields = _LOCAL_HEADER.unpack(header)
+        if fields[0] != _LOCAL_MAGIC:
+            raise ArchiveUnreadable(
+                f"{zi.filename[:200]}: bad local header", code="corrupt", member=zi.filename
+            )
+        data_start = zi.header_offset + _LOCAL_HEADER.size + fields[9] + fields[10]
+        end = data_start + zi.compress_size
+        if zi.flag_bits & 0x08:
+            end += 12  # data descriptor (at least)
+        if end > start_dir:
+            raise ArchiveUnreadable(
+                f"{zi.filename[:200]}: data runs into the central directory "
+                "(overlapping entries, a zip bomb pattern)",
+                code="overlapping_entries",
+                member=zi.filename,
+            )
+        previous_end, previous_name = end, zi.filename
+
+
+def _iter_zip(path: Path, limits: ArchiveLimits) -> Iterator[Member]:
+    size = path.stat().st_size
+    budget = _Budget(limits, size)
+    current: str | None = None
+    try:
+        with open(path, "rb") as raw, zipfile.ZipFile(raw) as zf:
+            infos = sorted(zf.infolist(), key=lambda zi: zi.header_offset)
+            if len(infos) > limits.max_members:
+                raise ArchiveLimitExceeded(
+                    f"{len(infos):,} members, more than the limit of {limits.max_members:,}",
+                    code="max_members",
+                    limit=limits.max_members,
+                    value=len(infos),
+                )
+            budget._check_size(sum(zi.file_size for zi in infos))
+            _zip_layout(raw, infos, zf.start_dir)
+            for index, zi in enumerate(infos):
+                current = zi.filename
+                mtype, mode = _zip_type(zi)
+                linkname = ""
+                if mtype is MemberType.SYMLINK:
+                    with zf.open(zi) as handle:
+                        linkname = handle.read(4096).decode("utf-8", "replace")
+                info = MemberInfo(
+                    index=index,
+                    raw_name=zi.filename,
+                    name=_normalize(zi.filename),
+                    type=mtype,
+                    size=zi.file_size if mtype is MemberType.FILE else 0,
+                    linkname=linkname,
+                    mode=mode,
+                )
+                budget.add_member(info)
+                opener = _zip_opener(zf, zi, budget) if mtype is MemberType.FILE else None
+                member = Member(info, opener, drain=True)
+                yield member
+                member._finish()
+    except ArchiveError:
+        raise
+    except _DATA_ERRORS as exc:
+        raise _translate(exc, current) from exc
+
+
+def _zip_opener(
+    zf: zipfile.ZipFile, zi: zipfile.ZipInfo, budget: _Budget
+) -> Callable[[], IO[bytes]]:
+    def open_member() -> IO[bytes]:
+        return cast(IO[bytes], _CountingStream(zf.open(zi), budget))
+
+    return open_member
+
+
+class _CountingStream(io.RawIOBase):
+    """A member stream whose bytes count against the archive's budget."""
+
+    def __init__(self, stream: IO[bytes], budget: _Budget) -> None:
+        super().__init__()
+        self._stream = stream
+        self._budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._stream.read(CHUNK if size is None or size < 0 else size)
+        self._budget.add_bytes(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
+
+
+def iter_members(path: Path, limits: ArchiveLimits | None = None) -> Iterator[Member]:
+    """Stream the members of the archive at ``path`` (its format is told by its name).
+
+    Raises :class:`ArchiveLimitExceeded` past a limit and :class:`ArchiveUnreadable`
+    for corrupt, truncated or hostile data, after yielding the members read before.
+    A :class:`Member`'s bytes can be read only while it is the current one.
+    """
+    limits = limits or ArchiveLimits()
+    fmt = archive_format(path.name)
+    if fmt is None:
+        raise ArchiveUnreadable(
+            f"{path.name} is not an archive format read here", code="unsupported"
+        )
+    try:
+        if fmt is ArchiveFormat.ZIP:
+            yield from _iter_zip(path, limits)
+        else:
+            yield from _iter_tar(path, fmt, limits)
+    except FileNotFoundError as exc:
+        raise ArchiveUnreadable(f"cannot open {path.name}: {exc.strerror}", code="io") from exc
+
+
+@dataclass(frozen=True)
+class ArchiveIndex:
+    """One pass over an archive: every member's metadata and the heads of its files."""
+
+    path: Path
+    format: ArchiveFormat
+    members: tuple[MemberInfo, ...]
+    """Every member read, in order (up to the point where an error stopped reading)."""
+    error: ArchiveError | None
+    """Why reading stopped before the end, or ``None`` if the archive was read to the end."""
+    compressed_bytes: int
+    limits: ArchiveLimits
+    head_bytes: int
+    heads: Mapping[int, bytes] = field(repr=False)
+    """member index → its first ``head_bytes`` bytes (all if smaller); absent over budget."""
+
+    @property
+    def complete(self) -> bool:
+        """True when the archive was read to the end without error."""
+        return self.error is None
+
+    @property
+    def uncompressed_bytes(self) -> int:
+        return sum(m.size for m in self.members)
+
+    def roots(self) -> set[str]:
+        """The distinct top-level folders ('' stands for files stored at the top level)."""
+        return {m.top for m in self.members if m.parts}
+
+    def head(self, member: MemberInfo) -> bytes | None:
+        """The cached first bytes of ``member`` (all of it when ``len(result) == member.size``),
+        or ``None`` if the budget ran out before it."""
+        return self.heads.get(member.index)
+
+    def read(
+        self, members: Iterable[MemberInfo], *, max_bytes: int | None = None
+    ) -> dict[MemberInfo, bytes]:
+        """The bytes of ``members`` (at most ``max_bytes`` each), from the cache where it holds
+        enough and otherwise with one more streaming pass. Raises :class:`ArchiveError` if the
+        archive stops before a wanted member."""
+        out: dict[MemberInfo, bytes] = {}
+        missing: dict[int, MemberInfo] = {}
+        for info in members:
+            cached = self.heads.get(info.index)
+            enough = cached is not None and (
+                len(cached) >= info.size or (max_bytes is not None and len(cached) >= max_bytes)
+            )
+            if cached is not None and enough:
+                out[info] = cached if max_bytes is None else cached[:max_bytes]
+            else:
+                missing[info.index] = info
+        if not missing:
+            return out
+        for member in iter_members(self.path, self.limits):
+            wanted = missing.pop(member.info.index, None)
+            if wanted is not None:
+                out[wanted] = member.read(max_bytes)
+            if not missing:
+                break
+        return out
+
+
+_cache: OrderedDict[tuple[Any, ...], ArchiveIndex] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def clear_index_cache() -> None:
+    """Forget the remembered indexes (tests; a long-lived worker between releases)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def index_archive(
+    path: Path,
+    limits: ArchiveLimits | None = None,
+    *,
+    head_bytes: int = HEAD_BYTES,
+    budget: int = CACHE_BUDGET,
+) -> ArchiveIndex:
+    """Read the archive once and describe it; remembered for the same unchanged file and limits.
+
+    Never raises for bad archive data: the error that stopped reading is in
+    :attr:`ArchiveIndex.error`. Raises :class:`ArchiveUnreadable` (code ``io``) only
+    when the file cannot be opened at all, and for a name that is not an archive.
+    """
+    limits = limits or ArchiveLimits()
+    fmt = archive_format(path.name)
+    if fmt is None:
+        raise ArchiveUnreadable(
+            f"{path.name} is not an archive format read here", code="unsupported"
+        )
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ArchiveUnreadable(f"cannot open {path.name}: {exc.strerror}", code="io") from exc
+    key = (
+        os.path.realpath(path),
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        limits.model_dump_json(),
+        head_bytes,
+        budget,
+    )
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+        index = _build_index(
+            path, fmt, limits, head_bytes=head_bytes, budget=budget, size=st.st_size
+        )
+        _cache[key] = index
+        while len(_cache) > _INDEX_CACHE_SIZE:
+            _cache.popitem(last=False)
+        return index
+
+
+def _build_index(
+    path: Path,
+    fmt: ArchiveFormat,
+    limits: ArchiveLimits,
+    *,
+    head_bytes: int,
+    budget: int,
+    size: int,
+) -> ArchiveIndex:
+    members: list[MemberInfo] = []
+    heads: dict[int, bytes] = {}
+    left = budget
+    error: ArchiveError | None = None
+    try:
+        for member in iter_members(path, limits):
+            members.append(member.info)
+            if member.type is MemberType.FILE and left > 0:
+                head = member.read(min(head_bytes, left))
+                heads[member.info.index] = head
+                left -= len(head)
+    except ArchiveError as exc:
+        error = exc
+    return ArchiveIndex(
+        path=path,
+        format=fmt,
+        members=tuple(members),
+        error=error,
+        compressed_bytes=size,
+        limits=limits,
+        head_bytes=head_bytes,
+        heads=heads,
+    )
