@@ -1,0 +1,184 @@
+"""Worker processes under a Supervisor on SQLite: run, time out and restart, hand back, orphaned."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+import pytest
+from sqlalchemy import select
+
+from agent.db import models
+from agent.db.session import sqlite_url
+from agent.engine.supervisor import Supervisor
+from shared.protocol import TaskType
+from tests.unit.test_queue import Factory, add_task, factory, task_events, task_row
+
+__all__ = ["factory"]  # the fixture, imported for pytest
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], *, timeout: float = 30.0, what: str) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def supervisor_factory(tmp_path: Path, factory: Factory) -> Iterator[Callable[..., Supervisor]]:
+    started: list[Supervisor] = []
+
+    def make(**kwargs: object) -> Supervisor:
+        options: dict[str, object] = {
+            "database_url": sqlite_url(tmp_path),
+            "data_dir": tmp_path,
+            "workers": 1,
+            "poll_interval": 0.05,
+            "restart_delay": 0.1,
+            **kwargs,
+        }
+        sup = Supervisor(**options)  # type: ignore[arg-type]
+        sup.start()
+        started.append(sup)
+        return sup
+
+    yield make
+    for sup in started:
+        sup.stop(timeout=5)
+
+
+def owners(factory: Factory, task_id: int) -> list[str]:
+    return [e.data["owner"] for e in task_events(factory, task_id) if e.kind == "task.started"]
+
+
+def test_workers_run_tasks_in_their_own_processes(
+    factory: Factory, supervisor_factory: Callable[..., Supervisor]
+) -> None:
+    sup = supervisor_factory(workers=2)
+    ids = [add_task(factory, args={"count": 2, "rate": 200.0}) for _ in range(6)]
+    bad = add_task(factory, args={"count": "many", "rate": 1.0})
+
+    def all_done() -> bool:
+        return all(task_row(factory, i).state in ("succeeded", "failed") for i in [*ids, bad])
+
+    wait_for(all_done, what="the tasks to finish")
+    worker_pids = set(sup.pids)
+    assert len(worker_pids) == 2 and os.getpid() not in worker_pids
+    for task_id in ids:
+        row = task_row(factory, task_id)
+        assert (row.state, row.attempts, row.result) == ("succeeded", 1, row.result)
+        assert row.result is not None and row.result["emitted"] == 2
+        (owner,) = owners(factory, task_id)
+        assert int(owner.split(":")[1]) in worker_pids
+    # invalid arguments fail at once, without a retry
+    row = task_row(factory, bad)
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert "'count' must be an integer" in (row.error or "")
+
+    sup.stop(timeout=5)
+    assert sup.pids == []
+    for pid in worker_pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+
+def test_timeout_ends_the_worker_and_the_supervisor_restarts_it(
+    factory: Factory, supervisor_factory: Callable[..., Supervisor]
+) -> None:
+    sup = supervisor_factory(workers=1)
+    stuck = add_task(factory, args={"count": 1000, "rate": 2.0}, timeout_seconds=1, max_attempts=1)
+    wait_for(lambda: task_row(factory, stuck).state == "failed", what="the task to time out")
+    row = task_row(factory, stuck)
+    assert "longer than its timeout of 1 s" in (row.error or "")
+    (first_owner,) = owners(factory, stuck)
+    first_pid = int(first_owner.split(":")[1])
+
+    wait_for(lambda: sup.restarts >= 1, what="the supervisor to restart the worker")
+    after = add_task(factory, args={"count": 1, "rate": 100.0})
+    wait_for(lambda: task_row(factory, after).state == "succeeded", what="the next task")
+    (second_owner,) = owners(factory, after)
+    assert int(second_owner.split(":")[1]) != first_pid
+    assert first_pid not in sup.pids
+
+
+def test_stopping_hands_a_running_task_back(
+    factory: Factory, supervisor_factory: Callable[..., Supervisor]
+) -> None:
+    sup = supervisor_factory(workers=1)
+    slow = add_task(factory, args={"count": 100, "rate": 5.0})
+
+    def logging_started() -> bool:
+        return any(e.kind == "task.log" for e in task_events(factory, slow))
+
+    wait_for(logging_started, what="the task to start")
+    sup.stop(timeout=10)
+    row = task_row(factory, slow)
+    assert (row.state, row.attempts, row.lease_owner) == ("queued", 0, None)
+    retry = [e.data for e in task_events(factory, slow) if e.kind == "task.retry"]
+    assert retry and retry[-1]["reason"] == "released"
+
+
+def test_worker_exits_when_the_agent_process_dies(tmp_path: Path, factory: Factory) -> None:
+    log = tmp_path / "supervisor.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent.engine.supervisor",
+                "--data-dir",
+                str(tmp_path),
+                "--workers",
+                "1",
+                "--poll-interval",
+                "0.05",
+                "--no-migrate",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: "worker ready" in log.read_text(), what="the worker to start")
+        slow = add_task(factory, args={"count": 100, "rate": 5.0})
+        wait_for(lambda: task_row(factory, slow).state == "running", what="the task to start")
+        (owner,) = owners(factory, slow)
+        worker = psutil.Process(int(owner.split(":")[1]))
+        assert worker.ppid() == proc.pid
+        os.kill(proc.pid, signal.SIGKILL)  # the agent only, not its process group
+        proc.wait(10)
+
+        def worker_gone() -> bool:
+            try:
+                return worker.status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return True
+
+        wait_for(worker_gone, timeout=15, what="the orphaned worker to exit")
+        row = task_row(factory, slow)
+        assert (row.state, row.attempts) == ("queued", 0)  # handed back, not left to expire
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    with factory() as session:
+        reasons = session.scalars(
+            select(models.Event.data).where(models.Event.kind == "task.retry")
+        ).all()
+    assert [r["reason"] for r in reasons] == ["released"]
+    assert "agent process died" in reasons[0]["error"]
+    assert TaskType.DIAGNOSTIC_EMIT.value == task_row(factory, slow).type
