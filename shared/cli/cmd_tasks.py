@@ -59,7 +59,7 @@ def task_start(
 
     async def work(client: AgentClient) -> ExitCode:
         # Every event of the new task comes after the log's current end.
-        since = (await client.health()).last_event_id
+        since = (await client.health()).last_event_id if watch else 0
         started = await client.start_task(
             project, version, TaskType(task_type), revision=revision, args=args
         )
