@@ -1,0 +1,5 @@
+"""``python -m agent`` runs ``atr-agent``."""
+
+from agent.cli import main
+
+main()

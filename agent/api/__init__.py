@@ -1,0 +1,49 @@
+"""The REST API under ``/api/v1``: one router per resource (see docs/architecture.md).
+
+Routers parse input, call :mod:`agent.store` (or :mod:`agent.auth`) and return
+protocol models; :mod:`agent.api.errors` maps every error to an ``ErrorBody``.
+"""
+
+from fastapi import APIRouter
+
+from agent.api import (
+    auth,
+    blobs,
+    committees,
+    events,
+    health,
+    projects,
+    releases,
+    revisions,
+    tasks,
+    tokens,
+    uploads,
+    users,
+)
+from agent.api.errors import install_error_handlers
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    """Every REST router, to be mounted under :data:`API_PREFIX`."""
+    router = APIRouter()
+    for module in (
+        health,
+        auth,
+        users,
+        committees,
+        projects,
+        releases,
+        revisions,
+        uploads,
+        blobs,
+        tasks,
+        events,
+        tokens,
+    ):
+        router.include_router(module.router)
+    return router
+
+
+__all__ = ["API_PREFIX", "api_router", "install_error_handlers"]

@@ -1,0 +1,106 @@
+"""What every router and the websocket share: the agent's running state.
+
+:class:`AgentState` is built once per app (in the lifespan) and holds the
+settings, the database engines, the blob store and the event bus. Writes go
+through :meth:`AgentState.write`, which commits and then wakes the event bus;
+reads use :meth:`AgentState.read`, whose SQLite connections never take the
+write lock (so the API reads while workers write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent.blobs import BlobStore
+from agent.config import Settings
+from agent.db.session import make_engine, make_session_factory, migrate, transaction
+from agent.engine.bus import EventBus
+from agent.store import Principal, Store
+
+
+def make_read_engine(url: str) -> Engine:
+    """An engine for reads only. On SQLite it runs each SELECT in autocommit mode without
+    ``BEGIN IMMEDIATE`` (WAL readers are never blocked and never block writers)."""
+    if not url.startswith("sqlite"):
+        return make_engine(url)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    return engine
+
+
+@dataclass
+class AgentState:
+    """The running agent's shared parts (one per app)."""
+
+    settings: Settings
+    engine: Engine
+    read_engine: Engine
+    factory: sessionmaker[Session]
+    read_factory: sessionmaker[Session]
+    blobs: BlobStore
+    bus: EventBus
+
+    @classmethod
+    def open(cls, settings: Settings) -> AgentState:
+        """Create the data dir, migrate the database and open the engines and blob store."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db_url)
+        migrate(engine)
+        read_engine = make_read_engine(settings.db_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            read_engine=read_engine,
+            factory=make_session_factory(engine),
+            read_factory=make_session_factory(read_engine),
+            blobs=BlobStore(settings.blob_dir, max_size=settings.max_upload_bytes),
+            bus=EventBus(read_engine),
+        )
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+        self.read_engine.dispose()
+
+    @contextmanager
+    def write(self, principal: Principal) -> Iterator[Store]:
+        """A :class:`Store` for ``principal`` in one transaction; wakes the bus after commit."""
+        with transaction(self.factory) as session:
+            yield Store(session, principal)
+        self.bus.notify()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A plain write transaction (auth bookkeeping); wakes the bus after commit."""
+        with transaction(self.factory) as session:
+            yield session
+        self.bus.notify()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads."""
+        with self.read_factory() as session:
+            yield session
+
+
+def get_state(request: Request) -> AgentState:
+    """The app's :class:`AgentState` (a FastAPI dependency)."""
+    state: AgentState = request.app.state.agent
+    return state
+
+
+__all__ = ["AgentState", "get_state", "make_read_engine"]

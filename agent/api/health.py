@@ -1,0 +1,27 @@
+"""``GET /health``: is the agent up, which version and protocol, the last event id."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from agent.api.deps import AgentState, get_state
+from shared.protocol import Health
+
+router = APIRouter(tags=["health"])
+
+
+def agent_version() -> str:
+    """The installed version of the agent."""
+    try:
+        return version("atr-release-manager")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@router.get("/health", response_model=Health)
+def health(state: Annotated[AgentState, Depends(get_state)]) -> Health:
+    """No authentication needed."""
+    return Health(version=agent_version(), last_event_id=state.bus.last_id)

@@ -1,0 +1,636 @@
+"""``atr-agent``: run the agent and administer it from the host's shell.
+
+Commands that print a token print it as the LAST line of stdout, so scripts
+can take it with ``tail -n 1``. Every error is one ``error: ...`` line (plus a
+``hint: ...`` line where there is one) on stderr, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent import store
+from agent.config import Settings, load_settings
+from agent.db import models
+from agent.db.session import make_engine, make_session_factory, migrate, transaction
+from shared.errors import AtrError, ValidationError
+from shared.ids import check_key, check_user_name
+from shared.openpgp import generate_key, key_info, public_armor
+from shared.protocol import (
+    CommitteeCreate,
+    Membership,
+    ProjectCreate,
+    Role,
+    TokenCreate,
+    UserCreate,
+)
+
+EXIT_ERROR = 2
+DEMO_COMMITTEE = "demo"
+DEMO_PROJECT = "demo-project"
+DEMO_USER = "demo"
+DEMO_EMAIL = "demo@example.invalid"
+DEMO_KEY_BITS = 3072
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+
+def fail(message: str, hint: str | None = None) -> NoReturn:
+    """Print ``error: message`` (and the hint) on stderr and exit with status 2."""
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+class _Group(click.Group):
+    """A click group that turns the product's errors into one ``error:`` line and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AtrError as exc:
+            fail(exc.message, exc.hint)
+        except SQLAlchemyError as exc:
+            first = str(exc).splitlines()[0]
+            fail(f"database error: {first}", "check database_url and that the database is up")
+        except OSError as exc:
+            fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+
+
+@dataclass
+class _Context:
+    data_dir: Path | None
+    config_file: Path | None
+    overrides: dict[str, Any]
+
+    def settings(self, **overrides: Any) -> Settings:
+        return load_settings(
+            data_dir=self.data_dir,
+            config_file=self.config_file,
+            overrides={**self.overrides, **overrides},
+        )
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine: Engine = make_engine(settings.db_url)
+    try:
+        migrate(engine)
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _operator(ctx: _Context) -> Iterator[store.Store]:
+    """A store with the operator's rights in one transaction."""
+    with _database(ctx.settings()) as factory, transaction(factory) as session:
+        yield store.Store(session, store.Principal.operator())
+
+
+def _read_key(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"key file {path} does not exist")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read key file {path}: {exc}")
+    if "-----BEGIN PGP PUBLIC KEY BLOCK-----" not in text:
+        if "PRIVATE KEY BLOCK" in text:
+            fail(f"{path} holds a SECRET key; give the public key", "gpg --armor --export KEYID")
+        fail(
+            f"{path} is not an ASCII-armored OpenPGP public key",
+            "export it with 'gpg --armor --export KEYID > key.asc'",
+        )
+    return text
+
+
+def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> None:
+    cells = [[str(c) for c in header], *[[("" if c is None else str(c)) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _token_role(session: Session, user: models.User, project: str | None) -> Role:
+    if user.is_admin:
+        return Role.ADMIN
+    roles = {m.committee.name: Role(m.role) for m in user.memberships}
+    if project is not None:
+        row = session.scalar(select(models.Project).where(models.Project.key == project))
+        if row is None:
+            raise store.NotFound(f"no project '{project}'")
+        return roles.get(row.committee.name, Role.PUBLIC)
+    return max(roles.values(), key=lambda r: r.rank, default=Role.PUBLIC)
+
+
+def _issue(
+    s: store.Store,
+    *,
+    user: str,
+    project: str | None,
+    role: Role | None,
+    label: str,
+    days: int,
+) -> str:
+    row = s.session.scalar(select(models.User).where(models.User.name == user))
+    if row is None:
+        raise store.NotFound(f"no user named '{user}'", hint="list them with 'atr-agent user list'")
+    chosen = role or _token_role(s.session, row, project)
+    if chosen is Role.PUBLIC:
+        raise ValidationError(
+            f"user '{user}' has no role"
+            + (f" on project '{project}'" if project else "")
+            + "; a token would allow nothing",
+            hint="add them to a committee with 'atr-agent user add ... --pmc/--committer'",
+        )
+    created = s.as_admin().create_token(
+        TokenCreate(user=user, project=project, role=chosen, label=label, expires_in_days=days)
+    )
+    info = created.info
+    click.echo(
+        f"token {info.id} for {info.user}: role {info.role}"
+        + (f", project {info.project}" if info.project else "")
+        + f", expires {info.expires_at:%Y-%m-%d}"
+    )
+    return created.token
+
+
+# --- the command group ----------------------------------------------------------------------------
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="the agent's data dir (default: $ATR_DATA_DIR or ~/.local/share/atr-agent)",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML config file (default: DATA_DIR/agent.toml if it exists)",
+)
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> None:
+    """The ATR agent: REST API, websocket stream and task workers."""
+    ctx.obj = _Context(data_dir=data_dir, config_file=config_file, overrides={})
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+@cli.command()
+@click.option("--host", help="address to bind (default 127.0.0.1)")
+@click.option("--port", type=int, help="port to listen on (default 8765)")
+@click.option("--workers", type=int, help="worker processes (default 2; 0: none)")
+@pass_ctx
+def serve(ctx: _Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the agent: API, websocket and worker processes, until SIGTERM or Ctrl-C."""
+    settings = ctx.settings(host=host, port=port, workers=workers)
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    # Imported here so administrative commands start fast without the web stack.
+    import uvicorn  # noqa: PLC0415
+
+    from agent.app import create_app  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s agent[%(process)d] %(levelname)s %(name)s: %(message)s",
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        ws_per_message_deflate=False,
+        timeout_graceful_shutdown=10,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        fail(
+            f"the agent could not start on {settings.host}:{settings.port}",
+            "is the port in use? choose another with --port",
+        )
+
+
+@cli.command()
+@click.option("--workers", type=int, help="worker processes (default: the configured number)")
+@pass_ctx
+def workers(ctx: _Context, workers: int | None) -> None:
+    """Run task workers only (no API), e.g. on a second host sharing PostgreSQL."""
+    from agent.engine import supervisor  # noqa: PLC0415 - workers need no admin imports
+
+    settings = ctx.settings(workers=workers)
+    argv = [
+        "--data-dir", str(settings.data_dir),
+        "--database-url", settings.db_url,
+        "--workers", str(settings.workers),
+        "--lease-seconds", str(settings.lease_seconds),
+        "--poll-interval", str(settings.worker_poll_seconds),
+        "--max-blob-size", str(settings.max_upload_bytes),
+        "--log-level", settings.log_level.upper(),
+    ]  # fmt: skip
+    sys.exit(supervisor.main(argv))
+
+
+@cli.command("migrate")
+@pass_ctx
+def migrate_cmd(ctx: _Context) -> None:
+    """Create or upgrade the database schema."""
+    settings = ctx.settings()
+    with _database(settings):
+        pass
+    click.echo(f"database is up to date: {make_engine(settings.db_url).url!r}")
+
+
+@cli.command()
+@click.option("--admin", "admin_name", required=True, help="user name of the first admin")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the admin's ASCII-armored OpenPGP public key",
+)
+@click.option("--email", help="the admin's email (default: from the key's user id)")
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True)
+@pass_ctx
+def bootstrap(ctx: _Context, admin_name: str, key_file: Path, email: str | None, days: int) -> None:
+    """Create the data dir, the database and the first admin; print an admin token LAST."""
+    check_user_name(admin_name)
+    armored = _read_key(key_file)
+    if email is None:
+        emails = key_info(armored).emails
+        if not emails:
+            fail("the key has no email in its user ids", "give --email")
+        email = emails[0]
+    with _operator(ctx) as s:
+        admins = s.session.scalars(select(models.User).where(models.User.is_admin)).all()
+        if admins:
+            names = ", ".join(a.name for a in admins)
+            fail(
+                f"the agent is bootstrapped already (admins: {names})",
+                "create more users with 'atr-agent user add', tokens with 'atr-agent token create'",
+            )
+        admin = s.as_admin()
+        admin.create_user(
+            UserCreate(name=admin_name, email=email, public_key=armored, is_admin=True)
+        )
+        click.echo(f"data dir: {ctx.settings().data_dir}")
+        click.echo(f"created admin '{admin_name}' <{email}>")
+        token = _issue(
+            s, user=admin_name, project=None, role=Role.ADMIN, label="bootstrap", days=days
+        )
+    click.echo(token)
+
+
+# --- committees and projects ----------------------------------------------------------------------
+
+
+@cli.group()
+def committee() -> None:
+    """Committees (PMCs and podlings)."""
+
+
+@committee.command("add")
+@click.argument("name")
+@click.option("--display-name", help="e.g. 'Apache Widgets'")
+@click.option("--podling", is_flag=True, help="an Incubator podling")
+@pass_ctx
+def committee_add(ctx: _Context, name: str, display_name: str | None, podling: bool) -> None:
+    """Create a committee."""
+    check_key(name, what="committee name")
+    with _operator(ctx) as s:
+        created = s.as_admin().create_committee(
+            CommitteeCreate(name=name, display_name=display_name, podling=podling)
+        )
+    click.echo(f"created committee '{created.name}' ({created.display_name})")
+
+
+@committee.command("list")
+@pass_ctx
+def committee_list(ctx: _Context) -> None:
+    """List committees."""
+    with _operator(ctx) as s:
+        rows = store.list_committees(s.session)
+    _table(
+        [(c.name, c.display_name, "yes" if c.podling else "") for c in rows],
+        ("NAME", "DISPLAY NAME", "PODLING"),
+    )
+
+
+@cli.group()
+def project() -> None:
+    """Projects."""
+
+
+@project.command("add")
+@click.argument("key")
+@click.option("--committee", "committee_name", required=True, help="the owning committee")
+@click.option("--name", help="human-readable name (default: the key)")
+@pass_ctx
+def project_add(ctx: _Context, key: str, committee_name: str, name: str | None) -> None:
+    """Create a project owned by a committee."""
+    check_key(key)
+    check_key(committee_name, what="committee name")
+    with _operator(ctx) as s:
+        created = s.as_admin().create_project(
+            ProjectCreate(key=key, name=name, committee=committee_name)
+        )
+    click.echo(f"created project '{created.key}' of committee '{created.committee}'")
+
+
+@project.command("list")
+@pass_ctx
+def project_list(ctx: _Context) -> None:
+    """List projects."""
+    with _operator(ctx) as s:
+        rows = store.list_projects(s.session)
+    _table([(p.key, p.name, p.committee) for p in rows], ("KEY", "NAME", "COMMITTEE"))
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def user() -> None:
+    """Users and their OpenPGP keys."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--email", required=True)
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="ASCII-armored OpenPGP public key",
+)
+@click.option("--pmc", "pmc", multiple=True, help="committee where the user is a PMC member")
+@click.option(
+    "--committer", "committer", multiple=True, help="committee where the user is a committer"
+)
+@click.option("--admin", "is_admin", is_flag=True, help="an agent administrator")
+@pass_ctx
+def user_add(
+    ctx: _Context,
+    *,
+    name: str,
+    email: str,
+    key_file: Path,
+    pmc: tuple[str, ...],
+    committer: tuple[str, ...],
+    is_admin: bool,
+) -> None:
+    """Create a user with a public key and memberships."""
+    check_user_name(name)
+    armored = _read_key(key_file)
+    both = sorted(set(pmc) & set(committer))
+    if both:
+        fail(f"'{both[0]}' is given as both --pmc and --committer", "a PMC member is a committer")
+    memberships = [Membership(committee=c, role=Role.PMC) for c in pmc]
+    memberships += [Membership(committee=c, role=Role.COMMITTER) for c in committer]
+    with _operator(ctx) as s:
+        created = s.as_admin().create_user(
+            UserCreate(
+                name=name,
+                email=email,
+                public_key=armored,
+                is_admin=is_admin,
+                memberships=memberships,
+            )
+        )
+    roles = ", ".join(f"{m.role} of {m.committee}" for m in created.memberships) or "no roles"
+    click.echo(
+        f"created user '{created.name}' <{created.email}>"
+        f"{' (admin)' if created.is_admin else ''}: {roles}; key "
+        f"{created.keys[0].fingerprint}"
+    )
+
+
+@user.command("list")
+@pass_ctx
+def user_list(ctx: _Context) -> None:
+    """List users."""
+    with _operator(ctx) as s:
+        rows = store.list_users(s.session)
+    _table(
+        [
+            (
+                u.name,
+                u.email,
+                "yes" if u.is_admin else "",
+                ", ".join(f"{m.role}:{m.committee}" for m in u.memberships),
+                ", ".join(k.fingerprint for k in u.keys),
+            )
+            for u in rows
+        ],
+        ("NAME", "EMAIL", "ADMIN", "MEMBERSHIPS", "KEYS"),
+    )
+
+
+@user.command("key-add")
+@click.argument("name")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@pass_ctx
+def user_key_add(ctx: _Context, name: str, key_file: Path) -> None:
+    """Register one more public key for a user."""
+    armored = _read_key(key_file)
+    fingerprint = key_info(armored).fingerprint
+    with _operator(ctx) as s:
+        s.as_admin().add_user_key(name, armored)
+    click.echo(f"added key {fingerprint} to user '{name}'")
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def token() -> None:
+    """API tokens (stored hashed; the secret is shown once)."""
+
+
+@token.command("create")
+@click.option("--user", "user_name", required=True)
+@click.option("--project", help="limit the token to one project")
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role if r is not Role.PUBLIC]),
+    help="the token's highest role (default: the user's own)",
+)
+@click.option("--label", default="", help="what the token is for")
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True)
+@pass_ctx
+def token_create(
+    ctx: _Context,
+    *,
+    user_name: str,
+    project: str | None,
+    role: str | None,
+    label: str,
+    days: int,
+) -> None:
+    """Create a token; the token is the LAST line printed."""
+    with _operator(ctx) as s:
+        secret = _issue(
+            s,
+            user=user_name,
+            project=project,
+            role=Role(role) if role else None,
+            label=label,
+            days=days,
+        )
+    click.echo(secret)
+
+
+@token.command("list")
+@click.option("--user", "user_name", help="only this user's tokens")
+@pass_ctx
+def token_list(ctx: _Context, user_name: str | None) -> None:
+    """List tokens (never their secrets)."""
+    with _operator(ctx) as s:
+        rows = store.list_tokens(s.session, s.principal, all_users=True)
+    now = datetime.now(UTC)
+
+    def status(t: Any) -> str:
+        if t.revoked_at is not None:
+            return "revoked"
+        return "expired" if t.expires_at <= now else "active"
+
+    _table(
+        [
+            (
+                t.id,
+                t.user,
+                t.role,
+                t.project or "",
+                t.label,
+                f"{t.expires_at:%Y-%m-%d %H:%M}",
+                status(t),
+            )
+            for t in rows
+            if user_name is None or t.user == user_name
+        ],
+        ("ID", "USER", "ROLE", "PROJECT", "LABEL", "EXPIRES", "STATUS"),
+    )
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@pass_ctx
+def token_revoke(ctx: _Context, token_id: int) -> None:
+    """Revoke a token at once."""
+    with _operator(ctx) as s:
+        info = s.as_admin().revoke_token(token_id)
+    click.echo(f"revoked token {info.id} of {info.user}")
+
+
+# --- demo -----------------------------------------------------------------------------------------
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+@cli.command()
+@click.option("--serve", "then_serve", is_flag=True, help="then run the agent")
+@pass_ctx
+def demo(ctx: _Context, then_serve: bool) -> None:
+    """Seed a demo committee, project and PMC user with a fresh key (idempotent).
+
+    The demo user's SECRET key is written UNPROTECTED to DATA_DIR/demo/demo-secret.asc
+    (mode 0600) so you can log in from the desktop at once. Never use it for real releases.
+    """
+    settings = ctx.settings()
+    secret_path = settings.data_dir / "demo" / "demo-secret.asc"
+    with _operator(ctx) as s:
+        session = s.session
+        admin = s.as_admin()
+        if (
+            session.scalar(select(models.Committee).where(models.Committee.name == DEMO_COMMITTEE))
+            is None
+        ):
+            admin.create_committee(CommitteeCreate(name=DEMO_COMMITTEE, display_name="Demo"))
+            click.echo(f"created committee '{DEMO_COMMITTEE}'")
+        if session.scalar(select(models.Project).where(models.Project.key == DEMO_PROJECT)) is None:
+            admin.create_project(
+                ProjectCreate(key=DEMO_PROJECT, name="Demo Project", committee=DEMO_COMMITTEE)
+            )
+            click.echo(f"created project '{DEMO_PROJECT}'")
+        demo_user = session.scalar(select(models.User).where(models.User.name == DEMO_USER))
+        if demo_user is None or not secret_path.is_file():
+            click.echo(f"generating an RSA-{DEMO_KEY_BITS} key for the demo user ...")
+            key = generate_key(
+                "Demo User (DEMO KEY - NOT FOR REAL RELEASES)", DEMO_EMAIL, bits=DEMO_KEY_BITS
+            )
+            armored = public_armor(key)
+            if demo_user is None:
+                admin.create_user(
+                    UserCreate(
+                        name=DEMO_USER,
+                        email=DEMO_EMAIL,
+                        public_key=armored,
+                        memberships=[Membership(committee=DEMO_COMMITTEE, role=Role.PMC)],
+                    )
+                )
+                click.echo(f"created PMC user '{DEMO_USER}'")
+            else:
+                admin.add_user_key(DEMO_USER, armored)
+                click.echo(f"added a new key to user '{DEMO_USER}'")
+            header = (
+                "# DEMO KEY - UNPROTECTED SECRET KEY FOR THE ATR DEMO USER.\n"
+                "# Anyone who reads this file can log in as 'demo'. Never use it for releases.\n"
+            )
+            _write_secret(secret_path, header + str(key))
+            click.echo(f"wrote the demo secret key to {secret_path} (mode 0600)")
+        else:
+            admin.set_membership(DEMO_USER, DEMO_COMMITTEE, Role.PMC)
+            click.echo(f"demo user '{DEMO_USER}' exists; its key is {secret_path}")
+        token = _issue(s, user=DEMO_USER, project=None, role=Role.PMC, label="demo", days=30)
+    click.echo("")
+    click.echo("Log in from the desktop:")
+    click.echo(f"  agent URL : {settings.effective_public_url}")
+    click.echo(f"  user      : {DEMO_USER}")
+    click.echo(f"  key       : import {secret_path} (no passphrase)")
+    click.echo("Or use the API token below (atr --token ..., Authorization: Bearer ...):")
+    click.echo(token)
+    if then_serve:
+        _serve(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``atr-agent``."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="atr-agent")

@@ -1,0 +1,179 @@
+"""The agent's settings: defaults, then a TOML file, then ``ATR_*`` environment variables.
+
+Where each value comes from, lowest precedence first:
+
+1. the defaults below (SQLite and blobs under the data dir, 127.0.0.1:8765);
+2. ``DATA_DIR/agent.toml``, or the file given with ``--config``;
+3. environment variables ``ATR_<KEY>`` (``ATR_DATABASE_URL``, ``ATR_WORKERS``, ...);
+4. command-line flags (``--data-dir``, ``serve --port``, ...), passed as ``overrides``.
+
+The data dir itself comes from ``--data-dir``, else ``ATR_DATA_DIR``, else the
+``data_dir`` key of the ``--config`` file, else ``~/.local/share/atr-agent``.
+A bad value is refused with a :class:`ConfigError` naming the key and the source.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.db.session import sqlite_url
+from shared.errors import AtrError
+
+ENV_PREFIX = "ATR_"
+CONFIG_FILE_NAME = "agent.toml"
+GIB = 1024**3
+
+
+class ConfigError(AtrError):
+    """The agent's configuration cannot be used (a bad key, value or file)."""
+
+
+def default_data_dir() -> Path:
+    """``~/.local/share/atr-agent`` (or under ``$XDG_DATA_HOME``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "atr-agent"
+
+
+class Settings(BaseModel):
+    """Everything the agent needs to run. Immutable once loaded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file agent.db in the data dir"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    workers: int = Field(default=2, ge=0, le=64)
+    lease_seconds: int = Field(default=30, ge=1)
+    worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    max_upload_bytes: int = Field(default=4 * GIB, ge=1)
+    session_token_hours: float = Field(default=12, gt=0)
+    challenge_ttl_seconds: float = Field(default=300, gt=0)
+    public_url: str | None = Field(
+        default=None, description="how clients reach the agent; default http://host:port"
+    )
+    log_level: str = "info"
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in effect (the SQLite default when none is configured)."""
+        return self.database_url or sqlite_url(self.data_dir)
+
+    @property
+    def effective_public_url(self) -> str:
+        """The URL clients use to reach this agent (it appears in login challenges)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where uploaded blobs live."""
+        return self.data_dir / "blobs"
+
+
+_FIELDS = tuple(Settings.model_fields)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    # An optional [agent] table is accepted as well as top-level keys.
+    table = data.pop("agent", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [agent] must be a table")
+    merged = {**data, **table}
+    unknown = sorted(set(merged) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key {unknown[0]!r}",
+            hint="known keys: " + ", ".join(_FIELDS),
+        )
+    return merged
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in _FIELDS:
+        value = env.get(ENV_PREFIX + name.upper())
+        if value is not None and value != "":
+            out[name] = value
+    return out
+
+
+def _build(values: dict[str, Any], sources: dict[str, str]) -> Settings:
+    try:
+        return Settings.model_validate(values)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigError(
+            f"bad configuration value for {key!r} (from {sources.get(key, 'defaults')}): "
+            f"{first['msg']}",
+            hint=f"fix {key!r} or remove it to use the default",
+        ) from exc
+
+
+def load_settings(
+    *,
+    data_dir: Path | None = None,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load the settings as the module docstring describes.
+
+    ``overrides`` (command-line flags) win over everything; ``None`` values in it are ignored.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = _read_toml(config_file)
+    env_values = _from_env(env)
+
+    chosen_dir: Path
+    if data_dir is not None:
+        chosen_dir = data_dir
+    elif "data_dir" in env_values:
+        chosen_dir = Path(env_values["data_dir"])
+    elif "data_dir" in file_values:
+        chosen_dir = Path(str(file_values["data_dir"]))
+    else:
+        chosen_dir = default_data_dir()
+    chosen_dir = chosen_dir.expanduser()
+
+    if config_file is None:
+        candidate = chosen_dir / CONFIG_FILE_NAME
+        if candidate.is_file():
+            config_file = candidate
+            file_values = _read_toml(candidate)
+
+    for key, value in file_values.items():
+        values[key] = value
+        sources[key] = f"config file {config_file}"
+    for key, value in env_values.items():
+        values[key] = value
+        sources[key] = f"environment variable {ENV_PREFIX}{key.upper()}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+            sources[key] = "command line"
+    values["data_dir"] = chosen_dir
+    return _build(values, sources)

@@ -1,0 +1,35 @@
+"""Fixtures shared by every test package.
+
+``agent``          a running agent (module scope), seeded as tests/support/agent.py describes
+``agent_factory``  start more agents with options: ``agent_factory(env={...}, workers=0)``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.agent import AgentFactory, AgentProcess
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
+    """One real ``atr-agent serve`` (SQLite, one worker) shared by a test module."""
+    process = AgentProcess(tmp_path_factory.mktemp("agent"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path) -> Iterator[AgentFactory]:
+    """Start agents with their own options; all are stopped at the end of the test."""
+    factory = AgentFactory(tmp_path)
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
