@@ -5,7 +5,9 @@ takes the oldest queued task whose ``available_at`` has come, or a running one
 whose lease expired (its worker died). Only the lease owner may
 :func:`heartbeat`, :func:`complete`, :func:`fail` or :func:`release` a task, so a
 worker that lost its lease can never overwrite the new owner's result: those
-calls raise :class:`LeaseLost` (``heartbeat`` returns ``False``).
+calls raise :class:`LeaseLost` (``heartbeat`` returns ``False``). A task moved
+out of ``running`` by someone else (``cancelled``) also ends its lease: the
+worker sees it at its next heartbeat and stops.
 
 On PostgreSQL a claim locks the row with ``FOR UPDATE SKIP LOCKED`` so agents
 never wait for each other; on SQLite the engine's ``BEGIN IMMEDIATE`` serializes

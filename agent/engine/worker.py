@@ -5,8 +5,8 @@ seconds while the handler runs in a daemon thread. When the task's timeout
 passes the attempt is failed (retried if attempts remain) and the process ends
 with ``os._exit`` so the stuck thread dies with it; the supervisor starts a new
 worker. A worker also ends when its lease is lost, when its parent process dies
-(checked through ``os.getppid()``), or on SIGTERM/SIGINT, handing a running task
-back to the queue at once.
+(checked through ``os.getppid()``), or on SIGTERM, handing a running task back
+to the queue at once. SIGINT is left to the supervisor, which stops its workers.
 
 Each worker opens its own engine (:func:`agent.db.session.make_engine`): no
 connection is ever shared across processes.
@@ -157,7 +157,10 @@ class Worker:
                     return EXIT_LEASE_LOST
                 continue
             if not still_ours:
-                logger.error("task %s: lease lost to another worker; exiting", task.id)
+                logger.error(
+                    "task %s: lease lost (another worker took it, or it was cancelled); exiting",
+                    task.id,
+                )
                 return EXIT_LEASE_LOST
             last_beat = now
             next_beat = now + interval
@@ -248,7 +251,9 @@ def worker_main(config: WorkerConfig) -> None:
         worker.request_stop()
 
     signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    # Ctrl-C reaches the whole process group: the supervisor handles it and stops the
+    # workers with SIGTERM, so a worker never ends (and gets restarted) on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = EXIT_OK
     try:
         code = worker.run()

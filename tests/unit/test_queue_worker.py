@@ -14,10 +14,10 @@ from typing import TypeVar
 
 import psutil
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from agent.db import models
-from agent.db.session import sqlite_url
+from agent.db.session import sqlite_url, transaction
 from agent.engine.supervisor import Supervisor
 from shared.protocol import TaskType
 from tests.unit.test_queue import Factory, add_task, factory, task_events, task_row
@@ -132,7 +132,8 @@ def test_stopping_hands_a_running_task_back(
     assert retry and retry[-1]["reason"] == "released"
 
 
-def test_worker_exits_when_the_agent_process_dies(tmp_path: Path, factory: Factory) -> None:
+def start_workers_only(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """``python -m agent.engine.supervisor`` with one worker, in its own process group."""
     log = tmp_path / "supervisor.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -146,12 +147,19 @@ def test_worker_exits_when_the_agent_process_dies(tmp_path: Path, factory: Facto
                 "1",
                 "--poll-interval",
                 "0.05",
+                "--lease-seconds",
+                "0.6",
                 "--no-migrate",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return proc, log
+
+
+def test_worker_exits_when_the_agent_process_dies(tmp_path: Path, factory: Factory) -> None:
+    proc, log = start_workers_only(tmp_path)
     try:
         wait_for(lambda: "worker ready" in log.read_text(), what="the worker to start")
         slow = add_task(factory, args={"count": 100, "rate": 5.0})
@@ -182,3 +190,40 @@ def test_worker_exits_when_the_agent_process_dies(tmp_path: Path, factory: Facto
     assert [r["reason"] for r in reasons] == ["released"]
     assert "agent process died" in reasons[0]["error"]
     assert TaskType.DIAGNOSTIC_EMIT.value == task_row(factory, slow).type
+
+
+def test_ctrl_c_stops_the_workers_only_agent_cleanly(tmp_path: Path, factory: Factory) -> None:
+    proc, log = start_workers_only(tmp_path)
+    try:
+        wait_for(lambda: "worker ready" in log.read_text(), what="the worker to start")
+        slow = add_task(factory, args={"count": 100, "rate": 5.0})
+        wait_for(lambda: task_row(factory, slow).state == "running", what="the task to start")
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+        assert proc.wait(20) == 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    row = task_row(factory, slow)
+    assert (row.state, row.attempts) == ("queued", 0)
+    retry = [e.data for e in task_events(factory, slow) if e.kind == "task.retry"]
+    assert [r["error"] for r in retry] == ["the worker was stopped"]
+    assert "restarting" not in log.read_text()
+
+
+def test_a_cancelled_task_ends_its_worker_at_the_next_heartbeat(
+    factory: Factory, supervisor_factory: Callable[..., Supervisor]
+) -> None:
+    sup = supervisor_factory(workers=1, lease_seconds=0.6)
+    slow = add_task(factory, args={"count": 100, "rate": 5.0})
+    wait_for(lambda: task_row(factory, slow).state == "running", what="the task to start")
+    (owner,) = owners(factory, slow)
+    with transaction(factory) as session:
+        session.execute(update(models.Task).where(models.Task.id == slow).values(state="cancelled"))
+    wait_for(lambda: sup.restarts >= 1, what="the worker to stop and be replaced")
+    assert int(owner.split(":")[1]) not in sup.pids
+    row = task_row(factory, slow)
+    assert (row.state, row.result) == ("cancelled", None)
+    logged = len([e for e in task_events(factory, slow) if e.kind == "task.log"])
+    time.sleep(0.5)  # the old handler thread died with its process: no more lines
+    assert len([e for e in task_events(factory, slow) if e.kind == "task.log"]) == logged

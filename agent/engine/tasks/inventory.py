@@ -46,7 +46,11 @@ class _Entry:
 
 
 class _HashingReader:
-    """A read-only stream over a blob that hashes and counts every byte read through it."""
+    """A read-only stream over a blob that hashes and counts every byte read through it.
+
+    ``read()`` without a size returns at most one chunk: its only reader,
+    ``tarfile`` in stream mode, always asks for a size.
+    """
 
     def __init__(self, source: BinaryIO) -> None:
         self._source = source
@@ -97,7 +101,9 @@ def _entries(ctx: TaskContext) -> list[_Entry]:
 
 
 def _count_tar(reader: _HashingReader) -> int:
-    with tarfile.open(fileobj=reader, mode="r|*") as archive:  # type: ignore[call-overload]
+    with tarfile.open(  # type: ignore[call-overload]
+        fileobj=reader, mode="r|*", bufsize=CHUNK_SIZE
+    ) as archive:
         return sum(1 for _ in archive)
 
 
