@@ -1,0 +1,439 @@
+"""The desktop's one connection to an agent: the only module that talks to it.
+
+A :class:`Session` owns the :class:`~shared.client.AgentClient` and its
+:class:`~shared.client.EventStream`. The GUI calls its methods, which start
+jobs on the qasync loop and return the :class:`asyncio.Task` (cancel it to
+cancel the work); everything that comes back — answers, live events, errors —
+is emitted as a Qt signal, so handlers run on the GUI thread and views never
+touch asyncio.
+
+Live events keep the models current: a ``release.phase_changed`` reloads that
+release, ``revision.created`` the revisions of the release on screen,
+``task.*`` state events the one task they name. Refreshes asked for by a burst
+of events are coalesced. The stream reconnects by itself and replays from the
+last event it saw; its state is :attr:`Session.state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.jobs import Jobs
+from desktop.keystore import Keystore
+from shared.client import AgentClient
+from shared.errors import AtrError, ClientError
+from shared.lifecycle import Phase
+from shared.protocol import (
+    Event,
+    EventKind,
+    Project,
+    Release,
+    Revision,
+    Scope,
+    Task,
+    TaskType,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+DISCONNECTED = "disconnected"
+CONNECTING = "connecting"
+CONNECTED = "connected"
+RECONNECTING = "reconnecting"
+
+DEFAULT_BACKLOG = 500
+"""How many past events a new session replays into the log pane."""
+
+_STREAM_STATES = {
+    "connecting": CONNECTING,
+    "connected": CONNECTED,
+    "reconnecting": RECONNECTING,
+    "closed": DISCONNECTED,
+}
+_TASK_STATE_EVENTS = frozenset(
+    {
+        EventKind.TASK_QUEUED,
+        EventKind.TASK_STARTED,
+        EventKind.TASK_RETRY,
+        EventKind.TASK_FINISHED,
+    }
+)
+
+ClientFactory = Callable[[str], AgentClient]
+
+
+def describe_error(error: BaseException) -> str:
+    """The text shown for a failure: an :class:`AtrError`'s diagnostics, else a short summary."""
+    if isinstance(error, AtrError):
+        return error.diagnostics()
+    return f"unexpected error: {type(error).__name__}: {error}"
+
+
+class Session(QObject):
+    """One logged-in connection to one agent, seen by the GUI through signals."""
+
+    state_changed = Signal(str)
+    """``disconnected``, ``connecting``, ``connected`` or ``reconnecting``."""
+    logged_in = Signal(object)
+    """:class:`~shared.protocol.User`"""
+    logged_out = Signal()
+    projects_changed = Signal(list)
+    """``list[Project]``"""
+    releases_changed = Signal(str, list)
+    """project key, ``list[Release]``"""
+    release_changed = Signal(object)
+    """:class:`~shared.protocol.Release` (created, reloaded or moved to another phase)"""
+    revisions_changed = Signal(str, str, list)
+    """project, version, ``list[Revision]`` oldest first"""
+    tasks_changed = Signal(str, str, list)
+    """project, version, ``list[Task]``"""
+    task_changed = Signal(object)
+    """one :class:`~shared.protocol.Task` that changed state"""
+    event_received = Signal(object)
+    """every live :class:`~shared.protocol.Event`, exactly once, in id order"""
+    upload_progress = Signal(str, int, int)
+    """release path of the file, bytes sent, file size"""
+    upload_finished = Signal(object)
+    """the :class:`~shared.protocol.Revision` holding the uploaded files"""
+    error = Signal(str)
+    """diagnostics text of a failed action, for the one place errors are shown"""
+
+    def __init__(
+        self,
+        keystore: Keystore,
+        *,
+        client_factory: ClientFactory = AgentClient,
+        backlog: int = DEFAULT_BACKLOG,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._keystore = keystore
+        self._client_factory = client_factory
+        self._backlog = backlog
+        self._client: AgentClient | None = None
+        self._user: User | None = None
+        self._url: str | None = None
+        self._state = DISCONNECTED
+        self._current: tuple[str, str] | None = None
+        self._last_event_id: int | None = None
+        self._duplicates = 0
+        self._jobs = Jobs(self._report)
+
+    # --- what the GUI reads ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def user(self) -> User | None:
+        return self._user
+
+    @property
+    def url(self) -> str | None:
+        """The agent's base URL once logged in."""
+        return self._url
+
+    @property
+    def keystore(self) -> Keystore:
+        return self._keystore
+
+    @property
+    def last_event_id(self) -> int | None:
+        """The id of the last live event emitted."""
+        return self._last_event_id
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Events the stream delivered twice (the stream promises none; this proves it)."""
+        return self._duplicates
+
+    @property
+    def current_release(self) -> tuple[str, str] | None:
+        """(project, version) of the release on screen, whose revisions and tasks are kept fresh."""
+        return self._current
+
+    # --- login and logout -----------------------------------------------------------------------
+
+    def login(
+        self, url: str, user: str, fingerprint: str, *, passphrase: str | None = None
+    ) -> asyncio.Task[User]:
+        """Sign the agent's challenge with the key, then stream events and load the projects.
+
+        Failures are raised from the returned task only (the login dialog shows them).
+        """
+        return self._jobs.start(
+            self._login(url, user, fingerprint, passphrase), key="login", report=False
+        )
+
+    async def _login(self, url: str, user: str, fingerprint: str, passphrase: str | None) -> User:
+        await self._shutdown_client()
+        self._set_state(CONNECTING)
+        client = self._client_factory(url)
+        try:
+            health = await client.health()
+            answer = await client.login_with_signature(
+                user, self._keystore.signer(fingerprint, passphrase=passphrase)
+            )
+        except BaseException:
+            await client.aclose()
+            self._set_state(DISCONNECTED)
+            raise
+        self._client = client
+        self._url = client.base_url
+        self._user = answer.user
+        self._last_event_id = None
+        self._duplicates = 0
+        since = max(health.last_event_id - self._backlog, 0)
+        self.logged_in.emit(answer.user)
+        self._jobs.start(self._run_stream(client, since), key="stream")
+        self.refresh_projects()
+        return answer.user
+
+    def logout(self) -> asyncio.Task[None]:
+        """Stop the stream, cancel every job and forget the token."""
+        return asyncio.ensure_future(self._logout())
+
+    async def _logout(self) -> None:
+        await self._shutdown_client()
+        self._set_state(DISCONNECTED)
+        self.logged_out.emit()
+
+    async def aclose(self) -> None:
+        """End everything for good (the application is quitting)."""
+        await self._jobs.close()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+        self._set_state(DISCONNECTED)
+
+    async def _shutdown_client(self) -> None:
+        for key in ("stream", "upload"):
+            task = self._jobs.running(key)
+            self._jobs.cancel(key)
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
+        client, self._client = self._client, None
+        self._user = None
+        self._current = None
+        if client is not None:
+            await client.aclose()
+
+    # --- the event stream -----------------------------------------------------------------------
+
+    async def _run_stream(self, client: AgentClient, since: int) -> None:
+        stream = client.stream(Scope(), since=since, on_state=self._on_stream_state)
+        try:
+            async with stream:
+                async for event in stream:
+                    self._deliver(event)
+        finally:
+            if self._client is client:
+                self._set_state(DISCONNECTED)
+
+    def _on_stream_state(self, state: str) -> None:
+        self._set_state(_STREAM_STATES.get(state, DISCONNECTED))
+
+    def _deliver(self, event: Event) -> None:
+        if self._last_event_id is not None and event.id <= self._last_event_id:
+            self._duplicates += 1
+            log.warning("event %s delivered twice; dropped", event.id)
+            return
+        self._last_event_id = event.id
+        self.event_received.emit(event)
+        self._apply(event)
+
+    def _apply(self, event: Event) -> None:
+        """Refresh what the event changed (coalesced, so a burst costs few requests)."""
+        project, version = event.project, event.version
+        if event.kind is EventKind.PROJECT_CREATED:
+            self.refresh_projects()
+        elif event.kind is EventKind.RELEASE_CREATED and project:
+            self.load_releases(project)
+        elif event.kind is EventKind.PHASE_CHANGED and project and version:
+            self._refresh_release(project, version)
+        elif event.kind is EventKind.REVISION_CREATED and project and version:
+            self._refresh_release(project, version)
+            if self._current == (project, version):
+                self._jobs.coalesce("revisions", lambda: self._load_revisions(project, version))
+        elif (
+            event.kind in _TASK_STATE_EVENTS
+            and event.task_id is not None
+            and self._current == (project, version)
+        ):
+            task_id = event.task_id
+            self._jobs.coalesce(f"task:{task_id}", lambda: self._load_task(task_id))
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def refresh_projects(self) -> None:
+        """Reload the projects (then :attr:`projects_changed`)."""
+        self._jobs.coalesce("projects", self._load_projects)
+
+    def load_releases(self, project: str) -> None:
+        """Reload a project's releases (then :attr:`releases_changed`)."""
+        self._jobs.coalesce(f"releases:{project}", lambda: self._load_releases(project))
+
+    def select_release(self, project: str | None, version: str | None = None) -> None:
+        """Show one release: load it, its revisions and tasks, and keep them fresh from events."""
+        if project is None or version is None:
+            self._current = None
+            for key in ("revisions", "tasks", "release-view"):
+                self._jobs.cancel(key)
+            return
+        self._current = (project, version)
+        self._jobs.start(self._load_release_view(project, version), key="release-view")
+
+    def refresh(self) -> None:
+        """Reload the projects and the release on screen."""
+        self.refresh_projects()
+        if self._current is not None:
+            self.select_release(*self._current)
+
+    async def _load_projects(self) -> None:
+        projects: list[Project] = await self._need_client().list_projects()
+        self.projects_changed.emit(projects)
+        for project in projects:
+            self.load_releases(project.key)
+
+    async def _load_releases(self, project: str) -> None:
+        releases = await self._need_client().list_releases(project)
+        self.releases_changed.emit(project, releases)
+
+    def _refresh_release(self, project: str, version: str) -> None:
+        self._jobs.coalesce(
+            f"release:{project}/{version}", lambda: self._load_release(project, version)
+        )
+
+    async def _load_release(self, project: str, version: str) -> None:
+        release = await self._need_client().get_release(project, version)
+        self.release_changed.emit(release)
+
+    async def _load_release_view(self, project: str, version: str) -> None:
+        client = self._need_client()
+        release, revisions, tasks = await asyncio.gather(
+            client.get_release(project, version),
+            client.list_revisions(project, version),
+            client.list_tasks(project=project, version=version),
+        )
+        if self._current != (project, version):
+            return
+        self.release_changed.emit(release)
+        self.revisions_changed.emit(project, version, revisions)
+        self.tasks_changed.emit(project, version, tasks)
+
+    async def _load_revisions(self, project: str, version: str) -> None:
+        revisions = await self._need_client().list_revisions(project, version)
+        if self._current == (project, version):
+            self.revisions_changed.emit(project, version, revisions)
+
+    async def _load_task(self, task_id: int) -> None:
+        task = await self._need_client().get_task(task_id)
+        if self._current == (task.project, task.version):
+            self.task_changed.emit(task)
+
+    # --- acting ---------------------------------------------------------------------------------
+
+    def create_release(self, project: str, version: str) -> asyncio.Task[Release]:
+        """Create a release in phase ``compose``."""
+
+        async def run() -> Release:
+            release = await self._need_client().create_release(project, version)
+            self.release_changed.emit(release)
+            return release
+
+        return self._jobs.start(run())
+
+    def transition(
+        self, project: str, version: str, to: Phase, *, reason: str = ""
+    ) -> asyncio.Task[Release]:
+        """Move a release to another phase."""
+
+        async def run() -> Release:
+            release = await self._need_client().transition(project, version, to, reason)
+            self.release_changed.emit(release)
+            return release
+
+        return self._jobs.start(run())
+
+    def upload(
+        self,
+        project: str,
+        version: str,
+        paths: Sequence[Path],
+        *,
+        names: Sequence[str] | None = None,
+        message: str = "",
+    ) -> asyncio.Task[Revision]:
+        """Upload files into one new revision; :attr:`upload_progress` reports every chunk.
+
+        Cancel the returned task to stop: no revision is made from a cancelled upload.
+        """
+
+        async def run() -> Revision:
+            revision = await self._need_client().upload_files(
+                project,
+                version,
+                list(paths),
+                names=names,
+                progress=self.upload_progress.emit,
+                message=message,
+            )
+            self.upload_finished.emit(revision)
+            if self._current == (project, version):
+                self._jobs.coalesce("revisions", lambda: self._load_revisions(project, version))
+            return revision
+
+        return self._jobs.start(run(), key="upload")
+
+    def start_task(
+        self,
+        project: str,
+        version: str,
+        task_type: TaskType,
+        *,
+        revision: int | None = None,
+        args: dict[str, Any] | None = None,
+    ) -> asyncio.Task[Task]:
+        """Queue a task on the release's revision (default: latest)."""
+
+        async def run() -> Task:
+            task = await self._need_client().start_task(
+                project, version, task_type, revision=revision, args=args
+            )
+            if self._current == (project, version):
+                self.task_changed.emit(task)
+            return task
+
+        return self._jobs.start(run())
+
+    def start_inventory(self, project: str, version: str) -> asyncio.Task[Task]:
+        """Queue the inventory task (size, SHA-512, archive members of every file)."""
+        return self.start_task(project, version, TaskType.INVENTORY)
+
+    def cancel_upload(self) -> None:
+        self._jobs.cancel("upload")
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _need_client(self) -> AgentClient:
+        if self._client is None:
+            raise ClientError("not connected to an agent", hint="log in first (File → Connect)")
+        return self._client
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    def _report(self, error: BaseException) -> None:
+        if not isinstance(error, AtrError):
+            log.error("unexpected error in a session job", exc_info=error)
+        self.error.emit(describe_error(error))

@@ -1,0 +1,280 @@
+"""The main window: projects → releases at left, the release in the centre, live events below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTreeView,
+    QWidget,
+)
+
+from desktop.models.releases import TreeNode
+from desktop.viewmodels.main import MainViewModel
+from desktop.views.create_release import CreateReleaseDialog
+from desktop.views.errors import ErrorPresenter
+from desktop.views.log_pane import LogPane
+from desktop.views.release_panel import ReleasePanel
+from desktop.views.style import connection_text
+from desktop.views.upload_dialog import UploadDialog
+from shared.lifecycle import Phase
+from shared.protocol import User
+
+STATUS_NOTE_MS = 6000
+
+
+class MainWindow(QMainWindow):
+    """Renders a :class:`MainViewModel`; every action goes back to it."""
+
+    connect_requested = Signal()
+    """File → Connect…: the application shows the login dialog again."""
+
+    def __init__(self, vm: MainViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vm = vm
+        session = vm.session
+        self.setWindowTitle("ATR release manager")
+        self.resize(1360, 860)
+
+        self.tree = self._build_tree()
+
+        self.panel = ReleasePanel(vm)
+        self.panel.transition_requested.connect(self._ask_transition)
+        self.panel.upload_requested.connect(self.open_upload)
+        self.log = LogPane(vm.events, vm.event_filter)
+
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.tree)
+        top.addWidget(self.panel)
+        top.setStretchFactor(0, 1)
+        top.setStretchFactor(1, 4)
+        top.setSizes([280, 1080])
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(top)
+        outer.addWidget(self.log)
+        outer.setStretchFactor(0, 3)
+        outer.setStretchFactor(1, 2)
+        outer.setSizes([520, 300])
+        outer.setChildrenCollapsible(False)
+        self.setCentralWidget(outer)
+
+        self.connection_label = QLabel()
+        self.agent_label = QLabel()
+        self.user_label = QLabel()
+        for label in (self.agent_label, self.user_label, self.connection_label):
+            self.statusBar().addPermanentWidget(label)
+        self.errors = ErrorPresenter(self, self.statusBar())
+
+        self._build_actions()
+        session.state_changed.connect(self._state_changed)
+        session.logged_in.connect(self._logged_in)
+        session.error.connect(self.errors.show)
+        vm.status_message.connect(lambda text: self.statusBar().showMessage(text, STATUS_NOTE_MS))
+        vm.actions_changed.connect(self._update_actions)
+        vm.selection_changed.connect(self._selection_changed)
+        self._state_changed(session.state)
+        if session.user is not None:
+            self._logged_in(session.user)
+        self._update_actions()
+
+    def _build_tree(self) -> QTreeView:
+        tree = QTreeView()
+        tree.setModel(self.vm.tree)
+        tree.setUniformRowHeights(True)
+        tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        tree.header().setStretchLastSection(False)
+        tree.setMinimumWidth(240)
+        tree.selectionModel().selectionChanged.connect(self._tree_selection)
+        self.vm.tree.rowsInserted.connect(self._expand_new)
+        return tree
+
+    # --- menus and shortcuts --------------------------------------------------------------------
+
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        tip: str = "",
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_actions(self) -> None:
+        self.connect_action = self._action(
+            "&Connect…", self.connect_requested.emit, "Ctrl+Shift+C", "Connect to another agent"
+        )
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.new_release_action = self._action(
+            "&New release…",
+            self.open_create_release,
+            QKeySequence.StandardKey.New,
+            "Create a release in the selected project",
+        )
+        self.upload_action = self._action(
+            "&Upload files…", self.open_upload, "Ctrl+U", "Upload files into a new revision"
+        )
+        self.inventory_action = self._action(
+            "Start &inventory",
+            self._start_inventory,
+            "Ctrl+I",
+            "Run the inventory task on the latest revision",
+        )
+        self.refresh_action = self._action(
+            "&Refresh", self.vm.refresh, QKeySequence.StandardKey.Refresh, "Reload from the agent"
+        )
+        self.filter_action = self._action("&Filter events", self.log.focus_filter, "Ctrl+F")
+        self.clear_log_action = self._action("&Clear events", self.vm.events.clear, "Ctrl+L")
+        self.about_action = self._action("&About", self._about)
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(self.connect_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        release_menu = menu.addMenu("&Release")
+        for action in (
+            self.new_release_action,
+            self.upload_action,
+            self.inventory_action,
+            self.refresh_action,
+        ):
+            release_menu.addAction(action)
+        view_menu = menu.addMenu("&View")
+        view_menu.addAction(self.filter_action)
+        view_menu.addAction(self.clear_log_action)
+        menu.addMenu("&Help").addAction(self.about_action)
+
+        toolbar = self.addToolBar("Release")
+        toolbar.setObjectName("release-toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (
+            self.new_release_action,
+            self.upload_action,
+            self.inventory_action,
+            self.refresh_action,
+        ):
+            toolbar.addAction(action)
+
+    def _update_actions(self) -> None:
+        self.new_release_action.setEnabled(self.vm.can_create_release)
+        self.upload_action.setEnabled(self.vm.can_upload)
+        self.inventory_action.setEnabled(self.vm.can_start_inventory)
+
+    # --- session state --------------------------------------------------------------------------
+
+    def _state_changed(self, state: str) -> None:
+        self.connection_label.setText(connection_text(state))
+        self.connection_label.setToolTip(
+            "The live event stream; it reconnects by itself and replays what it missed"
+        )
+
+    def _logged_in(self, user: User) -> None:
+        url = self.vm.session.url or ""
+        self.agent_label.setText(url)
+        self.user_label.setText(f"{user.name}" + (" (admin)" if user.is_admin else ""))
+        self.setWindowTitle(f"ATR release manager — {user.name} @ {url}")
+
+    # --- tree -----------------------------------------------------------------------------------
+
+    def _tree_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        indexes = selected.indexes()
+        self.vm.select(self.vm.tree.node(indexes[0]) if indexes else None)
+
+    def _selection_changed(self, node: TreeNode | None) -> None:
+        if node is None:
+            return
+        index = self.vm.tree.index_of(node)
+        if index.isValid() and self.tree.currentIndex() != index:
+            self.tree.setCurrentIndex(index)
+
+    def _expand_new(self, parent: QModelIndex, _first: int, _last: int) -> None:
+        if not parent.isValid():
+            for row in range(self.vm.tree.rowCount()):
+                self.tree.expand(self.vm.tree.index(row, 0))
+        else:
+            self.tree.expand(parent)
+        node = self.vm.selection
+        if node is not None:
+            self._selection_changed(node)
+
+    def select_node(self, node: TreeNode) -> None:
+        """Select a project or release in the tree (as a click would)."""
+        self.vm.select(node)
+
+    # --- dialogs --------------------------------------------------------------------------------
+
+    def open_create_release(self) -> CreateReleaseDialog | None:
+        projects = self.vm.projects()
+        if not projects:
+            return None
+        selected = self.vm.selection.project if self.vm.selection else None
+        dialog = CreateReleaseDialog(projects, selected=selected, parent=self)
+        dialog.accepted.connect(lambda: self.vm.create_release(dialog.project, dialog.version))
+        dialog.open()
+        return dialog
+
+    def open_upload(self) -> UploadDialog | None:
+        upload_vm = self.vm.upload_view_model()
+        if upload_vm is None or not self.vm.can_upload:
+            return None
+        dialog = UploadDialog(upload_vm, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _start_inventory(self) -> None:
+        if self.vm.can_start_inventory:
+            self.vm.start_inventory()
+
+    def _ask_transition(self, phase: Phase) -> None:
+        release = self.vm.release
+        if release is None:
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Change phase")
+        dialog.setLabelText(
+            f"Move {release.project} {release.version} from '{release.phase.value}' to "
+            f"'{phase.value}'.\nReason (kept in the event log):"
+        )
+        dialog.setTextValue("")
+        dialog.setOkButtonText(f"Move to {phase.value}")
+
+        def done(result: int) -> None:
+            if result == QDialog.DialogCode.Accepted:
+                self.vm.transition(phase, reason=dialog.textValue().strip())
+
+        dialog.finished.connect(done)
+        dialog.open()
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About atr-desktop",
+            "<b>ATR release manager</b><p>Creates releases, uploads artifacts, follows the "
+            "agent's checks and logs live. Your OpenPGP keys stay on this computer.</p>",
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.vm.session.cancel_upload()
+        super().closeEvent(event)
