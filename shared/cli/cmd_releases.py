@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from shared.cli.output import (
 )
 from shared.cli.state import CliState, pass_state
 from shared.client import AgentClient
+from shared.errors import ValidationError
 from shared.lifecycle import Phase
 from shared.protocol import Project, Release, Revision, Task
 
@@ -201,15 +203,17 @@ def revisions(state: CliState, *, project: str, version: str, as_json: bool) -> 
 @click.option(
     "--output",
     "-o",
-    type=click.Path(path_type=Path),
-    default=Path(),
-    help="A file or a folder (default: the current folder).",
+    default=".",
+    help="A file, or an existing folder (default: the current folder).",
 )
 @pass_state
 def download(
-    state: CliState, *, project: str, version: str, path: str, number: int | None, output: Path
+    state: CliState, *, project: str, version: str, path: str, number: int | None, output: str
 ) -> None:
     """Download one file of a revision."""
+    dest = Path(output)
+    if output.endswith(("/", os.sep)) and not dest.is_dir():
+        raise ValidationError(f"{output} is not an existing folder")
     progress = Progress()
 
     def report(received: int, total: int) -> None:
@@ -221,7 +225,7 @@ def download(
             version,
             "latest" if number is None else number,
             path,
-            output,
+            dest,
             progress=report if progress.enabled else None,
         )
 

@@ -160,7 +160,10 @@ def event_message(event: Event) -> str:
     if message is not None:
         return message
     data = dict(event.data)
-    where = f"{event.project or ''} {event.version or ''}".strip()
+    # A task's events are read in the context of their task; others say where they happened.
+    where = (
+        "" if event.task_id is not None else f"{event.project or ''} {event.version or ''}".strip()
+    )
     if event.kind == EventKind.PHASE_CHANGED and "to" in data:
         reason = data.pop("reason", "") or ""
         text = f"{data.pop('from', '?')} -> {data.pop('to')}" + (f" ({reason})" if reason else "")

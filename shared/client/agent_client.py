@@ -534,6 +534,7 @@ class AgentClient:
             since=since,
             on_state=on_state,
             timeout=self.timeout,
+            agent_url=self.base_url,
         )
         self._streams.add(stream)
         return stream

@@ -120,8 +120,11 @@ class EventStream:
         on_state: Callable[[str], None] | None = None,
         timeout: float = 30.0,
         client_name: str = "atr-client",
+        agent_url: str | None = None,
     ) -> None:
         self.url = url
+        self.agent_url = agent_url or url
+        """The agent's URL as the user gave it, for messages."""
         self.scope = scope
         self.timeout = timeout
         self.welcome: WelcomeFrame | None = None
@@ -261,7 +264,7 @@ class EventStream:
                         err = (
                             exc
                             if isinstance(exc, ClientError)
-                            else _errors.connection_failed(self.url, exc)
+                            else _errors.connection_failed(self.agent_url, exc)
                         )
                         self._fail(err, first)
                         return
