@@ -1,0 +1,329 @@
+"""License-header patterns: the families Apache RAT recognises, and generated-file markers.
+
+Texts are matched the way RAT matches them: the head of a file and each pattern
+are both reduced to lower-case letters and digits (:func:`prune`), so comment
+markers, line breaks and punctuation do not matter. Each :class:`Family` says
+which ASF category its license is in (see :mod:`shared.sbom.licenses`):
+RAT's approved families (Apache, BSD-3, CDDL, MIT, OASIS, W3C, W3C documents)
+plus the common ones RAT knows but does not approve (the GPL family) and a few
+more that reviewers meet in vendored code.
+
+The pattern texts are the distinctive opening phrases of each license notice,
+written from the license texts themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shared.sbom.licenses import Category
+
+__all__ = [
+    "APACHE_FAMILY",
+    "FAMILIES",
+    "GENERATED_MARKERS",
+    "Family",
+    "find_family",
+    "find_spdx",
+    "is_generated",
+    "prune",
+]
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def prune(text: str) -> str:
+    """Lower-case letters and digits only: the form both heads and patterns are compared in."""
+    return _NON_ALNUM.sub("", text.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A license family: an id, a name, its ASF category and the texts that identify it.
+
+    The texts are kept :func:`prune`-d; build families with :meth:`of`.
+    """
+
+    id: str
+    name: str
+    category: Category
+    any_of: tuple[str, ...]
+    """The family matches if any of these texts occurs in the pruned head…"""
+    all_of: tuple[str, ...] = ()
+    """…and all of these also occur (for notices recognised by two phrases)…"""
+    none_of: tuple[str, ...] = ()
+    """…and none of these occurs (to tell a family from a stricter relative)."""
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        id: str,
+        name: str,
+        category: Category,
+        any_of: tuple[str, ...],
+        all_of: tuple[str, ...] = (),
+        none_of: tuple[str, ...] = (),
+    ) -> Family:
+        """A family from plain texts, pruned once here."""
+
+        def pruned(texts: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(prune(t) for t in texts)
+
+        return cls(id, name, category, pruned(any_of), pruned(all_of), pruned(none_of))
+
+    def matches(self, pruned_head: str) -> bool:
+        """True if this family's texts occur in an already pruned head."""
+        if not any(p in pruned_head for p in self.any_of):
+            return False
+        if not all(p in pruned_head for p in self.all_of):
+            return False
+        return not any(p in pruned_head for p in self.none_of)
+
+
+APACHE_FAMILY = Family.of(
+    id="AL",
+    name="Apache License 2.0",
+    category=Category.A,
+    any_of=(
+        # The ASF source header.
+        "Licensed to the Apache Software Foundation (ASF) under one or more contributor "
+        "license agreements",
+        # The short header of the license's appendix.
+        'Licensed under the Apache License, Version 2.0 (the "License")',
+        # The license's address, in either scheme (pruning drops "http(s)://").
+        "www.apache.org/licenses/LICENSE-2.0",
+    ),
+)
+
+_BSD_CLAUSES = (
+    "Redistribution and use in source and binary forms, with or without modification, are permitted"
+)
+_BSD_ADVERTISING = (
+    "All advertising materials mentioning features or use of this software must display"
+)
+
+FAMILIES: tuple[Family, ...] = (
+    APACHE_FAMILY,
+    Family.of(
+        id="AL1.1",
+        name="Apache License 1.1",
+        category=Category.A,
+        any_of=("The Apache Software License, Version 1.1",),
+    ),
+    # Copyleft first: a GPL notice that also cites another license is still GPL.
+    Family.of(
+        id="AGPL",
+        name="GNU Affero General Public License",
+        category=Category.X,
+        any_of=("GNU Affero General Public License",),
+    ),
+    Family.of(
+        id="LGPL",
+        name="GNU Lesser General Public License",
+        category=Category.X,
+        any_of=("GNU Lesser General Public License", "GNU Library General Public License"),
+    ),
+    Family.of(
+        id="GPL",
+        name="GNU General Public License",
+        category=Category.X,
+        any_of=(
+            "under the terms of the GNU General Public License",
+            "GNU General Public License as published by the Free Software Foundation",
+        ),
+    ),
+    Family.of(
+        id="SSPL",
+        name="Server Side Public License",
+        category=Category.X,
+        any_of=("Server Side Public License",),
+    ),
+    Family.of(
+        id="BUSL",
+        name="Business Source License",
+        category=Category.X,
+        any_of=("Business Source License",),
+    ),
+    Family.of(
+        id="BSD-4",
+        name="BSD 4-clause (advertising clause)",
+        category=Category.X,
+        any_of=(_BSD_CLAUSES,),
+        all_of=(_BSD_ADVERTISING,),
+    ),
+    Family.of(
+        id="BSD",
+        name="BSD 2/3-clause",
+        category=Category.A,
+        any_of=(_BSD_CLAUSES,),
+        none_of=(_BSD_ADVERTISING,),
+    ),
+    Family.of(
+        id="MIT",
+        name="MIT License",
+        category=Category.A,
+        any_of=(
+            "Permission is hereby granted, free of charge, to any person obtaining a copy of "
+            "this software and associated documentation files",
+        ),
+    ),
+    Family.of(
+        id="ISC",
+        name="ISC License",
+        category=Category.A,
+        any_of=(
+            "Permission to use, copy, modify, and/or distribute this software for any purpose "
+            "with or without fee is hereby granted",
+            "Permission to use, copy, modify, and distribute this software for any purpose "
+            "with or without fee is hereby granted",
+        ),
+    ),
+    Family.of(
+        id="CDDL1",
+        name="Common Development and Distribution License",
+        category=Category.B,
+        any_of=(
+            "subject to the terms of the Common Development and Distribution License",
+            "COMMON DEVELOPMENT AND DISTRIBUTION LICENSE",
+        ),
+    ),
+    Family.of(
+        id="MPL",
+        name="Mozilla Public License",
+        category=Category.B,
+        any_of=("Mozilla Public License",),
+    ),
+    Family.of(
+        id="EPL",
+        name="Eclipse Public License",
+        category=Category.B,
+        any_of=("Eclipse Public License",),
+    ),
+    Family.of(
+        id="W3C",
+        name="W3C Software Notice",
+        category=Category.A,
+        any_of=("www.w3.org/Consortium/Legal/2002/copyright-software-20021231",),
+    ),
+    Family.of(
+        id="W3CD",
+        name="W3C Document License",
+        category=Category.A,
+        any_of=("www.w3.org/Consortium/Legal/2002/copyright-documents-20021231",),
+    ),
+    Family.of(
+        id="OASIS",
+        name="OASIS Open",
+        category=Category.A,
+        any_of=("This document and translations of it may be copied and furnished to others",),
+        all_of=("OASIS Open",),
+    ),
+    Family.of(
+        id="DOJO",
+        name="Dojo (BSD or AFL)",
+        category=Category.A,
+        any_of=("dojotoolkit.org/community/licensing.shtml",),
+    ),
+    Family.of(
+        id="BSL",
+        name="Boost Software License 1.0",
+        category=Category.A,
+        any_of=("Boost Software License - Version 1.0",),
+    ),
+    Family.of(
+        id="UNLICENSE",
+        name="The Unlicense",
+        category=Category.A,
+        any_of=("This is free and unencumbered software released into the public domain",),
+    ),
+    Family.of(
+        id="CC0",
+        name="CC0 1.0 Universal",
+        category=Category.A,
+        any_of=("creativecommons.org/publicdomain/zero/1.0",),
+    ),
+    Family.of(
+        id="PSF",
+        name="Python Software Foundation License",
+        category=Category.A,
+        any_of=("PYTHON SOFTWARE FOUNDATION LICENSE VERSION 2",),
+    ),
+)
+"""Every family, checked in this order; the first match wins. Apache comes first."""
+
+_SPDX_TAG = re.compile(r"SPDX-License-Identifier\s*:\s*([^\r\n]*)", re.IGNORECASE)
+_SPDX_TRAILER = re.compile(r"\s*(?:\*/|-->|\*\)|#>|\"\"\"|'''|;|\]\]).*$")
+
+
+def find_spdx(head: str) -> str | None:
+    """The expression of the first ``SPDX-License-Identifier:`` tag in ``head``, if any."""
+    match = _SPDX_TAG.search(head)
+    if match is None:
+        return None
+    value = _SPDX_TRAILER.sub("", match.group(1)).strip()
+    return value or None
+
+
+def find_family(pruned_head: str) -> Family | None:
+    """The first family whose texts occur in an already :func:`prune`-d head."""
+    for family in FAMILIES:
+        if family.matches(pruned_head):
+            return family
+    return None
+
+
+GENERATED_MARKERS: tuple[str, ...] = (
+    # RAT's own list of generator signatures (lower-cased).
+    "generated text no license required",
+    "generated by cayenne",
+    "generated by:jjtree",
+    "generated by:javacc",
+    "this file is automatically generated",
+    "this file is autogenerated",
+    "this file was automatically generated",
+    "this file has been automatically generated",
+    "this file was generated by",
+    "this file is generated by",
+    "this class was autogenerated",
+    "this class was generated by",
+    "automatically generated - do not modify",
+    "generated automatically by aclocal",
+    "generated from configure.ac by autoheader",
+    "microsoft developer studio generated",
+    "source file generated",
+    "generated by the batik",
+    "generated by maven",
+    "generated by javadoc",
+    "autogenerated by thrift",
+    "do not edit this file - it is machine generated",
+    "warning: do not edit or delete this workspace file",
+    # Common conventions of today's generators.
+    "code generated by",  # Go: "Code generated by X. DO NOT EDIT."
+    "@generated",
+    "<auto-generated",
+    "this file is auto-generated",
+    "this file was auto-generated",
+    "generated by the protocol buffer compiler",
+    "do not edit! generated",
+    "generated file. do not edit",
+    "generated code - do not edit",
+    "generated code. do not edit",
+    "autogenerated file. do not edit",
+    "do not edit: this file is generated",
+    "automatically generated by",
+)
+"""Phrases (lower case) that mark a file as generated when found in its head."""
+
+_GENERATED_DO_NOT_EDIT = re.compile(
+    r"\bgenerated\b.{0,80}\bdo not edit\b|\bdo not edit\b.{0,80}\bgenerated\b"
+)
+
+
+def is_generated(head: str) -> bool:
+    """True if the head of a file carries a generator's marker."""
+    lower = head.lower()
+    if any(marker in lower for marker in GENERATED_MARKERS):
+        return True
+    return _GENERATED_DO_NOT_EDIT.search(lower) is not None

@@ -1,0 +1,132 @@
+"""The license-header verdict for one file of a source archive (Apache RAT's rules).
+
+:func:`judge` looks at a file's name and first bytes only: notice files and
+binaries are skipped; otherwise the first :data:`HEAD_LINES` lines are searched
+for an ``SPDX-License-Identifier`` tag and, reduced to letters and digits, for
+the texts of the license families in :mod:`shared.checks.header_patterns`.
+A file with no license text is *generated* if it carries a generator's marker,
+*missing* a header if it is a source file (its format takes comments), and plain
+*data* otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.checks.file_kinds import is_binary_name, is_notice, is_source_name, looks_binary
+from shared.checks.header_patterns import APACHE_FAMILY, find_family, find_spdx, is_generated, prune
+from shared.sbom.licenses import Category, classify
+
+__all__ = ["HEAD_BYTES", "HEAD_LINES", "FileVerdict", "HeaderKind", "judge"]
+
+HEAD_LINES = 50
+"""How many lines of each file are searched (RAT's default)."""
+HEAD_BYTES = 16 * 1024
+"""At most this many bytes of each file are read (long minified lines stay bounded)."""
+
+
+class HeaderKind(StrEnum):
+    """What the header check found in one file. Values are the wire spelling."""
+
+    APACHE = "apache"
+    """The Apache License header (or an ``Apache-2.0`` SPDX tag)."""
+    APPROVED = "approved"
+    """Another Category A license family (MIT, BSD, …): third-party code."""
+    CATEGORY_B = "category-b"
+    """A Category B license (CDDL, MPL, EPL): allowed only in binary form."""
+    UNAPPROVED = "unapproved"
+    """A Category X license (GPL family, …)."""
+    UNRECOGNISED = "unrecognised"
+    """An SPDX tag naming licenses no category lists."""
+    MISSING = "missing"
+    """A source file with no license header at all."""
+    GENERATED = "generated"
+    BINARY = "binary"
+    NOTICE = "notice"
+    DATA = "data"
+    """A file whose format takes no comments (JSON, CSV, …) and carries no license text."""
+    EXCLUDED = "excluded"
+    """Matched by ``.rat-excludes`` or the project's own excludes (set by the check)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileVerdict:
+    """The verdict on one file: its kind and the license family or SPDX expression found."""
+
+    kind: HeaderKind
+    license: str | None = None
+
+
+_COMMENT_PREFIX = re.compile(
+    r"^\s*(?:(?:rem|dnl)(?=\s|$)|::|--+|//+|#+|;+|%+|/?\*+|<!--|\.\.|!|~~+|'|\"|@rem(?=\s|$))",
+    re.IGNORECASE,
+)
+
+
+def _strip_comment_prefix(line: str) -> str:
+    """Drop a leading comment marker so that words of consecutive lines join cleanly."""
+    previous = None
+    while previous != line:
+        previous = line
+        line = _COMMENT_PREFIX.sub("", line, count=1)
+    return line
+
+
+def head_text(head: bytes) -> str:
+    """The first :data:`HEAD_LINES` lines of ``head`` as text (undecodable bytes replaced)."""
+    text = head[:HEAD_BYTES].decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[:HEAD_LINES])
+
+
+def _verdict_of_spdx(expression: str) -> FileVerdict:
+    cls = classify(expression)
+    if cls.category is Category.X:
+        return FileVerdict(HeaderKind.UNAPPROVED, expression)
+    if cls.category is Category.B:
+        return FileVerdict(HeaderKind.CATEGORY_B, expression)
+    if cls.category is Category.UNKNOWN:
+        return FileVerdict(HeaderKind.UNRECOGNISED, expression)
+    if "apache-2.0" in expression.lower():
+        return FileVerdict(HeaderKind.APACHE, expression)
+    return FileVerdict(HeaderKind.APPROVED, expression)
+
+
+_KIND_OF_CATEGORY = {
+    Category.A: HeaderKind.APPROVED,
+    Category.B: HeaderKind.CATEGORY_B,
+    Category.X: HeaderKind.UNAPPROVED,
+    Category.UNKNOWN: HeaderKind.UNRECOGNISED,
+}
+
+
+def _license_verdict(text: str) -> FileVerdict | None:
+    """The verdict from license texts in the head, or ``None`` if it has none."""
+    spdx = find_spdx(text)
+    if spdx is not None:
+        return _verdict_of_spdx(spdx)
+    pruned = prune("\n".join(_strip_comment_prefix(line) for line in text.splitlines()))
+    family = find_family(pruned)
+    if family is APACHE_FAMILY:
+        return FileVerdict(HeaderKind.APACHE, family.id)
+    if family is not None:
+        return FileVerdict(_KIND_OF_CATEGORY[family.category], family.id)
+    return None
+
+
+def judge(path: str, head: bytes) -> FileVerdict:
+    """The header verdict for the file at ``path`` (archive-relative) whose head is ``head``."""
+    if is_notice(path):
+        return FileVerdict(HeaderKind.NOTICE)
+    if is_binary_name(path) or looks_binary(head):
+        return FileVerdict(HeaderKind.BINARY)
+    text = head_text(head)
+    found = _license_verdict(text)
+    if found is not None:
+        return found
+    if is_generated(text):
+        return FileVerdict(HeaderKind.GENERATED)
+    if is_source_name(path) or text.startswith("#!"):
+        return FileVerdict(HeaderKind.MISSING)
+    return FileVerdict(HeaderKind.DATA)

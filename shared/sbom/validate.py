@@ -1,0 +1,197 @@
+"""Schema validation of CycloneDX JSON and the NTIA minimum elements.
+
+:func:`validate_cyclonedx` checks a JSON text against the official CycloneDX
+schema of the version it declares (``specVersion`` 1.2 to 1.7), with
+cyclonedx-python-lib's validator; it returns the errors (at most ``limit``),
+an empty list when the document is valid.
+
+:func:`ntia_gaps` reports which of the NTIA minimum elements are missing: for
+the document, the author of the SBOM data (``metadata.authors``, ``manufacturer``
+or ``tools``) and the timestamp; for each component (and the described one),
+supplier (``supplier``, ``manufacturer``, ``publisher`` or ``authors``), name,
+version, another unique identifier (``purl``, ``cpe``, ``swid``, ``omniborId`` or
+``swhid``) and a dependency relationship (an entry in ``dependencies``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator, JsonValidator
+
+from shared.errors import ValidationError
+
+__all__ = ["NtiaGaps", "SbomInvalid", "load_cyclonedx", "ntia_gaps", "validate_cyclonedx"]
+
+_VERSIONS = {
+    "1.2": SchemaVersion.V1_2,
+    "1.3": SchemaVersion.V1_3,
+    "1.4": SchemaVersion.V1_4,
+    "1.5": SchemaVersion.V1_5,
+    "1.6": SchemaVersion.V1_6,
+    "1.7": SchemaVersion.V1_7,
+}
+
+
+class SbomInvalid(ValidationError):
+    """A text that is not a CycloneDX JSON document this tool can validate."""
+
+
+def load_cyclonedx(text: str) -> Mapping[str, Any]:
+    """Parse a CycloneDX JSON text just enough to know it is one; raises :class:`SbomInvalid`."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SbomInvalid(f"not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SbomInvalid("the top level is not a JSON object")
+    if doc.get("bomFormat") != "CycloneDX":
+        raise SbomInvalid(f"bomFormat is {doc.get('bomFormat')!r}, not 'CycloneDX'")
+    version = doc.get("specVersion")
+    if version not in _VERSIONS:
+        raise SbomInvalid(
+            f"specVersion {version!r} is not one this tool validates ({', '.join(_VERSIONS)})"
+        )
+    return doc
+
+
+def validate_cyclonedx(text: str, *, strict: bool = False, limit: int = 20) -> list[str]:
+    """Schema errors of a CycloneDX JSON text (``[]`` if valid); raises :class:`SbomInvalid`
+    when it is not a CycloneDX document at all. ``strict`` forbids properties the schema
+    does not define (used for the SBOMs this tool makes)."""
+    doc = load_cyclonedx(text)
+    version = _VERSIONS[str(doc["specVersion"])]
+    validator = JsonStrictValidator(version) if strict else JsonValidator(version)
+    errors = validator.validate_str(text, all_errors=True)
+    if errors is None:
+        return []
+    out: list[str] = []
+    for error in errors:
+        out.append(_describe(error.data))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _describe(data: Any) -> str:
+    """``path: message`` for a jsonschema error, else its text."""
+    message = getattr(data, "message", None)
+    where = getattr(data, "json_path", None)
+    if isinstance(message, str):
+        text = message if len(message) <= 300 else message[:297] + "..."
+        return f"{where}: {text}" if where and where != "$" else text
+    return str(data)[:300]
+
+
+@dataclass
+class NtiaGaps:
+    """What an SBOM lacks of the NTIA minimum elements."""
+
+    document: list[str] = field(default_factory=list)
+    """Document-level elements missing: ``author``, ``timestamp``."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Component element (``supplier``, ``name``, ``version``, ``identifier``,
+    ``dependency``) → how many components lack it."""
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    """Element → names of the first components that lack it."""
+    component_count: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.document and not self.counts
+
+    def summary(self) -> str:
+        """A phrase listing what is missing."""
+        parts = [f"{element} (document)" for element in self.document]
+        parts += [
+            f"{element} ({count} of {self.component_count} components)"
+            for element, count in self.counts.items()
+        ]
+        return ", ".join(parts) if parts else "none"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "document": list(self.document),
+            "components": dict(self.counts),
+            "examples": {k: list(v) for k, v in self.examples.items()},
+            "component_count": self.component_count,
+        }
+
+
+_IDENTIFIERS = ("purl", "cpe", "swid", "omniborId", "swhid")
+_SUPPLIERS = ("supplier", "manufacturer", "publisher", "authors", "author")
+
+
+def _has(value: object) -> bool:
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    return value is not None
+
+
+def _walk(components: object, out: list[Mapping[str, Any]]) -> None:
+    if not isinstance(components, list):
+        return
+    for component in components:
+        if isinstance(component, dict):
+            out.append(component)
+            _walk(component.get("components"), out)
+
+
+def ntia_gaps(doc: Mapping[str, Any], *, keep: int = 20) -> NtiaGaps:
+    """The NTIA minimum elements ``doc`` (a parsed CycloneDX document) lacks; at most ``keep``
+    component names are kept per element."""
+    gaps = NtiaGaps()
+    raw_metadata = doc.get("metadata")
+    metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    if not any(_has(metadata.get(k)) for k in ("authors", "manufacturer", "manufacture", "tools")):
+        gaps.document.append("author")
+    if not _has(metadata.get("timestamp")):
+        gaps.document.append("timestamp")
+    components: list[Mapping[str, Any]] = []
+    if isinstance(metadata.get("component"), dict):
+        components.append(metadata["component"])
+    _walk(doc.get("components"), components)
+    gaps.component_count = len(components)
+    related = _related_refs(doc.get("dependencies"))
+    for component in components:
+        name = str(component.get("name") or component.get("bom-ref") or "(unnamed)")
+        for element in _missing(component, related):
+            gaps.counts[element] = gaps.counts.get(element, 0) + 1
+            names = gaps.examples.setdefault(element, [])
+            if len(names) < keep:
+                names.append(name)
+    return gaps
+
+
+def _related_refs(dependencies: object) -> set[str]:
+    related: set[str] = set()
+    if not isinstance(dependencies, list):
+        return related
+    for dep in dependencies:
+        if isinstance(dep, dict) and isinstance(dep.get("ref"), str):
+            related.add(dep["ref"])
+            targets = dep.get("dependsOn")
+            if isinstance(targets, list):
+                related.update(d for d in targets if isinstance(d, str))
+    return related
+
+
+def _missing(component: Mapping[str, Any], related: set[str]) -> list[str]:
+    missing = []
+    if not any(_has(component.get(k)) for k in _SUPPLIERS):
+        missing.append("supplier")
+    if not _has(component.get("name")):
+        missing.append("name")
+    if not _has(component.get("version")):
+        missing.append("version")
+    if not any(_has(component.get(k)) for k in _IDENTIFIERS):
+        missing.append("identifier")
+    if component.get("bom-ref") not in related:
+        missing.append("dependency")
+    return missing
