@@ -21,9 +21,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
-from shared.checks.artifacts import is_source_archive
 from shared.checks.base import CheckInputs, Recorder, Scope
-from shared.checks.source_scan import SourceScan, member_result_path, scan_archive
+from shared.checks.source_scan import SourceScan, member_result_path, scan_for_check
 
 __all__ = [
     "CHECK_ID",
@@ -297,12 +296,6 @@ def check_scan(
     scan: SourceScan, *, artifact: str, project: str, podling: bool, recorder: Recorder
 ) -> None:
     """Record the LICENSE, NOTICE (and, for podlings, DISCLAIMER) results of one scanned archive."""
-    if scan.error is not None:
-        recorder.blocker(
-            artifact,
-            f"the archive could not be read to the end ({scan.error}); "
-            f"LICENSE and NOTICE were looked for in the {scan.members_read:,} members read",
-        )
     _check_license(scan, artifact, recorder)
     _check_notice(scan, artifact, project, recorder)
     if podling:
@@ -311,9 +304,9 @@ def check_scan(
 
 def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> None:
     """Check LICENSE, NOTICE and DISCLAIMER in the source archive ``artifact``."""
-    if artifact is None or not is_source_archive(artifact) or artifact not in inputs.files:
+    scan = scan_for_check(inputs, recorder, artifact=artifact)
+    if scan is None or artifact is None:
         return
-    scan = scan_archive(inputs.files[artifact], inputs.policy.archive)
     check_scan(
         scan,
         artifact=artifact,

@@ -30,6 +30,8 @@ from shared.checks.archive_reader import (
     index_archive,
     iter_members,
 )
+from shared.checks.artifacts import is_source_archive
+from shared.checks.base import CheckInputs, Recorder
 from shared.checks.file_kinds import compiled_kind
 from shared.checks.header_rules import HEAD_BYTES, FileVerdict, judge
 from shared.checks.policy import ArchiveLimits
@@ -45,6 +47,7 @@ __all__ = [
     "is_root_notice_name",
     "member_result_path",
     "scan_archive",
+    "scan_for_check",
     "scan_members",
 ]
 
@@ -258,3 +261,28 @@ def scan_archive(path: Path, limits: ArchiveLimits | None = None) -> SourceScan:
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
         return scan
+
+
+def scan_for_check(
+    inputs: CheckInputs, recorder: Recorder, *, artifact: str | None
+) -> SourceScan | None:
+    """The scan of ``artifact`` for a source check, or ``None`` when there is nothing to check.
+
+    Artifacts that are not source archives are skipped (``None``, nothing recorded). An
+    archive that cannot be opened gets a blocker and ``None``; one that stops early is
+    scanned as far as it reads, with a blocker saying so (each check covers what was read).
+    """
+    if artifact is None or not is_source_archive(artifact) or artifact not in inputs.files:
+        return None
+    try:
+        scan = scan_archive(inputs.files[artifact], inputs.policy.archive)
+    except ArchiveError as exc:
+        recorder.blocker(artifact, f"the archive cannot be read: {exc.message}", code=exc.code)
+        return None
+    if scan.error is not None:
+        recorder.blocker(
+            artifact,
+            f"the archive could not be read to the end ({scan.error}); "
+            f"only the {scan.members_read:,} members read were checked",
+        )
+    return scan
