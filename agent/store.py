@@ -323,14 +323,14 @@ def token_to_wire(row: models.ApiToken) -> p.TokenInfo:
 def _committee_row(session: Session, name: str) -> models.Committee:
     row = session.scalar(select(models.Committee).where(models.Committee.name == name))
     if row is None:
-        raise NotFound(f"no committee named '{name}'", hint="list them with GET /committees")
+        raise NotFound(f"no committee named '{name}'", hint="check the name against the committee list")
     return row
 
 
 def _project_row(session: Session, key: str) -> models.Project:
     row = session.scalar(select(models.Project).where(models.Project.key == key))
     if row is None:
-        raise NotFound(f"no project '{key}'", hint="list them with GET /projects")
+        raise NotFound(f"no project '{key}'", hint="check the key against the project list")
     return row
 
 

@@ -46,6 +46,7 @@ from shared.ids import ProjectKey, RelPath, Sha256, Version
 from shared.lifecycle import Phase
 from shared.protocol import (
     PROTOCOL_VERSION,
+    ClientFrame,
     CommandFrame,
     ErrorBody,
     ErrorFrame,
@@ -180,6 +181,16 @@ def _invalid(exc: pydantic.ValidationError, what: str) -> ErrorBody:
     return ErrorBody(code="invalid", message=f"invalid {what}: " + "; ".join(problems))
 
 
+def _parse(raw: str) -> ClientFrame | ErrorBody:
+    """The client frame in ``raw``, or the error body that says what is wrong with it."""
+    try:
+        return parse_client_frame(raw)
+    except pydantic.ValidationError as exc:
+        return _invalid(exc, "frame")
+    except AtrError as exc:  # a validated identifier in the frame (shared.ids)
+        return ErrorBody(code="invalid", message=f"invalid frame: {exc.message}", hint=exc.hint)
+
+
 # --- the connection -----------------------------------------------------------------------------
 
 
@@ -242,10 +253,9 @@ class Connection:
             await self.send_error("unauthenticated", "no hello frame received in time")
             await self.close(CLOSE_UNAUTHENTICATED, "no hello")
             return False
-        try:
-            frame = parse_client_frame(raw)
-        except pydantic.ValidationError as exc:
-            await self.send(ErrorFrame(error=_invalid(exc, "hello frame")).model_dump_json())
+        frame = _parse(raw)
+        if isinstance(frame, ErrorBody):
+            await self.send(ErrorFrame(error=frame).model_dump_json())
             await self.close(CLOSE_UNAUTHENTICATED, "the first frame must be hello")
             return False
         if not isinstance(frame, HelloFrame):
@@ -285,13 +295,10 @@ class Connection:
 
     async def _loop(self) -> None:
         while True:
-            raw = await self.receive()
-            try:
-                frame = parse_client_frame(raw)
-            except pydantic.ValidationError as exc:
-                await self.send(ErrorFrame(error=_invalid(exc, "frame")).model_dump_json())
-                continue
-            if isinstance(frame, SubscribeFrame):
+            frame = _parse(await self.receive())
+            if isinstance(frame, ErrorBody):
+                await self.send(ErrorFrame(error=frame).model_dump_json())
+            elif isinstance(frame, SubscribeFrame):
                 await self._subscribe(frame)
             elif isinstance(frame, PingFrame):
                 await self.send(PongFrame(nonce=frame.nonce).model_dump_json())
