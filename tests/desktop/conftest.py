@@ -98,7 +98,13 @@ def keystore(desktop_home: Path) -> Keystore:
 
 
 class QtLoop:
-    """Runs coroutines on a qasync loop over the test's QApplication."""
+    """Runs coroutines on a qasync loop over the test's QApplication.
+
+    ``qasync.QEventLoop.run_until_complete`` processes Qt events once more after
+    the loop has stopped, so asyncio callbacks due then would run with no running
+    loop (httpx and anyio refuse that). :meth:`run` stops exactly when the awaited
+    work is done instead; jobs still pending simply go on at the next :meth:`run`.
+    """
 
     def __init__(self, loop: qasync.QEventLoop) -> None:
         self.loop = loop
@@ -109,7 +115,12 @@ class QtLoop:
         async def bounded() -> T:
             return await asyncio.wait_for(awaitable, timeout)
 
-        return self.loop.run_until_complete(bounded())  # type: ignore[no-any-return]
+        future = asyncio.ensure_future(bounded(), loop=self.loop)
+        future.add_done_callback(lambda _f: self.loop.stop())
+        self.loop.run_forever()
+        if not future.done():
+            raise RuntimeError("the Qt event loop stopped before the work was done")
+        return future.result()
 
     def wait_until(
         self, predicate: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition"
@@ -134,8 +145,12 @@ async def until(
 
 
 @pytest.fixture
-def qloop(qapp: Any) -> Iterator[QtLoop]:
-    """A qasync loop on pytest-qt's QApplication, closed (with leftovers cancelled) after."""
+def qloop(qapp: Any, qtbot: Any) -> Iterator[QtLoop]:
+    """A qasync loop on pytest-qt's QApplication, closed (with leftovers cancelled) after.
+
+    It asks for ``qtbot`` so that it is torn down first: pytest-qt's cleanup then
+    processes Qt events with no asyncio work left to run.
+    """
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     runner = QtLoop(loop)
@@ -146,6 +161,6 @@ def qloop(qapp: Any) -> Iterator[QtLoop]:
         for task in pending:
             task.cancel()
         if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            runner.run(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
         asyncio.set_event_loop(None)
