@@ -166,7 +166,7 @@ def watch(
 
 @click.command()
 @click.option("--since", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--project", type=PROJECT)
 @click.option("--version", type=VERSION)
 @json_option
