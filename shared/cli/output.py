@@ -132,33 +132,54 @@ def _compact(data: Mapping[str, Any]) -> str:
     )
 
 
-def _task_message(event: Event) -> str | None:
-    data = event.data
-    match event.kind:
-        case EventKind.TASK_LOG:
-            level = str(data.get("level", "info"))
-            text = str(data.get("message", ""))
-            return text if level == "info" else f"{level}: {text}"
-        case EventKind.TASK_PROGRESS:
-            return f"{data.get('done', '?')}/{data.get('total', '?')}"
-        case EventKind.TASK_FINISHED:
-            seconds = data.get("duration_ms")
-            took = f" in {seconds / 1000:.1f} s" if isinstance(seconds, int | float) else ""
-            error = f": {data['error']}" if data.get("error") else ""
-            return f"{data.get('state', 'finished')}{took}{error}"
-        case EventKind.TASK_RETRY:
-            delay = data.get("delay_seconds")
-            later = f", retry in {delay} s" if delay is not None else ""
-            return f"attempt {data.get('attempt', '?')} failed: {data.get('error', '')}{later}"
-        case _:
-            return None
+def _log(data: Mapping[str, Any]) -> str:
+    level = str(data.get("level", "info"))
+    text = str(data.get("message", ""))
+    return text if level == "info" else f"{level}: {text}"
+
+
+def _queued(data: Mapping[str, Any]) -> str:
+    revision = data.get("revision")
+    return f"{data.get('type', 'task')}" + (f" on revision {revision}" if revision else "")
+
+
+def _started(data: Mapping[str, Any]) -> str:
+    owner = data.get("owner")
+    return f"attempt {data.get('attempt', '?')}" + (f" on {owner}" if owner else "")
+
+
+def _progress(data: Mapping[str, Any]) -> str:
+    return f"{data.get('done', '?')}/{data.get('total', '?')}"
+
+
+def _finished(data: Mapping[str, Any]) -> str:
+    millis = data.get("duration_ms")
+    took = f" in {millis / 1000:.1f} s" if isinstance(millis, int | float) else ""
+    error = f": {data['error']}" if data.get("error") else ""
+    return f"{data.get('state', 'finished')}{took}{error}"
+
+
+def _retry(data: Mapping[str, Any]) -> str:
+    delay = data.get("delay_seconds")
+    later = f", retry in {delay} s" if delay is not None else ""
+    return f"attempt {data.get('attempt', '?')} failed: {data.get('error', '')}{later}"
+
+
+_TASK_MESSAGES: dict[EventKind, Callable[[Mapping[str, Any]], str]] = {
+    EventKind.TASK_LOG: _log,
+    EventKind.TASK_QUEUED: _queued,
+    EventKind.TASK_STARTED: _started,
+    EventKind.TASK_PROGRESS: _progress,
+    EventKind.TASK_FINISHED: _finished,
+    EventKind.TASK_RETRY: _retry,
+}
 
 
 def event_message(event: Event) -> str:
     """The human part of an event's line."""
-    message = _task_message(event)
-    if message is not None:
-        return message
+    task_message = _TASK_MESSAGES.get(event.kind)
+    if task_message is not None:
+        return task_message(event.data)
     data = dict(event.data)
     # A task's events are read in the context of their task; others say where they happened.
     where = (

@@ -16,6 +16,7 @@ from shared.cli import ExitCode, main
 from shared.cli.config import Config, load_config, save_config
 from shared.cli.exit_codes import exit_code_for
 from shared.cli.options import parse_args
+from shared.cli.output import event_line
 from shared.cli.state import CliState
 from shared.errors import (
     ApiError,
@@ -25,7 +26,7 @@ from shared.errors import (
     TransitionError,
     ValidationError,
 )
-from shared.protocol import Revision, Task, User
+from shared.protocol import Event, Revision, Task, User
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 AGENT = "http://agent.test:8765"
@@ -363,3 +364,29 @@ def test_broken_config_is_reported(tmp_path):
     result = invoke(answer(200, USER), ["whoami"], tmp_path=tmp_path)
     assert result.exit_code == ExitCode.USAGE
     assert "not a valid TOML file" in result.stderr
+
+
+def test_event_lines_are_readable():
+    def ev(kind: str, data: dict, task_id: int | None = 12) -> str:
+        line = event_line(
+            Event(
+                id=1, at=NOW, kind=kind, project="foo", version="1.0.0", task_id=task_id, data=data
+            )
+        )
+        return line.split("  ", 1)[1]  # without the local time
+
+    assert ev("task.log", {"level": "info", "message": "a.tar.gz: 3 bytes"}).split() == [
+        "task.log",
+        "task",
+        "12",
+        "a.tar.gz:",
+        "3",
+        "bytes",
+    ]
+    assert ev("task.log", {"level": "warning", "message": "odd"}).endswith("warning: odd")
+    assert ev("task.finished", {"state": "failed", "duration_ms": 1500, "error": "boom"}).endswith(
+        "failed in 1.5 s: boom"
+    )
+    assert ev("task.progress", {"done": 1, "total": 2}).endswith("1/2")
+    phase = ev("release.phase_changed", {"from": "compose", "to": "checks", "reason": "ok"}, None)
+    assert phase.endswith("foo 1.0.0  compose -> checks (ok)")
