@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -207,12 +208,33 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int | None
     _serve(settings)
 
 
+def _check_listen(host: str, port: int) -> None:
+    """Fail with a clear error now if ``host:port`` cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        fail(f"cannot resolve host {host!r}: {exc.strerror}", "use an IP address such as 127.0.0.1")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            fail(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                "is another agent running there? choose another port with --port",
+            )
+
+
 def _serve(settings: Settings) -> None:
     # Imported here so administrative commands start fast without the web stack.
     import uvicorn  # noqa: PLC0415
 
     from agent.app import create_app  # noqa: PLC0415
 
+    _check_listen(settings.host, settings.port)
+    with _database(settings):
+        pass  # the database is reachable and migrated before the server starts
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s agent[%(process)d] %(levelname)s %(name)s: %(message)s",
@@ -227,12 +249,15 @@ def _serve(settings: Settings) -> None:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    server.run()
-    if not server.started:
-        fail(
-            f"the agent could not start on {settings.host}:{settings.port}",
-            "is the port in use? choose another with --port",
-        )
+    try:
+        server.run()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            fail(
+                f"the agent could not start on {settings.host}:{settings.port}",
+                "see the log lines above for the cause",
+            )
+        raise
 
 
 @cli.command()

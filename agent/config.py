@@ -18,10 +18,10 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.db.session import sqlite_url
 from shared.errors import AtrError
@@ -61,7 +61,12 @@ class Settings(BaseModel):
     public_url: str | None = Field(
         default=None, description="how clients reach the agent; default http://host:port"
     )
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def db_url(self) -> str:

@@ -323,7 +323,9 @@ def token_to_wire(row: models.ApiToken) -> p.TokenInfo:
 def _committee_row(session: Session, name: str) -> models.Committee:
     row = session.scalar(select(models.Committee).where(models.Committee.name == name))
     if row is None:
-        raise NotFound(f"no committee named '{name}'", hint="check the name against the committee list")
+        raise NotFound(
+            f"no committee named '{name}'", hint="check the name against the committee list"
+        )
     return row
 
 
