@@ -179,6 +179,8 @@ def _scan_index(path: Path, limits: ArchiveLimits) -> SourceScan:
     for info in files:
         cap = builder.wants_full(info.relpath, info.size)
         head = index.head(info)
+        if head is not None and len(head) < min(info.size, HEAD_BYTES):
+            head = None  # the index's budget ran out inside this file: read it again
         if head is None:
             need_head.add(info.index)
         else:
