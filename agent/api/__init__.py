@@ -2,24 +2,12 @@
 
 Routers parse input, call :mod:`agent.store` (or :mod:`agent.auth`) and return
 protocol models; :mod:`agent.api.errors` maps every error to an ``ErrorBody``.
+The routers are imported by :func:`api_router` only, so that :mod:`agent.auth`
+can use :mod:`agent.api.deps` without an import cycle.
 """
 
 from fastapi import APIRouter
 
-from agent.api import (
-    auth,
-    blobs,
-    committees,
-    events,
-    health,
-    projects,
-    releases,
-    revisions,
-    tasks,
-    tokens,
-    uploads,
-    users,
-)
 from agent.api.errors import install_error_handlers
 
 API_PREFIX = "/api/v1"
@@ -27,6 +15,21 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     """Every REST router, to be mounted under :data:`API_PREFIX`."""
+    from agent.api import (  # noqa: PLC0415 - see the module docstring
+        auth,
+        blobs,
+        committees,
+        events,
+        health,
+        projects,
+        releases,
+        revisions,
+        tasks,
+        tokens,
+        uploads,
+        users,
+    )
+
     router = APIRouter()
     for module in (
         health,
