@@ -270,3 +270,10 @@ def test_cli_token_works_against_the_running_agent(agent: AgentProcess) -> None:
     agent.cli("token", "revoke", token_id)
     with agent.client(token) as c:
         assert c.get("/users/me").status_code == 401
+
+
+def test_the_example_config_is_valid(data_dir: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "packaging" / "agent.example.toml"
+    proc = run_cli(data_dir, "--config", str(example), "migrate", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert (data_dir / "agent.db").is_file()  # --data-dir wins over the file's data_dir
