@@ -1,11 +1,13 @@
 """``EventStream``: the agent's event log, live, over the websocket, with automatic resume.
 
 A stream connects to ``/api/v1/ws``, says ``hello`` and expects ``welcome``,
-subscribes to its scope and yields :class:`~shared.protocol.Event` objects. It
-remembers the id of the last event it received; when the connection drops it
-reconnects with exponential backoff (0.2 s doubling to 5 s) and subscribes
-again from that id, and it drops any event whose id it has already passed, so
-the consumer sees every event of the scope exactly once, in order.
+subscribes to its scope (entering the stream returns once the agent has
+confirmed the subscription, so every later event reaches it) and yields
+:class:`~shared.protocol.Event` objects. It remembers the id of the last event
+it received; when the connection drops it reconnects with exponential backoff
+(0.2 s doubling to 5 s) and subscribes again from that id, and it drops any
+event whose id it has already passed, so the consumer sees every event of the
+scope exactly once, in order.
 
 A background reader task owns the socket: events go to an unbounded queue that
 the ``async for`` drains, and ``result`` frames complete the futures of
@@ -184,7 +186,10 @@ class EventStream:
         return event
 
     async def start(self) -> None:
-        """Connect and subscribe; raises the :class:`ClientError` if the first connection fails."""
+        """Connect and subscribe, returning once the agent confirmed the subscription.
+
+        Raises the :class:`ClientError` if the first connection fails.
+        """
         if self._runner is not None:
             return
         if self._closed:
@@ -334,6 +339,7 @@ class EventStream:
             self.welcome = frame
             subscribe = SubscribeFrame(scope=self.scope, since=self._cursor)
             await ws.send(subscribe.model_dump_json())
+            await asyncio.wait_for(self._until_subscribed(ws), self.timeout)
         except BaseException:
             await ws.close()
             raise
@@ -341,6 +347,25 @@ class EventStream:
         self._connected.set()
         self._set_state(CONNECTED)
         return ws
+
+    async def _until_subscribed(self, ws: ClientConnection) -> None:
+        """Handle frames until the agent confirms the subscription.
+
+        So once :meth:`start` returns, every event committed afterwards reaches
+        this stream (with ``since=None`` the agent streams events after its
+        ``replay_until``; anything earlier would be lost to a caller that acted
+        before the confirmation).
+        """
+        while True:
+            frame = await self._recv(ws)
+            if isinstance(frame, SubscribedFrame):
+                self._handle(frame)
+                return
+            if isinstance(frame, ErrorFrame):
+                raise _Fatal(
+                    _fatal_for(frame.error, None) or _errors.api_error_from_code(frame.error)
+                )
+            self._handle(frame)
 
     async def _recv(self, ws: ClientConnection) -> ServerFrame:
         raw = await ws.recv()

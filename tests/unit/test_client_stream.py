@@ -50,7 +50,8 @@ def event(i: int) -> Event:
     )
 
 
-async def handshake(ws: ServerConnection, *, last: int = 0):
+async def handshake(ws: ServerConnection, *, last: int = 0, replay_until: int | None = None):
+    """Answer hello with welcome, read the subscribe and confirm it; returns the subscribe."""
     hello = parse_client_frame(await ws.recv())
     assert hello.kind == "hello"
     assert hello.token == "tok"
@@ -64,6 +65,8 @@ async def handshake(ws: ServerConnection, *, last: int = 0):
     await ws.send(welcome.model_dump_json())
     subscribe = parse_client_frame(await ws.recv())
     assert subscribe.kind == "subscribe"
+    until = last if replay_until is None else replay_until
+    await ws.send(SubscribedFrame(scope=subscribe.scope, replay_until=until).model_dump_json())
     return subscribe
 
 
@@ -97,16 +100,14 @@ async def test_resume_after_a_drop_sees_every_event_once():
     subscriptions: list[tuple[Scope, int | None]] = []
 
     async def script(ws: ServerConnection, n: int) -> None:
-        sub = await handshake(ws, last=3)
+        sub = await handshake(ws, last=3, replay_until=3 if n == 0 else 4)
         subscriptions.append((sub.scope, sub.since))
         if n == 0:
-            await ws.send(SubscribedFrame(scope=sub.scope, replay_until=3).model_dump_json())
             for i in (1, 2, 3):
                 await ws.send(EventFrame(event=event(i)).model_dump_json())
             await ws.close(1011, "going away abruptly")
             return
         # An overlapping replay (2, 3 again) in one batch frame, then a live event.
-        await ws.send(SubscribedFrame(scope=sub.scope, replay_until=4).model_dump_json())
         await ws.send(EventsFrame(events=[event(2), event(3), event(4)]).model_dump_json())
         await ws.send(EventFrame(event=event(5)).model_dump_json())
         await ws.wait_closed()
@@ -128,7 +129,6 @@ async def test_only_new_events_resume_from_the_subscription_point():
     async def script(ws: ServerConnection, n: int) -> None:
         sub = await handshake(ws, last=10)
         sinces.append(sub.since)
-        await ws.send(SubscribedFrame(scope=sub.scope, replay_until=10).model_dump_json())
         if n == 0:
             await ws.close(1001)
             return
@@ -241,3 +241,26 @@ async def test_close_ends_the_iteration():
         await stream.close()
         assert await asyncio.wait_for(consumer, 5) == []
         assert stream.state == "closed"
+
+
+async def test_start_returns_once_the_subscription_is_confirmed():
+    confirmed = asyncio.Event()
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        await ws.recv()
+        welcome = WelcomeFrame(
+            protocol=PROTOCOL_VERSION,
+            agent_version="test",
+            user=User(name="alice", email="a@example.org"),
+            last_event_id=0,
+        )
+        await ws.send(welcome.model_dump_json())
+        subscribe = parse_client_frame(await ws.recv())
+        await asyncio.sleep(0.3)  # the agent takes its time to register the subscription
+        confirmed.set()
+        await ws.send(SubscribedFrame(scope=subscribe.scope, replay_until=0).model_dump_json())
+        await ws.wait_closed()
+
+    async with scripted(script) as client, client.stream() as stream:
+        assert confirmed.is_set()
+        assert stream.state == "connected"
