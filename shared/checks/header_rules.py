@@ -4,9 +4,9 @@
 binaries are skipped; otherwise the first :data:`HEAD_LINES` lines are searched
 for an ``SPDX-License-Identifier`` tag and, reduced to letters and digits, for
 the texts of the license families in :mod:`shared.checks.header_patterns`.
-A file with no license text is *generated* if it carries a generator's marker,
-*missing* a header if it is a source file (its format takes comments), and plain
-*data* otherwise.
+An empty file needs no header. A file with no license text is *generated* if it
+carries a generator's marker, *missing* a header if it is a source file (its format
+takes comments), and plain *data* otherwise.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class HeaderKind(StrEnum):
     MISSING = "missing"
     """A source file with no license header at all."""
     GENERATED = "generated"
+    EMPTY = "empty"
+    """Empty or whitespace only: nothing to license."""
     BINARY = "binary"
     NOTICE = "notice"
     DATA = "data"
@@ -121,6 +123,8 @@ def judge(path: str, head: bytes) -> FileVerdict:
         return FileVerdict(HeaderKind.NOTICE)
     if is_binary_name(path) or looks_binary(head):
         return FileVerdict(HeaderKind.BINARY)
+    if not head.strip():
+        return FileVerdict(HeaderKind.EMPTY)
     text = head_text(head)
     found = _license_verdict(text)
     if found is not None:

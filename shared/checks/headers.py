@@ -132,6 +132,7 @@ _SUMMARY_ORDER = (
     HeaderKind.UNRECOGNISED,
     HeaderKind.MISSING,
     HeaderKind.GENERATED,
+    HeaderKind.EMPTY,
     HeaderKind.DATA,
     HeaderKind.NOTICE,
     HeaderKind.BINARY,
@@ -172,6 +173,7 @@ def check_scan(
         f"{counts[HeaderKind.MISSING]:,} without a license header, "
         f"{counts[HeaderKind.UNAPPROVED]:,} under a Category X license "
         f"({checked:,} checked; {counts[HeaderKind.GENERATED]:,} generated, "
+        f"{counts[HeaderKind.EMPTY]:,} empty, "
         f"{counts[HeaderKind.BINARY]:,} binary, {counts[HeaderKind.EXCLUDED]:,} excluded)"
     )
     recorder.record(

@@ -243,9 +243,15 @@ def _component(entry: _Entry) -> Component:
         bom_ref=purl.to_string(),
         purl=purl,
         scope=_CDX_SCOPE[entry.scope],
+        # The release's own modules come from the ASF; dependencies' suppliers are not known.
+        supplier=_asf() if entry.role == "module" else None,
         licenses=_licenses(entry.licenses) if entry.licenses else None,
         properties=properties,
     )
+
+
+def _asf() -> OrganizationalEntity:
+    return OrganizationalEntity(name=ASF, urls=[XsUri(_ASF_URL)])
 
 
 def _tool_version() -> str:
@@ -263,7 +269,7 @@ def _root(artifact: ReleaseArtifact, modules: Iterable[_Entry]) -> Component:
         type=ComponentType.APPLICATION,
         bom_ref="release",
         purl=root_purl(artifact.project, artifact.version),
-        supplier=OrganizationalEntity(name=ASF, urls=[XsUri(_ASF_URL)]),
+        supplier=_asf(),
         hashes=[
             HashType(alg=HashAlgorithm.SHA_512, content=artifact.sha512),
             HashType(alg=HashAlgorithm.SHA_256, content=artifact.sha256),
@@ -300,7 +306,7 @@ def build_sbom(
         metadata=BomMetaData(
             timestamp=timestamp,
             component=root,
-            supplier=OrganizationalEntity(name=ASF, urls=[XsUri(_ASF_URL)]),
+            supplier=_asf(),
             tools=ToolRepository(components=[tool]),
         ),
         components=components.values(),

@@ -130,6 +130,8 @@ def test_generated_marker_does_not_hide_a_license() -> None:
         ("bin/tool", b"#!/usr/bin/env python3\nprint(1)\n", HeaderKind.MISSING),
         ("CMakeLists.txt", b"project(foo)\n", HeaderKind.MISSING),
         ("Dockerfile", b"FROM debian\n", HeaderKind.MISSING),
+        ("src/pkg/__init__.py", b"", HeaderKind.EMPTY),
+        ("src/pkg/blank.py", b" \n\n", HeaderKind.EMPTY),
     ],
 )
 def test_skipped_and_missing(path: str, data: bytes, kind: HeaderKind) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.checks import sbom
 from shared.checks.base import CheckResult, Status
+from shared.sbom.generate import ASF
 from shared.sbom.validate import load_cyclonedx, ntia_gaps, validate_cyclonedx
 
 from .conftest import RunCheck, base_tree, by_status
@@ -123,6 +124,9 @@ def test_sbom_of_a_multi_ecosystem_release(run_check: RunCheck, tmp_path: Path) 
         "SHA-256": hashlib.sha256(artifact).hexdigest(),
     }
     assert summary.data["sbom_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    by_ref = {c["bom-ref"]: c for c in doc["components"]}
+    assert by_ref["pkg:maven/org.apache.foo/foo@1.0"]["supplier"]["name"] == ASF
+    assert "supplier" not in by_ref["pkg:npm/left-pad@1.3.0"]
     # Modules hang off the release; the lock file's graph is kept.
     depends = {d["ref"]: set(d.get("dependsOn", [])) for d in doc["dependencies"]}
     assert "pkg:maven/org.apache.foo/foo@1.0" in depends["release"]
