@@ -117,14 +117,22 @@ def _license_verdict(text: str) -> FileVerdict | None:
     return None
 
 
-def judge(path: str, head: bytes) -> FileVerdict:
-    """The header verdict for the file at ``path`` (archive-relative) whose head is ``head``."""
+def _skipped(path: str, head: bytes) -> FileVerdict | None:
+    """Notice files, binaries and empty files: no header expected."""
     if is_notice(path):
         return FileVerdict(HeaderKind.NOTICE)
     if is_binary_name(path) or looks_binary(head):
         return FileVerdict(HeaderKind.BINARY)
     if not head.strip():
         return FileVerdict(HeaderKind.EMPTY)
+    return None
+
+
+def judge(path: str, head: bytes) -> FileVerdict:
+    """The header verdict for the file at ``path`` (archive-relative) whose head is ``head``."""
+    skipped = _skipped(path, head)
+    if skipped is not None:
+        return skipped
     text = head_text(head)
     found = _license_verdict(text)
     if found is not None:
