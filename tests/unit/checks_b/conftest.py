@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
@@ -134,6 +135,8 @@ def run_check(tmp_path: Path) -> RunCheck:
         inputs = CheckInputs(project="foo", version="1.0", files=paths, policy=policy or Policy())
         recorder = Recorder(module.CHECK_ID)
         module.run(inputs, recorder, artifact=name)
+        # Every result goes on the wire (`atr check --json`, events): it must be plain JSON.
+        json.dumps([r.to_json() for r in recorder.results], allow_nan=False)
         return recorder.results
 
     return run
