@@ -8,17 +8,23 @@ artifact is never read into memory, and it honours revocation and expiry.
 The status lines are read here rather than through python-gnupg's ``Verify``
 object because a detached ``.asc`` may hold several signatures and each is
 reported on its own: python-gnupg keeps only the last signature's state.
+
+:class:`Keyring` keeps one throwaway home open for several verifications and
+lists the imported keys as GnuPG sees them (``--with-colons``): algorithm, size,
+curve, capabilities, revocation and expiry of the primary key and each subkey.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -51,6 +57,8 @@ class SignatureResult:
     user_id: str = ""
     created: int | None = None
     pubkey_algorithm: int | None = None
+    hash_algorithm: int | None = None
+    """OpenPGP hash algorithm id of the signature (2 SHA-1, 8 SHA-256, 10 SHA-512, …)."""
     detail: list[str] = field(default_factory=list)
 
     @property
@@ -75,18 +83,251 @@ def throwaway_home() -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def _run(args: list[str], *, what: str, stdin: bytes | None = None) -> bytes:
+    """Run ``gpg`` with ``args``; return its stdout. Raises OpenPGPError if it cannot run."""
+    try:
+        proc = subprocess.run(
+            [GPG, *args],
+            input=stdin,
+            capture_output=True,
+            check=False,
+            timeout=_TIMEOUT,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OpenPGPError(
+            f"cannot run GnuPG to {what}: {exc}",
+            hint="install GnuPG 2.2 or later, or point ATR_GPG at its gpg program",
+        ) from exc
+    return proc.stdout
+
+
 def import_keys(home: Path, armored_keys: Iterable[str]) -> None:
     """Import public keys into ``home``; unreadable ones are left out by GnuPG itself."""
     payload = "\n".join(armored_keys).encode()
     if not payload.strip():
         return
-    subprocess.run(
-        [GPG, "--homedir", str(home), "--batch", "--quiet", "--import"],
-        input=payload,
-        capture_output=True,
-        check=False,
-        timeout=_TIMEOUT,
+    _run(
+        ["--homedir", str(home), "--batch", "--quiet", "--import"],
+        what="import keys",
+        stdin=payload,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class GpgSubkey:
+    """A primary key or subkey as GnuPG lists it."""
+
+    fingerprint: str
+    """40 upper-case hex characters."""
+    algorithm: int
+    """OpenPGP public-key algorithm id (see :func:`shared.openpgp.policy.algorithm_name`)."""
+    bits: int | None
+    curve: str | None
+    created: datetime | None
+    expires: datetime | None
+    validity: str
+    """GnuPG's validity letter: ``r`` revoked, ``e`` expired, ``i`` invalid, ``d`` disabled…"""
+    capabilities: str
+    """GnuPG's usage letters: ``s`` sign, ``c`` certify, ``e`` encrypt, ``a`` authenticate."""
+
+    @property
+    def revoked(self) -> bool:
+        return self.validity == "r"
+
+    @property
+    def expired(self) -> bool:
+        return self.validity == "e"
+
+    @property
+    def can_sign(self) -> bool:
+        return "s" in self.capabilities  # lower case: this key itself; upper: the whole key
+
+
+@dataclass(frozen=True, slots=True)
+class GpgKey:
+    """A public key with its subkeys and user ids, as GnuPG lists it."""
+
+    primary: GpgSubkey
+    subkeys: tuple[GpgSubkey, ...]
+    user_ids: tuple[str, ...]
+    """User ids that are not revoked (all of them for a revoked key)."""
+
+    @property
+    def fingerprint(self) -> str:
+        return self.primary.fingerprint
+
+    def find(self, fingerprint: str) -> GpgSubkey | None:
+        """The primary key or subkey with ``fingerprint``."""
+        fingerprint = fingerprint.upper()
+        for key in (self.primary, *self.subkeys):
+            if key.fingerprint == fingerprint:
+                return key
+        return None
+
+
+def _unescape(text: str) -> str:
+    """Undo GnuPG's ``\\xHH`` escaping in colon listings."""
+    if "\\x" not in text:
+        return text
+    raw = bytearray()
+    i = 0
+    while i < len(text):
+        if text.startswith("\\x", i) and i + 4 <= len(text):
+            try:
+                raw.append(int(text[i + 2 : i + 4], 16))
+                i += 4
+                continue
+            except ValueError:
+                pass
+        raw += text[i].encode()
+        i += 1
+    return raw.decode("utf-8", "replace")
+
+
+def _epoch(text: str) -> datetime | None:
+    if not text.isdigit():
+        return None
+    return datetime.fromtimestamp(int(text), UTC)
+
+
+def _colon_key(fields: list[str]) -> GpgSubkey:
+    fields = fields + [""] * (18 - len(fields))
+    return GpgSubkey(
+        fingerprint="",
+        algorithm=int(fields[3]) if fields[3].isdigit() else 0,
+        bits=int(fields[2]) if fields[2].isdigit() and int(fields[2]) > 0 else None,
+        curve=fields[16] or None,
+        created=_epoch(fields[5]),
+        expires=_epoch(fields[6]),
+        validity=fields[1],
+        capabilities=fields[11],
+    )
+
+
+def parse_colons(text: str) -> list[GpgKey]:
+    """Read ``gpg --with-colons --list-keys`` output into keys (GnuPG's ``doc/DETAILS``)."""
+    keys: list[GpgKey] = []
+    primary: GpgSubkey | None = None
+    subkeys: list[GpgSubkey] = []
+    uids: list[str] = []
+    pending: GpgSubkey | None = None  # the pub/sub record waiting for its fpr line
+
+    def flush() -> None:
+        if primary is not None and primary.fingerprint:
+            keys.append(GpgKey(primary, tuple(subkeys), tuple(uids)))
+
+    for line in text.splitlines():
+        fields = line.split(":")
+        record = fields[0]
+        if record == "pub":
+            flush()
+            primary, subkeys, uids = None, [], []
+            pending = _colon_key(fields)
+        elif record == "sub":
+            pending = _colon_key(fields)
+        elif record == "fpr" and pending is not None and len(fields) > 9:
+            found = dataclasses.replace(pending, fingerprint=fields[9].upper())
+            if primary is None:
+                primary = found
+            else:
+                subkeys.append(found)
+            pending = None
+        elif record == "uid" and len(fields) > 9:
+            # A revoked key shows every user id as revoked: keep them to name the key.
+            key_revoked = pending is None and primary is not None and primary.revoked
+            if fields[1] != "r" or key_revoked:
+                uids.append(_unescape(fields[9]))
+    flush()
+    return keys
+
+
+class Keyring:
+    """Public keys imported into a throwaway GnuPG home, for several verifications.
+
+    Use :meth:`open`::
+
+        with Keyring.open(armored_keys) as ring:
+            ring.keys           # primary fingerprint → GpgKey, as GnuPG sees them
+            ring.verify(path, signature_bytes)
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._keys: dict[str, GpgKey] | None = None
+
+    @classmethod
+    @contextmanager
+    def open(cls, armored_keys: Iterable[str] = ()) -> Iterator[Keyring]:
+        """A keyring in a fresh home with ``armored_keys`` imported; removed on exit."""
+        with throwaway_home() as home:
+            ring = cls(home)
+            ring.import_keys(armored_keys)
+            yield ring
+
+    def import_keys(self, armored_keys: Iterable[str]) -> None:
+        """Import more public keys (GnuPG leaves out the ones it cannot read)."""
+        import_keys(self.home, armored_keys)
+        self._keys = None
+
+    @property
+    def keys(self) -> Mapping[str, GpgKey]:
+        """Primary fingerprint → key, for every key GnuPG holds in this home."""
+        if self._keys is None:
+            out = _run(
+                [
+                    "--homedir",
+                    str(self.home),
+                    "--batch",
+                    "--with-colons",
+                    "--fixed-list-mode",
+                    "--with-subkey-fingerprint",
+                    "--trust-model",
+                    "always",
+                    "--list-keys",
+                ],
+                what="list keys",
+            )
+            self._keys = {k.fingerprint: k for k in parse_colons(out.decode("utf-8", "replace"))}
+        return self._keys
+
+    def key_for(self, fingerprint: str) -> GpgKey | None:
+        """The key whose primary key or a subkey has ``fingerprint``."""
+        fingerprint = fingerprint.upper()
+        found = self.keys.get(fingerprint)
+        if found is not None:
+            return found
+        return next((k for k in self.keys.values() if k.find(fingerprint)), None)
+
+    def verify(self, data: bytes | Path, signature: str | bytes) -> list[SignatureResult]:
+        """Verify a detached signature of ``data`` (a file is streamed by GnuPG); one result
+        per signature found (none: GnuPG found no signature it could read)."""
+        sig_bytes = signature.encode() if isinstance(signature, str) else signature
+        with tempfile.TemporaryDirectory(dir=self.home) as scratch:
+            sig_path = Path(scratch) / "signature"
+            sig_path.write_bytes(sig_bytes)
+            if isinstance(data, Path):
+                data_path = data
+            else:
+                data_path = Path(scratch) / "data"
+                data_path.write_bytes(data)
+            out = _run(
+                [
+                    "--homedir",
+                    str(self.home),
+                    "--batch",
+                    "--no-auto-key-retrieve",
+                    "--trust-model",
+                    "always",
+                    "--status-fd",
+                    "1",
+                    "--verify",
+                    "--",
+                    str(sig_path),
+                    str(data_path),
+                ],
+                what="verify",
+            )
+        return parse_status(out.decode("utf-8", "replace"))
 
 
 def verify_detached(
@@ -95,39 +336,8 @@ def verify_detached(
     """Verify the detached ``signature`` of ``data`` (bytes, or a file streamed by GnuPG)
     against ``public_keys`` only. Returns one result per signature found; an empty list
     means the signature file held no signature GnuPG could read."""
-    sig_bytes = signature.encode() if isinstance(signature, str) else signature
-    with throwaway_home() as home:
-        import_keys(home, public_keys)
-        sig_path = home / "signature.asc"
-        sig_path.write_bytes(sig_bytes)
-        if isinstance(data, Path):
-            data_path = data
-        else:
-            data_path = home / "data"
-            data_path.write_bytes(data)
-        try:
-            proc = subprocess.run(
-                [
-                    GPG,
-                    "--homedir",
-                    str(home),
-                    "--batch",
-                    "--no-auto-key-retrieve",
-                    "--trust-model",
-                    "always",
-                    "--status-fd",
-                    "1",
-                    "--verify",
-                    str(sig_path),
-                    str(data_path),
-                ],
-                capture_output=True,
-                check=False,
-                timeout=_TIMEOUT,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise OpenPGPError(f"cannot run GnuPG to verify: {exc}") from exc
-        return parse_status(proc.stdout.decode("utf-8", "replace"))
+    with Keyring.open(public_keys) as ring:
+        return ring.verify(data, signature)
 
 
 _STATUS_BY_KEYWORD = {
@@ -172,6 +382,7 @@ def parse_status(text: str) -> list[SignatureResult]:
             current.fingerprint = args[0].upper()
             current.created = int(args[2]) if args[2].isdigit() else None
             current.pubkey_algorithm = int(args[6]) if len(args) > 6 and args[6].isdigit() else None
+            current.hash_algorithm = int(args[7]) if len(args) > 7 and args[7].isdigit() else None
             current.primary_fingerprint = args[9].upper() if len(args) > 9 else args[0].upper()
         elif keyword in ("KEYREVOKED", "KEYEXPIRED", "SIGEXPIRED", "NO_PUBKEY"):
             current.detail.append(keyword)
