@@ -8,6 +8,7 @@ temporary file, so a multi-gigabyte upload keeps the agent's memory flat.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
@@ -43,7 +44,10 @@ async def upload(
     state: State,
     x_atr_filename: Annotated[str | None, Header()] = None,
 ) -> BlobInfo:
-    """Store the raw request body as a blob (committers). 413 ``too_large`` over the limit."""
+    """Store the raw request body as a blob (committers). 413 ``too_large`` over the limit.
+
+    ``X-Atr-Filename`` (percent-encoded) only labels the ``blob.stored`` event.
+    """
     await run_in_threadpool(_check_uploader, state, principal)
     length = request.headers.get("content-length")
     if length is not None:
@@ -51,5 +55,6 @@ async def upload(
             raise ValidationError(f"Content-Length {length!r} is not a number")
         if int(length) > state.blobs.max_size:
             raise BlobTooLarge(state.blobs.max_size)
+    filename = unquote(x_atr_filename)[:255] if x_atr_filename else None
     info = await state.blobs.put_stream(request.stream())
-    return await run_in_threadpool(_record, state, principal, info, x_atr_filename)
+    return await run_in_threadpool(_record, state, principal, info, filename)

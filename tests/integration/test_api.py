@@ -215,7 +215,7 @@ def test_uploads_revisions_and_downloads(agent: AgentProcess) -> None:
     with agent.client(agent.committer_token) as c:
         assert c.post(f"/projects/{agent.project}/releases", json={"version": version}).is_success
         a = upload(c, b"alpha\n" * 1000, "a.tar.gz")
-        b = upload(c, b"beta\n", "b.txt")
+        b = upload(c, b"beta\n", "b%20notes.txt")
         assert a["sha256"] == hashlib.sha256(b"alpha\n" * 1000).hexdigest()
         assert a["sha512"] == hashlib.sha512(b"alpha\n" * 1000).hexdigest()
         assert a["size"] == 6000
@@ -270,6 +270,10 @@ def test_uploads_revisions_and_downloads(agent: AgentProcess) -> None:
             "/events", params={"project": agent.project, "version": version, "limit": 1000}
         ).json()["events"]
         assert [e["data"]["number"] for e in events if e["kind"] == "revision.created"] == [1, 2]
+        stored = c.get("/events", params={"since": 0, "limit": 1000}).json()["events"]
+        names = {e["data"]["sha256"]: e["data"].get("filename") for e in stored
+                 if e["kind"] == "blob.stored"}  # fmt: skip
+        assert names[b["sha256"]] == "b notes.txt"
 
 
 def test_uploading_needs_a_committer(agent: AgentProcess) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from starlette.requests import Request
 
 from agent import auth, store
 from agent.api.deps import AgentState
@@ -160,3 +161,17 @@ def test_admin_logs_in_with_the_admin_role(state: AgentState) -> None:
     assert principal.token_role is Role.ADMIN and principal.admin_role is Role.ADMIN
     with state.read() as session:
         Store(session, principal).as_admin()
+
+
+def test_require_dependency(state: AgentState) -> None:
+    alice = auth.authenticate_token(state, token_for(state, role=Role.PMC)[0])
+    request = Request({"type": "http", "path_params": {"key": "acme-lib"}, "headers": []})
+    assert auth.require(Role.PMC, project_param="key")(request, alice, state) is alice
+    with pytest.raises(store.Forbidden, match="'admin'"):
+        auth.require(Role.ADMIN)(request, alice, state)
+    bob = auth.authenticate_token(state, token_for(state, role=Role.COMMITTER)[0])
+    with pytest.raises(store.Forbidden, match="'pmc' role on project 'acme-lib'"):
+        auth.require(Role.PMC, project_param="key")(request, bob, state)
+    missing = Request({"type": "http", "path_params": {"key": "nope"}, "headers": []})
+    with pytest.raises(store.NotFound):
+        auth.require(Role.COMMITTER, project_param="key")(missing, alice, state)
