@@ -26,6 +26,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.errors import SettingsError
+from desktop.gcguard import GuiThreadCollector
 from desktop.keystore import Keystore
 from desktop.paths import data_dir, set_application_names
 from desktop.session import Session, describe_error
@@ -206,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setStyle("Fusion")
     app.setStyleSheet(APP_STYLE)
     app.setQuitOnLastWindowClosed(False)
+    collector = GuiThreadCollector(app)
+    collector.start()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
@@ -214,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AtrError as exc:  # pragma: no cover - shown before the window exists
         QMessageBox.critical(None, "atr-desktop", exc.diagnostics())
         return 1
+    finally:
+        collector.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -72,13 +72,20 @@ class ReleaseTreeModel(QStandardItemModel):
         return keys.index(key)
 
     def set_releases(self, project: str, releases: list[Release]) -> None:
-        """Replace the releases shown under ``project``."""
+        """Show exactly ``releases`` under ``project``, updating rows in place.
+
+        Rows of releases that stay are kept (so a selection in a view survives).
+        """
         parent = self._projects.get(project)
         if parent is None:
             return
-        parent.removeRows(0, parent.rowCount())
-        for release in sorted(releases, key=lambda r: _version_key(r.version), reverse=True):
-            parent.appendRow(self._release_row(release))
+        wanted = {r.version for r in releases}
+        for row in reversed(range(parent.rowCount())):
+            node = parent.child(row, 0).data(NodeRole)
+            if not isinstance(node, TreeNode) or node.version not in wanted:
+                parent.removeRow(row)
+        for release in releases:
+            self.update_release(release)
 
     def update_release(self, release: Release) -> None:
         """Update (or add) one release row, e.g. after a phase change."""

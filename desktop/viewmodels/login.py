@@ -185,14 +185,15 @@ class LoginViewModel(QObject):
         return self._start(run(), what)
 
     def _start(self, coro: Coroutine[Any, Any, T], what: str) -> asyncio.Task[T]:
-        async def run() -> T:
-            self._set_busy(what)
-            try:
-                return await coro
-            finally:
+        task = self._jobs.start(coro, key="step")
+        self._set_busy(what)
+
+        def done(finished: asyncio.Task[T]) -> None:
+            if self._jobs.running("step") is None:  # not replaced by a newer step
                 self._set_busy("")
 
-        return self._jobs.start(run(), key="step")
+        task.add_done_callback(done)
+        return task
 
     def _set_busy(self, what: str) -> None:
         self._busy = what

@@ -77,8 +77,13 @@ class LogPane(QWidget):
         proxy.rowsInserted.connect(self._rows_inserted)
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
             signal.connect(self._update_count)
-        proxy.rowsInserted.connect(self._update_count)
-        proxy.modelReset.connect(self._update_count)
+        for signal in (
+            proxy.rowsInserted,
+            proxy.rowsRemoved,
+            proxy.modelReset,
+            proxy.layoutChanged,
+        ):
+            signal.connect(self._update_count)
         self.table.verticalScrollBar().valueChanged.connect(self._scrolled)
         self._update_count()
 

@@ -199,7 +199,8 @@ class MainWindow(QMainWindow):
 
     def _tree_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         indexes = selected.indexes()
-        self.vm.select(self.vm.tree.node(indexes[0]) if indexes else None)
+        if indexes:  # an emptied selection (rows reloaded) keeps what is shown
+            self.vm.select(self.vm.tree.node(indexes[0]))
 
     def _selection_changed(self, node: TreeNode | None) -> None:
         if node is None:

@@ -9,6 +9,7 @@ signals and asyncio callbacks then share one loop, as in the application.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -151,6 +152,10 @@ def qloop(qapp: Any, qtbot: Any) -> Iterator[QtLoop]:
     It asks for ``qtbot`` so that it is torn down first: pytest-qt's cleanup then
     processes Qt events with no asyncio work left to run.
     """
+    qapp.setQuitOnLastWindowClosed(False)  # as the application: closing a dialog is no quit
+    # Collect earlier tests' Qt objects here, on the GUI thread: left to the cyclic GC they
+    # could be destroyed on a worker thread (key generation), which crashes Qt.
+    gc.collect()
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
     runner = QtLoop(loop)
@@ -164,3 +169,4 @@ def qloop(qapp: Any, qtbot: Any) -> Iterator[QtLoop]:
             runner.run(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
         asyncio.set_event_loop(None)
+        gc.collect()
