@@ -30,12 +30,12 @@ __all__ = [
     "prune",
 ]
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_NOT_ALNUM = bytes(b for b in range(256) if not (48 <= b <= 57 or 97 <= b <= 122))
 
 
 def prune(text: str) -> str:
-    """Lower-case letters and digits only: the form both heads and patterns are compared in."""
-    return _NON_ALNUM.sub("", text.lower())
+    """Lower-case ASCII letters and digits only: the form heads and patterns are compared in."""
+    return text.lower().encode("ascii", "ignore").translate(None, _NOT_ALNUM).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,4 +326,4 @@ def is_generated(head: str) -> bool:
     lower = head.lower()
     if any(marker in lower for marker in GENERATED_MARKERS):
         return True
-    return _GENERATED_DO_NOT_EDIT.search(lower) is not None
+    return "do not edit" in lower and _GENERATED_DO_NOT_EDIT.search(lower) is not None

@@ -61,19 +61,10 @@ class FileVerdict:
     license: str | None = None
 
 
-_COMMENT_PREFIX = re.compile(
-    r"^\s*(?:(?:rem|dnl)(?=\s|$)|::|--+|//+|#+|;+|%+|/?\*+|<!--|\.\.|!|~~+|'|\"|@rem(?=\s|$))",
-    re.IGNORECASE,
-)
-
-
-def _strip_comment_prefix(line: str) -> str:
-    """Drop a leading comment marker so that words of consecutive lines join cleanly."""
-    previous = None
-    while previous != line:
-        previous = line
-        line = _COMMENT_PREFIX.sub("", line, count=1)
-    return line
+# Comment markers made of letters survive pruning and would split the words of
+# consecutive lines ("…under one REM or more…"): drop them at line starts first.
+# Markers made of punctuation (#, //, *, --, ;, <!--) vanish in pruning anyway.
+_WORD_COMMENT = re.compile(r"^[^\S\n]*(?:@?rem|dnl)(?=\s|$)", re.IGNORECASE | re.MULTILINE)
 
 
 def head_text(head: bytes) -> str:
@@ -108,7 +99,10 @@ def _license_verdict(text: str) -> FileVerdict | None:
     spdx = find_spdx(text)
     if spdx is not None:
         return _verdict_of_spdx(spdx)
-    pruned = prune("\n".join(_strip_comment_prefix(line) for line in text.splitlines()))
+    lower = text.lower()
+    if "rem" in lower or "dnl" in lower:
+        text = _WORD_COMMENT.sub("", text)
+    pruned = prune(text)
     family = find_family(pruned)
     if family is APACHE_FAMILY:
         return FileVerdict(HeaderKind.APACHE, family.id)

@@ -176,6 +176,9 @@ def _scan_index(path: Path, limits: ArchiveLimits) -> SourceScan:
     need_head: set[int] = set()
     need_full: dict[int, int] = {}
     files = [m for m in index.members if m.type is MemberType.FILE]
+    if index.error is not None and files and files[-1] is index.members[-1]:
+        # Reading stopped inside the last member: a second pass would stop there too.
+        files.pop()
     for info in files:
         cap = builder.wants_full(info.relpath, info.size)
         head = index.head(info)
