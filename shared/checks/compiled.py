@@ -6,7 +6,8 @@ first bytes are an ELF, PE, Mach-O, Java class, WebAssembly or Python bytecode
 header, whatever its name — are reported one by one (at most
 :data:`MAX_FILE_RESULTS`) with the severity the project's policy chooses
 (``policy.compiled_code``: ``blocker`` by default, or ``warning``), plus a summary
-listing them all (``data.files``).
+listing them all (``data.files``): a note, or of that severity when files were left
+out of the per-file results.
 """
 
 from __future__ import annotations
@@ -41,13 +42,16 @@ def check_scan(scan: SourceScan, *, artifact: str, severity: Status, recorder: R
     if not found:
         recorder.passed(artifact, f"no compiled code among {len(scan.files):,} files")
         return
+    omitted = max(len(found) - MAX_FILE_RESULTS, 0)
     recorder.record(
-        severity,
+        # Each listed file has its own result (ignorable on its own): the summary carries
+        # the severity only for the files left out past the bound.
+        severity if omitted else Status.NOTE,
         artifact,
         f"{len(found):,} compiled files in a source release",
         files=[{"path": f.relpath, "kind": f.compiled, "size": f.size} for f in found[:MAX_LISTED]],
         count=len(found),
-        omitted=max(len(found) - MAX_FILE_RESULTS, 0),
+        omitted=omitted,
     )
 
 

@@ -13,6 +13,9 @@ excluded. Results:
   third-party code, which LICENSE should mention);
 * one summary result for the archive with the counts of every kind
   (``data.counts``) and how many per-file results were left out (``data.omitted``).
+  It repeats no per-file result, so each can be ignored on its own: it is a blocker
+  (or warning) only for findings left out past the bound, else a note when files
+  were reported and a pass when none were.
 """
 
 from __future__ import annotations
@@ -164,8 +167,7 @@ def check_scan(
             kind=kind.value,
             license=file.verdict.license,
         )
-    worst = min((f[0] for f in findings), key=lambda s: s.rank, default=Status.PASS)
-    summary_status = worst if worst is not Status.NOTE else Status.PASS
+    summary_status = _summary_status(findings)
     bad = counts[HeaderKind.MISSING] + counts[HeaderKind.UNAPPROVED]
     checked = counts[HeaderKind.APACHE] + counts[HeaderKind.APPROVED] + bad
     message = (
@@ -184,6 +186,18 @@ def check_scan(
         omitted=max(len(findings) - MAX_FILE_RESULTS, 0),
         excludes=list(rules.patterns),
     )
+
+
+def _summary_status(findings: list[tuple[Status, ScannedFile, HeaderKind]]) -> Status:
+    """The summary repeats no per-file result (each can be ignored on its own): it carries
+    the worst status of the findings left out past the bound; otherwise it is a note when
+    files were reported, a pass when none were."""
+    omitted = findings[MAX_FILE_RESULTS:]
+    worst = min((f[0] for f in omitted), key=lambda s: s.rank, default=Status.PASS)
+    if worst in (Status.BLOCKER, Status.WARNING):
+        return worst
+    serious = any(f[0] in (Status.BLOCKER, Status.WARNING) for f in findings)
+    return Status.NOTE if serious else Status.PASS
 
 
 def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> None:

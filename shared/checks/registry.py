@@ -11,7 +11,17 @@ from __future__ import annotations
 from types import ModuleType
 from typing import cast
 
-from shared.checks import archives, checksums, keys, paths, signatures
+from shared.checks import (
+    archives,
+    checksums,
+    compiled,
+    headers,
+    keys,
+    license_notice,
+    paths,
+    sbom,
+    signatures,
+)
 from shared.checks.base import CheckModule
 
 __all__ = ["CHECKS", "by_id"]
@@ -22,6 +32,10 @@ _MODULES: tuple[ModuleType, ...] = (
     signatures,
     checksums,
     archives,
+    license_notice,
+    headers,
+    compiled,
+    sbom,
 )
 
 CHECKS: tuple[CheckModule, ...] = tuple(cast(CheckModule, m) for m in _MODULES)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from shared.checks import compiled
 from shared.checks.base import Status
 from shared.checks.policy import Policy
@@ -45,16 +47,27 @@ def test_compiled_files_are_blockers_by_default(run_check: RunCheck) -> None:
         "native/libfoo.so": "ELF binary",
         "tools/helper.dat": "Windows executable",
     }
-    assert {r.status for r in results} == {Status.BLOCKER}
+    assert [r.status for r in results] == [Status.BLOCKER] * 4 + [Status.NOTE]
     summary = results[-1]
     assert summary.path == "foo-1.0-src.tar.gz"
+    assert summary.data["omitted"] == 0
     assert summary.data["count"] == 4
     assert [f["path"] for f in summary.data["files"]] == list(per_file)
 
 
 def test_policy_can_make_them_warnings(run_check: RunCheck) -> None:
     results = run_check(compiled, _tree(), policy=Policy(compiled_code="warning"))
-    assert {r.status for r in results} == {Status.WARNING}
+    assert [r.status for r in results] == [Status.WARNING] * 4 + [Status.NOTE]
+
+
+def test_files_past_the_bound_make_the_summary_carry_the_severity(
+    run_check: RunCheck, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compiled, "MAX_FILE_RESULTS", 2)
+    results = run_check(compiled, _tree())
+    assert [r.status for r in results] == [Status.BLOCKER] * 3
+    assert results[-1].data["omitted"] == 2
+    assert len(results[-1].data["files"]) == 4
 
 
 def test_clean_tree_passes(run_check: RunCheck) -> None:
