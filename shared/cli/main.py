@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
 import click
 
 from shared.cli import cmd_auth, cmd_releases, cmd_tasks
+from shared.cli.check import check
 from shared.cli.exit_codes import EPILOG, ExitCode, exit_code_for
 from shared.cli.state import DEFAULT_AGENT, CliState
 from shared.errors import AtrError
@@ -92,19 +92,6 @@ for command in (
     cmd_tasks.tasks,
     cmd_tasks.watch,
     cmd_tasks.events,
+    check,
 ):
     main.add_command(command)
-
-
-def _add_offline_check() -> None:
-    # `atr check` (offline compliance checks) is another engineer's module; it may not exist yet.
-    try:
-        module = importlib.import_module("shared.cli.check")
-    except ModuleNotFoundError as exc:
-        if exc.name != "shared.cli.check":
-            raise
-        return
-    main.add_command(module.check)
-
-
-_add_offline_check()
