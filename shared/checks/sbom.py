@@ -10,7 +10,7 @@ CycloneDX 1.6 schema and reports:
   manifests that cannot be parsed or are too large, an SBOM that fails the schema;
 * **note** — lines of manifests that were skipped, NTIA minimum elements missing;
 * **pass** — the summary: ``data.components`` (every component with its license
-  category), ``data.ntia``, ``data.sbom_sha256`` and, when under 1 MiB, the SBOM
+  category), ``data.ntia``, ``data.sbom_sha256`` and, when at most 256 KiB, the SBOM
   itself in ``data.sbom``.
 
 An SBOM the project supplies beside any artifact (``<artifact>.cdx.json``) is
@@ -61,9 +61,9 @@ SCOPE = Scope.ARTIFACT
 
 MAX_COMPONENT_RESULTS = 100
 """Per-component license results (Category X and B) recorded at most."""
-MAX_LISTED = 10_000
+MAX_LISTED = 5_000
 """Components listed in the summary's ``data.components`` at most."""
-MAX_INLINE_SBOM = 1 << 20
+MAX_INLINE_SBOM = 256 << 10
 """The SBOM goes into ``data.sbom`` only when it is at most this many bytes."""
 SUPPLIED_MAX_BYTES = 64 << 20
 """A supplied ``.cdx.json`` larger than this is not validated."""
@@ -249,6 +249,7 @@ def record_analysis(analysis: SbomAnalysis, *, artifact: str, recorder: Recorder
         f"{len(analysis.manifests):,} manifests (Category A {counts['A']}, B {counts['B']}, "
         f"X {counts['X']}, unknown {counts['unknown']})",
         components=[c.to_json() for c in analysis.components[:MAX_LISTED]],
+        components_omitted=max(len(analysis.components) - MAX_LISTED, 0),
         categories=counts,
         manifests=analysis.manifests,
         ntia=analysis.ntia.to_json(),
