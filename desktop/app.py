@@ -195,6 +195,15 @@ async def _run(app: QApplication, options: Options) -> int:
     return 0
 
 
+def configure_application(app: QApplication) -> None:
+    """Names, style and quit behaviour of the desktop's QApplication."""
+    set_application_names()
+    app.setApplicationDisplayName("ATR release manager")
+    app.setStyle("Fusion")  # the same look on every platform (and under Xvfb)
+    app.setStyleSheet(APP_STYLE)
+    app.setQuitOnLastWindowClosed(False)  # the application decides when it is done
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``atr-desktop``."""
     options = parse_args(argv)
@@ -202,11 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if not isinstance(app, QApplication):  # pragma: no cover - a QCoreApplication exists
         raise SystemExit("atr-desktop needs a GUI application")
-    set_application_names()
-    app.setApplicationDisplayName("ATR release manager")
-    app.setStyle("Fusion")
-    app.setStyleSheet(APP_STYLE)
-    app.setQuitOnLastWindowClosed(False)
+    configure_application(app)
     collector = GuiThreadCollector(app)
     collector.start()
     loop = qasync.QEventLoop(app)

@@ -25,9 +25,11 @@ def short_hash(value: str, *, keep: int = 16) -> str:
 
 
 def human_duration(delta: timedelta | float) -> str:
-    """``75.2`` → ``1m 15s``; under ten seconds with one decimal."""
+    """``75.2`` → ``1m 15s``; under ten seconds with one decimal, under one in ms."""
     seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
     seconds = max(seconds, 0.0)
+    if seconds < 1:
+        return f"{round(seconds * 1000)} ms"
     if seconds < 10:
         return f"{seconds:.1f}s"
     whole = round(seconds)

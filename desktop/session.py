@@ -120,6 +120,7 @@ class Session(QObject):
         self._client: AgentClient | None = None
         self._user: User | None = None
         self._url: str | None = None
+        self._fingerprint: str | None = None
         self._state = DISCONNECTED
         self._current: tuple[str, str] | None = None
         self._last_event_id: int | None = None
@@ -140,6 +141,11 @@ class Session(QObject):
     def url(self) -> str | None:
         """The agent's base URL once logged in."""
         return self._url
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        """The key the user logged in with."""
+        return self._fingerprint
 
     @property
     def keystore(self) -> Keystore:
@@ -189,6 +195,7 @@ class Session(QObject):
         self._client = client
         self._url = client.base_url
         self._user = answer.user
+        self._fingerprint = fingerprint
         self._last_event_id = None
         self._duplicates = 0
         since = max(health.last_event_id - self._backlog, 0)

@@ -37,6 +37,8 @@ EVENT_KIND_COLOURS: dict[EventKind, str] = {
     EventKind.REVISION_CREATED: "#00897b",
 }
 FAILED_EVENT_COLOUR = "#c62828"
+MUTED_TEXT = "#757575"
+"""Secondary text: summaries, placeholders."""
 
 CONNECTION_COLOURS: dict[str, str] = {
     "connected": "#2e7d32",

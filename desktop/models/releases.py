@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QFont, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
 
 from desktop.format import local_time
-from desktop.theme import phase_colour
+from desktop.theme import MUTED_TEXT, phase_colour
 from shared.protocol import Project, Release
 
 NodeRole = Qt.ItemDataRole.UserRole + 1
@@ -60,12 +60,12 @@ class ReleaseTreeModel(QStandardItemModel):
                 item.setFont(font)
                 item.setEditable(False)
                 item.setData(TreeNode(project.key), NodeRole)
-                committee = QStandardItem("")
-                committee.setEditable(False)
+                summary = QStandardItem("")
+                summary.setEditable(False)
+                summary.setForeground(QBrush(QColor(MUTED_TEXT)))
                 self._projects[key] = item
-                self.insertRow(self._sorted_row(key), [item, committee])
+                self.insertRow(self._sorted_row(key), [item, summary])
             item.setToolTip(f"{project.name}\ncommittee: {project.committee}")
-            self.item(item.row(), 1).setText(project.name if project.name != project.key else "")
 
     def _sorted_row(self, key: str) -> int:
         keys = sorted(self._projects)
@@ -86,6 +86,13 @@ class ReleaseTreeModel(QStandardItemModel):
                 parent.removeRow(row)
         for release in releases:
             self.update_release(release)
+        self._count_releases(parent)
+
+    def _count_releases(self, parent: QStandardItem) -> None:
+        count = parent.rowCount()
+        summary = self.item(parent.row(), 1)
+        if summary is not None:
+            summary.setText(f"{count} release{'s' if count != 1 else ''}" if count else "none")
 
     def update_release(self, release: Release) -> None:
         """Update (or add) one release row, e.g. after a phase change."""
@@ -105,6 +112,7 @@ class ReleaseTreeModel(QStandardItemModel):
         key = _version_key(release.version)
         row = next((i for i, v in enumerate(versions) if _version_key(v) < key), len(versions))
         parent.insertRow(row, self._release_row(release))
+        self._count_releases(parent)
 
     def _release_row(self, release: Release) -> list[QStandardItem]:
         item = QStandardItem(release.version)

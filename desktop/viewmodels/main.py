@@ -15,6 +15,7 @@ from desktop.models import EventFilterProxy, EventLogModel, FilesModel, ReleaseT
 from desktop.models.releases import TreeNode
 from desktop.session import Session
 from desktop.viewmodels.upload import UploadViewModel
+from shared.errors import AtrError
 from shared.lifecycle import Phase, allowed_transitions
 from shared.protocol import Event, Project, Release, Revision, Role, Task, User
 
@@ -32,6 +33,18 @@ class TransitionChoice:
     phase: Phase
     permitted: bool
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Who is logged in, with which key, and their roles: for the account box."""
+
+    name: str
+    email: str
+    roles: tuple[str, ...]
+    """e.g. ``("pmc of acme", "committer of globex")``; ``("admin",)`` for admins"""
+    key_label: str
+    fingerprint: str
 
 
 def role_for(user: User | None, project: Project | None) -> Role:
@@ -117,6 +130,21 @@ class MainViewModel(QObject):
 
     def projects(self) -> list[Project]:
         return [self._projects[k] for k in sorted(self._projects)]
+
+    def account(self) -> Account | None:
+        """The logged-in user and their key, or ``None`` before login."""
+        user = self.session.user
+        if user is None:
+            return None
+        roles = [f"{m.role.value} of {m.committee}" for m in user.memberships]
+        if user.is_admin:
+            roles.insert(0, "admin")
+        fingerprint = self.session.key_fingerprint or ""
+        try:
+            key_label = self.session.keystore.get(fingerprint).label if fingerprint else ""
+        except AtrError:
+            key_label = ""
+        return Account(user.name, user.email, tuple(roles), key_label, fingerprint)
 
     def role(self) -> Role:
         return role_for(self.session.user, self.project)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QGroupBox,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -16,10 +18,12 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QTreeView,
+    QVBoxLayout,
     QWidget,
 )
 
 from desktop.models.releases import TreeNode
+from desktop.theme import MUTED_TEXT, monospace_font
 from desktop.viewmodels.main import MainViewModel
 from desktop.views.create_release import CreateReleaseDialog
 from desktop.views.errors import ErrorPresenter
@@ -53,8 +57,13 @@ class MainWindow(QMainWindow):
         self.panel.upload_requested.connect(self.open_upload)
         self.log = LogPane(vm.events, vm.event_filter)
 
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.tree, 1)
+        left_layout.addWidget(self._build_account())
         top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.tree)
+        top.addWidget(left)
         top.addWidget(self.panel)
         top.setStretchFactor(0, 1)
         top.setStretchFactor(1, 4)
@@ -100,6 +109,20 @@ class MainWindow(QMainWindow):
         tree.selectionModel().selectionChanged.connect(self._tree_selection)
         self.vm.tree.rowsInserted.connect(self._expand_new)
         return tree
+
+    def _build_account(self) -> QGroupBox:
+        box = QGroupBox("Account")
+        self.account_label = QLabel("not logged in")
+        self.account_label.setWordWrap(True)
+        self.account_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.key_label = QLabel()
+        self.key_label.setFont(monospace_font())
+        self.key_label.setWordWrap(True)
+        self.key_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.account_label)
+        layout.addWidget(self.key_label)
+        return box
 
     # --- menus and shortcuts --------------------------------------------------------------------
 
@@ -191,9 +214,24 @@ class MainWindow(QMainWindow):
 
     def _logged_in(self, user: User) -> None:
         url = self.vm.session.url or ""
-        self.agent_label.setText(url)
-        self.user_label.setText(f"{user.name}" + (" (admin)" if user.is_admin else ""))
+        muted = f"<span style='color:{MUTED_TEXT}'>%s</span>"
+        self.agent_label.setText(f"{muted % 'agent'} {escape(url)}")
+        self.agent_label.setToolTip("The agent this window is connected to")
+        admin = " (admin)" if user.is_admin else ""
+        self.user_label.setText(f"{muted % 'user'} {escape(user.name)}{admin}")
         self.setWindowTitle(f"ATR release manager — {user.name} @ {url}")
+        account = self.vm.account()
+        if account is None:
+            return
+        roles = ", ".join(account.roles) or "no committee role"
+        self.account_label.setText(
+            f"<b>{escape(account.name)}</b> &lt;{escape(account.email)}&gt;<br>"
+            f"<span style='color:{MUTED_TEXT}'>{escape(roles)}</span>"
+        )
+        fingerprint = account.fingerprint
+        grouped = " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+        self.key_label.setText(grouped)
+        self.key_label.setToolTip(f"Signing key: {account.key_label}\n{fingerprint}")
 
     # --- tree -----------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -21,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.format import human_size, local_time
 from desktop.models.files import SortRole
-from desktop.theme import PHASE_COLOURS
+from desktop.theme import MUTED_TEXT, PHASE_COLOURS
 from desktop.viewmodels.main import MainViewModel
 from desktop.views.style import heading, set_phase_badge
 from shared.lifecycle import Phase
@@ -160,9 +162,10 @@ class ReleasePanel(QWidget):
             "Run the inventory task on the latest revision: size, SHA-512, archive members (Ctrl+I)"
         )
         self.inventory_button.clicked.connect(self._vm.start_inventory)
+        self.tasks_summary = QLabel()
+        self.tasks_summary.setStyleSheet(f"color: {MUTED_TEXT};")
         top = QHBoxLayout()
-        top.addWidget(QLabel("Work the agent does on this release"))
-        top.addStretch(1)
+        top.addWidget(self.tasks_summary, 1)
         top.addWidget(self.inventory_button)
         self.tasks_table = _table()
         self.tasks_table.setModel(self._vm.tasks)
@@ -173,7 +176,20 @@ class ReleasePanel(QWidget):
         layout = QVBoxLayout(box)
         layout.addLayout(top)
         layout.addWidget(self.tasks_table)
+        model = self._vm.tasks
+        for signal in (model.modelReset, model.rowsInserted, model.dataChanged):
+            signal.connect(self._summarize_tasks)
+        self._summarize_tasks()
         return box
+
+    def _summarize_tasks(self, *_args: object) -> None:
+        tasks = self._vm.tasks.tasks()
+        if not tasks:
+            self.tasks_summary.setText("No tasks yet: run the inventory once files are uploaded.")
+            return
+        counts = Counter(t.state.value for t in tasks)
+        states = " · ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        self.tasks_summary.setText(f"{len(tasks)} task{'s' if len(tasks) != 1 else ''}: {states}")
 
     # --- rendering ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from shared.lifecycle import Phase
 
 APP_STYLE = """
 QTableView, QTreeView { gridline-color: #e0e0e0; }
+QTreeView::item { padding: 2px 0; }
 QHeaderView::section { padding: 3px 6px; font-weight: 600; }
 QGroupBox { font-weight: 600; margin-top: 10px; }
 QGroupBox::title { subcontrol-origin: margin; left: 6px; padding: 0 3px; }

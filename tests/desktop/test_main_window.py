@@ -62,8 +62,10 @@ def test_login_dialog_then_main_window_with_live_log(
     qloop.wait_until(lambda: vm.tree.project_keys() == ["acme-lib", "globex-app"], what="tree")
     qloop.wait_until(lambda: session.state == CONNECTED, what="the stream")
     assert "connected" in window.connection_label.text()
-    assert window.agent_label.text() == agent.url
-    assert window.user_label.text() == "bob"
+    assert window.agent_label.text().endswith(f" {agent.url}")
+    assert window.user_label.text().endswith(" bob")
+    assert "committer of acme" in window.account_label.text()
+    assert window.key_label.text().replace(" ", "") == fingerprint
     assert window.tree.model().rowCount() == 2
     assert not window.upload_action.isEnabled()  # nothing selected yet
 

@@ -64,6 +64,7 @@ def test_formatting() -> None:
     assert human_size(5 * 1024**3) == "5.0 GiB"
     assert short_hash("ab" * 64) == "abababababababab…"
     assert human_duration(1.23) == "1.2s"
+    assert human_duration(0.0123) == "12 ms"
     assert human_duration(75) == "1m 15s"
     assert human_duration(timedelta(hours=2, minutes=3)) == "2h 03m"
 
@@ -79,6 +80,7 @@ def test_tree_projects_and_releases(qapp: Any) -> None:
 
     model.set_releases("acme-lib", [_release("1.9.0"), _release("1.10.0"), _release("1.2.0")])
     assert model.release_versions("acme-lib") == ["1.10.0", "1.9.0", "1.2.0"]
+    assert model.item(0, 1).text() == "3 releases"
 
     model.update_release(_release("1.9.0", Phase.CANDIDATE))
     index = model.index_of(TreeNode("acme-lib", "1.9.0"))
