@@ -228,9 +228,9 @@ class Member:
         May be called again with a larger ``max_bytes``; not after :meth:`chunks`.
         Directories, links and special files read as ``b''``.
         """
+        stream = self._open()
         if self._streamed:
             raise ArchiveError(f"{self.name}: already streamed", code="closed", member=self.name)
-        stream = self._open()
         if stream is None:
             return b""
         if max_bytes is not None and len(self._head) >= max_bytes:
@@ -495,7 +495,10 @@ def _iter_tar(path: Path, fmt: ArchiveFormat, limits: ArchiveLimits) -> Iterator
                 )
                 index += 1
                 budget.add_member(info)
-                opener = _tar_opener(tf, ti) if mtype is MemberType.FILE else None
+                opener = None
+                if mtype is MemberType.FILE:
+                    direct = not ti.issparse() and reader.pos == ti.offset_data
+                    opener = _slice_opener(reader, ti.size) if direct else _tar_opener(tf, ti)
                 member = Member(info, opener)
                 yield member
                 member._finish()
@@ -515,6 +518,40 @@ def _tar_opener(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> Callable[[], IO[byt
         if stream is None:  # pragma: no cover - only regular files get an opener
             raise ArchiveUnreadable(f"{ti.name}: not a regular file", code="unsupported")
         return stream
+
+    return open_member
+
+
+class _Slice(io.RawIOBase):
+    """The next ``size`` bytes of the tar stream: a regular member's data, read in place."""
+
+    def __init__(self, reader: _ForwardReader, size: int) -> None:
+        super().__init__()
+        self._reader = reader
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self._left if size is None or size < 0 else min(size, self._left)
+        if want <= 0:
+            return b""
+        data = self._reader.read(min(want, CHUNK))
+        if not data:
+            raise EOFError("the tar data ends inside a member")
+        self._left -= len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _slice_opener(reader: _ForwardReader, size: int) -> Callable[[], IO[bytes]]:
+    def open_member() -> IO[bytes]:
+        return cast(IO[bytes], _Slice(reader, size))
 
     return open_member
 
@@ -610,8 +647,8 @@ def _iter_zip(path: Path, limits: ArchiveLimits) -> Iterator[Member]:
                     limit=limits.max_members,
                     value=len(infos),
                 )
-            budget._check_size(sum(zi.file_size for zi in infos))
             _zip_layout(raw, infos, zf.start_dir)
+            budget._check_size(sum(zi.file_size for zi in infos))
             for index, zi in enumerate(infos):
                 current = zi.filename
                 mtype, mode = _zip_type(zi)

@@ -192,7 +192,7 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
         record = recorder.blocker if problem.blocker else recorder.warning
         record(artifact, message, code=kind, count=problem.count, examples=problem.examples)
         blocked = blocked or problem.blocker
-    if index.members and not isinstance(index.error, ArchiveLimitExceeded):
+    if not isinstance(index.error, ArchiveLimitExceeded) and (index.members or not blocked):
         blocked = _check_root(index, artifact, recorder) or blocked
     if not blocked:
         roots = sorted(index.roots())

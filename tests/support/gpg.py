@@ -89,7 +89,9 @@ def armor(data: bytes, kind: str = "PUBLIC KEY BLOCK") -> str:
 
 
 def _mpi(value: int) -> bytes:
-    return value.bit_length().to_bytes(2, "big") + value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return value.bit_length().to_bytes(2, "big") + value.to_bytes(
+        (value.bit_length() + 7) // 8, "big"
+    )
 
 
 def pgp2_key_block(user_id: str = "Old Timer <old@example.org>") -> str:
@@ -145,7 +147,9 @@ class GpgFactory:
             cmd += ["--faked-system-time", faked_time]
         proc = subprocess.run([*cmd, *args], input=stdin, capture_output=True, check=False)
         if proc.returncode != 0:
-            raise RuntimeError(f"gpg {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
+            raise RuntimeError(
+                f"gpg {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}"
+            )
         return proc.stdout.decode(errors="replace")
 
     def _fingerprints(self, user_id: str) -> list[str]:
@@ -168,7 +172,9 @@ class GpgFactory:
     def _revoked_public(self, fingerprint: str, public: str) -> str:
         """The public key with its revocation applied, leaving the signing home untouched."""
         rev = (self.home / "openpgp-revocs.d" / f"{fingerprint}.rev").read_text()
-        rev = rev.replace(":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----")
+        rev = rev.replace(
+            ":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+        )
         other = Path(tempfile.mkdtemp(prefix="atr-test-rev-"))
         os.chmod(other, 0o700)
         try:
@@ -227,13 +233,16 @@ class GpgFactory:
         """
         parts = [
             "This file contains the PGP keys of various developers.\n",
-            "Users: gpg --import KEYS\nDevelopers: (gpg --list-sigs <you> && gpg --armor --export <you>) >> KEYS\n\n",
+            "Users: gpg --import KEYS\n",
+            "Developers: (gpg --list-sigs <you> && gpg --armor --export <you>) >> KEYS\n\n",
         ]
         keys = [self.key(k) for k in kinds] + self.fillers(fillers)
         for i, key in enumerate(keys):
             parts.append(f"pub   {key.fingerprint}\nuid   {key.user_id}\n\n{key.public}\n")
             if broken and i == 1:
-                parts.append("pub   1024R/DEADBEEF 1996-01-01\nuid   Old Timer <old@example.org>\n\n")
+                parts.append(
+                    "pub   1024R/DEADBEEF 1996-01-01\nuid   Old Timer <old@example.org>\n\n"
+                )
                 parts.append(pgp2_key_block() + "\n")
             if broken and i == 2:
                 parts.append(garbage_block() + "\n")
@@ -245,7 +254,9 @@ class GpgFactory:
 
 
 def kill_agent(home: Path) -> None:
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False)
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False
+    )
 
 
 @pytest.fixture(scope="session")
