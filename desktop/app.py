@@ -208,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``atr-desktop``."""
     options = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every request
     app = QApplication.instance() or QApplication(sys.argv[:1])
     if not isinstance(app, QApplication):  # pragma: no cover - a QCoreApplication exists
         raise SystemExit("atr-desktop needs a GUI application")

@@ -9,7 +9,7 @@ from PySide6.QtCore import QCoreApplication, QStandardPaths
 
 HOME_ENV = "ATR_DESKTOP_HOME"
 APP_NAME = "atr-desktop"
-ORG_NAME = "Apache Trusted Releases"
+ORG_NAME = "apache"
 
 
 def set_application_names() -> None:
@@ -23,7 +23,7 @@ def data_dir() -> Path:
     override = os.environ.get(HOME_ENV)
     if override:
         return Path(override).expanduser()
-    if not QCoreApplication.applicationName():
+    if QCoreApplication.applicationName() != APP_NAME:
         set_application_names()
     location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     if not location:  # pragma: no cover - Qt always answers on desktop platforms

@@ -124,6 +124,7 @@ class Session(QObject):
         self._state = DISCONNECTED
         self._current: tuple[str, str] | None = None
         self._last_event_id: int | None = None
+        self._loaded_at = 0
         self._duplicates = 0
         self._jobs = Jobs(self._report)
 
@@ -198,6 +199,7 @@ class Session(QObject):
         self._fingerprint = fingerprint
         self._last_event_id = None
         self._duplicates = 0
+        self._loaded_at = health.last_event_id
         since = max(health.last_event_id - self._backlog, 0)
         self.logged_in.emit(answer.user)
         self._jobs.start(self._run_stream(client, since), key="stream")
@@ -255,7 +257,8 @@ class Session(QObject):
             return
         self._last_event_id = event.id
         self.event_received.emit(event)
-        self._apply(event)
+        if event.id > self._loaded_at:  # older ones are in what the login loaded
+            self._apply(event)
 
     def _apply(self, event: Event) -> None:
         """Refresh what the event changed (coalesced, so a burst costs few requests)."""

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from desktop.errors import DesktopError
 from desktop.models import EventFilterProxy, EventLogModel, FilesModel, ReleaseTreeModel, TasksModel
 from desktop.models.releases import TreeNode
 from desktop.session import Session
@@ -266,6 +268,22 @@ class MainViewModel(QObject):
 
     def refresh(self) -> None:
         self.session.refresh()
+
+    def export_public_key(self, path: Path) -> bool:
+        """Write the login key's public half to ``path`` (for KEYS or the agent's admin)."""
+        fingerprint = self.session.key_fingerprint
+        try:
+            if fingerprint is None:
+                raise DesktopError("log in first: the public key exported is the login key's")
+            self.session.keystore.export_public_to(fingerprint, path)
+        except OSError as exc:
+            self.session.error.emit(f"cannot write {path}: {exc.strerror or exc}")
+            return False
+        except AtrError as exc:
+            self.session.error.emit(exc.diagnostics())
+            return False
+        self.status_message.emit(f"Public key written to {path}")
+        return True
 
     def flush_events(self) -> None:
         """Add the live events received since the last flush to the log model."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from html import escape
+from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
+    QFileDialog,
     QGroupBox,
     QHeaderView,
     QInputDialog,
@@ -146,6 +148,9 @@ class MainWindow(QMainWindow):
         self.connect_action = self._action(
             "&Connect…", self.connect_requested.emit, "Ctrl+Shift+C", "Connect to another agent"
         )
+        self.export_key_action = self._action(
+            "&Export public key…", self._export_key, None, "Save your public key (for KEYS)"
+        )
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.new_release_action = self._action(
             "&New release…",
@@ -172,6 +177,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addAction(self.connect_action)
+        file_menu.addAction(self.export_key_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         release_menu = menu.addMenu("&Release")
@@ -281,6 +287,15 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    def _export_key(self) -> None:
+        account = self.vm.account()
+        suggested = f"{account.name}.pub.asc" if account else "public-key.asc"
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export your public key", suggested, "OpenPGP keys (*.asc)"
+        )
+        if name:
+            self.vm.export_public_key(Path(name))
 
     def _start_inventory(self) -> None:
         if self.vm.can_start_inventory:

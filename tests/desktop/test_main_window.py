@@ -18,6 +18,7 @@ from desktop.viewmodels.main import MainViewModel
 from desktop.views.login_dialog import LoginDialog
 from desktop.views.main_window import MainWindow
 from shared.lifecycle import Phase
+from shared.openpgp import key_info
 from shared.protocol import EventKind, TaskState
 from tests.desktop.conftest import QtLoop
 from tests.desktop.helpers import PASSPHRASE, keystore_for
@@ -112,10 +113,20 @@ def test_login_dialog_then_main_window_with_live_log(
     log.filter_edit.clear()
     assert vm.event_filter.rowCount() == vm.events.rowCount()
 
+    assert window.errors.messages == []
+
+    # the login key's public half can be exported (for the project's KEYS file)
+    exported = tmp_path / "bob.pub.asc"
+    assert vm.export_public_key(exported)
+    assert key_info(exported.read_text()).fingerprint == fingerprint
+    assert "PRIVATE" not in exported.read_text()
+    assert not vm.export_public_key(tmp_path / "missing-dir" / "x.asc")
+    assert len(window.errors.messages) == 1 and "cannot write" in window.errors.messages[0]
+    assert window.errors.dialog is not None  # shown in the one error dialog
+
     # selecting a project shows the placeholder again
     window.select_node(TreeNode("globex-app"))
     assert vm.release is None and not window.upload_action.isEnabled()
-    assert window.errors.messages == []
     window.close()
     qloop.run(session.aclose())
 
