@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from desktop.format import human_size, local_time
 from desktop.models.files import SortRole
 from desktop.theme import MUTED_TEXT, PHASE_COLOURS
-from desktop.viewmodels.main import MainViewModel
+from desktop.viewmodels.main import MainViewModel, TransitionChoice
 from desktop.views.style import heading, set_phase_badge
 from shared.lifecycle import Phase
 from shared.protocol import Release, Revision
@@ -98,6 +98,7 @@ class ReleasePanel(QWidget):
         self.transitions_box.addWidget(self.transitions_label)
         self.transitions_box.addStretch(1)
         self._transition_buttons: list[QPushButton] = []
+        self._shown_choices: list[TransitionChoice] | None = None
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self._build_files())
@@ -247,11 +248,14 @@ class ReleasePanel(QWidget):
     def _update_actions(self) -> None:
         self.upload_button.setEnabled(self._vm.can_upload)
         self.inventory_button.setEnabled(self._vm.can_start_inventory)
+        choices = self._vm.transitions()
+        if choices == self._shown_choices:
+            return  # unchanged: keep the buttons (no flicker, no lost focus)
+        self._shown_choices = choices
         for button in self._transition_buttons:
             self.transitions_box.removeWidget(button)
             button.deleteLater()
         self._transition_buttons = []
-        choices = self._vm.transitions()
         self.transitions_label.setText("Move to:" if choices else "")
         for position, choice in enumerate(choices, start=1):
             button = QPushButton(choice.phase.value)

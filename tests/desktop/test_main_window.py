@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QInputDialog
 
 from desktop.app import DesktopApp, Options, parse_args
 from desktop.keystore import Keystore
@@ -123,6 +123,31 @@ def test_login_dialog_then_main_window_with_live_log(
     assert not vm.export_public_key(tmp_path / "missing-dir" / "x.asc")
     assert len(window.errors.messages) == 1 and "cannot write" in window.errors.messages[0]
     assert window.errors.dialog is not None  # shown in the one error dialog
+
+    # a committer may ask for checks; from there, only compose is theirs, the rest the PMC's
+    window.panel.transition_buttons()[Phase.CHECKS].click()  # asks for a reason first
+    reason_dialog = window.findChild(QInputDialog)
+    assert reason_dialog is not None and "to 'checks'" in reason_dialog.labelText()
+    reason_dialog.setTextValue("files complete")
+    reason_dialog.accept()
+    qloop.wait_until(lambda: window.panel.phase_badge.text() == "CHECKS", what="the new phase")
+    qloop.wait_until(
+        lambda: any(
+            e.kind is EventKind.PHASE_CHANGED and e.data.get("reason") == "files complete"
+            for e in vm.events.events()
+        ),
+        what="the phase change in the event pane",
+    )
+    buttons = window.panel.transition_buttons()
+    assert {p: b.isEnabled() for p, b in buttons.items()} == {
+        Phase.COMPOSE: True,
+        Phase.CANDIDATE: False,
+        Phase.FAILED: False,
+    }
+    assert "needs the pmc role" in buttons[Phase.CANDIDATE].toolTip()
+    assert not window.upload_action.isEnabled()  # files change only in compose
+    tree_phase = vm.tree.index_of(TreeNode(PROJECT, "5.0.0")).siblingAtColumn(1).data()
+    assert tree_phase == "checks"
 
     # selecting a project shows the placeholder again
     window.select_node(TreeNode("globex-app"))

@@ -11,6 +11,7 @@ import pytest
 
 from desktop.errors import WrongPassphrase
 from desktop.session import CONNECTED, DISCONNECTED, RECONNECTING, Session
+from desktop.viewmodels.upload import UploadViewModel
 from shared.client import AgentClient
 from shared.errors import ApiError
 from shared.lifecycle import Phase
@@ -162,6 +163,46 @@ def test_a_worker_log_line_reaches_two_sessions(
     ]
     qloop.run(first.aclose())
     qloop.run(second.aclose())
+
+
+def test_cancelled_upload_makes_no_revision(
+    agent: AgentProcess, qloop: QtLoop, tmp_path: Path
+) -> None:
+    session = _login(qloop, agent, tmp_path / "home", user="committer")
+    qloop.run(session.create_release(PROJECT, "4.0.0"))
+    big = tmp_path / "acme-lib-4.0.0-bin.tar.gz"
+    big.write_bytes(os.urandom(12 * 1024 * 1024))
+    upload = UploadViewModel(session, project=PROJECT, version="4.0.0")
+    assert upload.add_files([big, tmp_path / "missing.txt"]) == [
+        f"cannot read {tmp_path / 'missing.txt'}: No such file or directory"
+    ]
+    outcome: list[str] = []
+    upload.cancelled.connect(lambda: outcome.append("cancelled"))
+    upload.finished.connect(lambda _r: outcome.append("finished"))
+    cancel_once = [True]
+
+    def cancel_after_first_chunk(_row: int, sent: int, _total: int) -> None:
+        if sent > 0 and cancel_once:
+            cancel_once.clear()
+            upload.cancel()
+
+    upload.file_progress.connect(cancel_after_first_chunk)
+
+    task = upload.start()
+    qloop.wait_until(lambda: bool(outcome), what="the upload to end")
+    assert outcome == ["cancelled"] and task.cancelled() and not upload.running
+    assert 0 < upload.sent < upload.total
+    assert qloop.run(_revisions(agent, "4.0.0")) == []
+
+    # the same files upload fine afterwards
+    revision = qloop.run(upload.start())
+    assert [f.path for f in revision.files] == [big.name] and outcome[-1] == "finished"
+    qloop.run(session.aclose())
+
+
+async def _revisions(agent: AgentProcess, version: str) -> list[int]:
+    async with AgentClient(agent.url, token=agent.admin_token) as client:
+        return [r.number for r in await client.list_revisions(PROJECT, version)]
 
 
 async def _agent_events(agent: AgentProcess, since: int, until: int) -> list[Event]:
