@@ -9,7 +9,6 @@ signals emitted by the job itself; a failure goes to the ``on_error`` callback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -87,9 +86,8 @@ class Jobs:
         self._closed = True
         tasks = list(self._running)
         self.cancel_all()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:  # a cancellation of close() itself still propagates
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def __len__(self) -> int:
         return len(self._running)
