@@ -74,13 +74,23 @@ def throwaway_home() -> Iterator[Path]:
     try:
         yield home
     finally:
-        subprocess.run(
-            ["gpgconf", "--homedir", str(home), "--kill", "all"],
-            capture_output=True,
-            check=False,
-            timeout=30,
-        )
+        if _may_have_daemons(home):
+            subprocess.run(
+                ["gpgconf", "--homedir", str(home), "--kill", "all"],
+                capture_output=True,
+                check=False,
+                timeout=30,
+            )
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _may_have_daemons(home: Path) -> bool:
+    """Whether a gpg-agent or dirmngr may run for ``home``. Verification never starts one
+    (``--no-autostart``); their sockets live in the home unless ``/run/user/<uid>/gnupg``
+    exists, in which case they are looked for by ``gpgconf`` itself."""
+    if any(home.glob("S.*")):
+        return True
+    return Path(f"/run/user/{os.getuid()}/gnupg").exists()
 
 
 def _run(args: list[str], *, what: str, stdin: bytes | None = None) -> bytes:
@@ -107,7 +117,7 @@ def import_keys(home: Path, armored_keys: Iterable[str]) -> None:
     if not payload.strip():
         return
     _run(
-        ["--homedir", str(home), "--batch", "--quiet", "--import"],
+        ["--homedir", str(home), "--batch", "--no-autostart", "--quiet", "--import"],
         what="import keys",
         stdin=payload,
     )
@@ -278,6 +288,7 @@ class Keyring:
                     "--homedir",
                     str(self.home),
                     "--batch",
+                    "--no-autostart",
                     "--with-colons",
                     "--fixed-list-mode",
                     "--with-subkey-fingerprint",
@@ -315,6 +326,7 @@ class Keyring:
                     "--homedir",
                     str(self.home),
                     "--batch",
+                    "--no-autostart",
                     "--no-auto-key-retrieve",
                     "--trust-model",
                     "always",
