@@ -75,6 +75,14 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(200))
     committee_id: Mapped[int] = mapped_column(ForeignKey("committees.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dev_list: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    """The project's dev mailing list (votes and results go there); default dev@<key>.apache.org."""
+    private_list: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    vote_min_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    """The project's check policy (shared.checks.policy.Policy as JSON)."""
+    policy_updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    policy_updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     committee: Mapped[Committee] = relationship(back_populates="projects")
     releases: Mapped[list[Release]] = relationship(back_populates="project")
@@ -255,3 +263,171 @@ class LoginChallenge(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+# --- compliance checks (issue 3) ----------------------------------------------------------------
+
+
+class CheckRun(Base):
+    """One check on one artifact (or the whole release) of a revision, run by one task.
+
+    ``input_hash`` covers the check id and version, the inputs' SHA-256s, the
+    policy and the keys: a run with the same hash that finished is reused.
+    """
+
+    __tablename__ = "check_runs"
+    __table_args__ = (
+        UniqueConstraint("revision_id", "check_id", "artifact"),
+        Index("ix_check_runs_input", "input_hash", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"), index=True)
+    check_id: Mapped[str] = mapped_column(String(64))
+    check_version: Mapped[int] = mapped_column(Integer)
+    artifact: Mapped[str] = mapped_column(String(1024), default="")
+    """The artifact's path, or '' for a release-scoped check."""
+    input_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    """queued, running, done (results stored), error (the check could not run)."""
+    task_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reused_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    results: Mapped[list[CheckResultRow]] = relationship(
+        back_populates="run", order_by="CheckResultRow.id", cascade="all, delete-orphan"
+    )
+
+
+class CheckResultRow(Base):
+    """One result of a check run (shared.checks.base.CheckResult)."""
+
+    __tablename__ = "check_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("check_runs.id"), index=True)
+    path: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    run: Mapped[CheckRun] = relationship(back_populates="results")
+
+
+class RevisionSbom(Base):
+    """The CycloneDX SBOM generated for one artifact of a revision, kept as a blob."""
+
+    __tablename__ = "revision_sboms"
+
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"), primary_key=True)
+    artifact: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- keys, votes and mail (issue 4) ---------------------------------------------------------------
+
+
+class ProjectKey(Base):
+    """A key in a project's KEYS file. Never deleted once it signed a release; revocation is kept."""
+
+    __tablename__ = "project_keys"
+    __table_args__ = (UniqueConstraint("project_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(40))
+    armored: Mapped[str] = mapped_column(Text)
+    """The public key as last imported, revocation signature included once revoked."""
+    algorithm: Mapped[str] = mapped_column(String(32))
+    bits: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    key_created_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Policy findings kept for old releases: 'weak', 'expired', 'revoked', 'dsa', ..."""
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Vote(Base):
+    """A release vote on a candidate revision: on the project's list, or the Incubator's."""
+
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"))
+    round: Mapped[str] = mapped_column(String(16), default="project")
+    """'project' (binding: the committee's PMC) or 'incubator' (binding: the IPMC)."""
+    list_address: Mapped[str] = mapped_column(String(320))
+    security: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_by: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ends_at: Mapped[datetime] = mapped_column()
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    """open, passed, failed, cancelled."""
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    tally: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    thread_message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+
+    ballots: Mapped[list[Ballot]] = relationship(back_populates="vote", order_by="Ballot.id")
+
+
+class Ballot(Base):
+    """One vote cast: in the desktop (clear-signed) or read from the mailing list."""
+
+    __tablename__ = "ballots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vote_id: Mapped[int] = mapped_column(ForeignKey("votes.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    voter: Mapped[str] = mapped_column(String(320))
+    """The user name, or the sender's address for an email ballot from an unknown sender."""
+    value: Mapped[int] = mapped_column(Integer)
+    """+1, 0 or -1."""
+    binding: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16))
+    """'desktop' or 'email'."""
+    comment: Mapped[str] = mapped_column(Text, default="")
+    signed_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reviewed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Artifact path → SHA-512 the voter reviewed."""
+    message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    cast_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A later ballot of the same person replaced this one (the last vote counts)."""
+
+    vote: Mapped[Vote] = relationship(back_populates="ballots")
+
+
+class OutboxMessage(Base):
+    """An email to send. Delivered by SMTP with retries, or written to the data dir's outbox."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """vote, ballot, result, failure, summary, announce, ..."""
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    """queued, sent, failed (gave up after the last attempt)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
