@@ -70,7 +70,7 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
             fingerprints=[],
         )
         return
-    with Keyring.open(keys.armored_keys()) as ring:
+    with Keyring.for_blocks(keys.usable) as ring:
         imported = ring.keys
         for block in keys.usable:
             missing = [f for f in block.fingerprints if f not in imported]

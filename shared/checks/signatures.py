@@ -70,7 +70,7 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
         )
         return
     keys = parse_keys_texts(inputs.keys)
-    with Keyring.open(keys.armored_keys()) as ring:
+    with Keyring.for_blocks(keys.usable) as ring:
         for asc in found.signatures:
             _verify_file(
                 ring,

@@ -21,7 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from shared.errors import OpenPGPError
+from shared.openpgp.keysfile import KeyBlock
 
 GPG = os.environ.get("ATR_GPG", "gpg")
 _TIMEOUT = 600
@@ -274,10 +275,29 @@ class Keyring:
             ring.import_keys(armored_keys)
             yield ring
 
+    @classmethod
+    @contextmanager
+    def for_blocks(cls, blocks: Sequence[KeyBlock]) -> Iterator[Keyring]:
+        """A keyring with the usable blocks of a KEYS file, each imported if GnuPG can read it
+        (see :meth:`import_blocks`); removed on exit."""
+        with throwaway_home() as home:
+            ring = cls(home)
+            ring.import_blocks(blocks)
+            yield ring
+
     def import_keys(self, armored_keys: Iterable[str]) -> None:
         """Import more public keys (GnuPG leaves out the ones it cannot read)."""
         import_keys(self.home, armored_keys)
         self._keys = None
+
+    def import_blocks(self, blocks: Sequence[KeyBlock]) -> None:
+        """Import KEYS blocks robustly: all at once, then one at a time those whose keys are
+        missing, since one malformed packet makes GnuPG drop the rest of its input."""
+        usable = [b for b in blocks if b.usable]
+        self.import_keys(b.armored for b in usable)
+        missing = [b for b in usable if any(f not in self.keys for f in b.fingerprints)]
+        for block in missing:
+            self.import_keys([block.armored])
 
     @property
     def keys(self) -> Mapping[str, GpgKey]:

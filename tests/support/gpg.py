@@ -106,6 +106,13 @@ def pgp2_key_block(user_id: str = "Old Timer <old@example.org>") -> str:
     return armor(key_packet + uid_packet)
 
 
+def malformed_block() -> str:
+    """A block whose armor and packet framing are fine but whose key is not: an 8-bit RSA
+    modulus and a cut exponent MPI. GnuPG stops reading its whole input at such a packet."""
+    body = bytes([4]) + (1_600_000_000).to_bytes(4, "big") + bytes([1]) + b"\x00\x08\xff\xff\xff"
+    return armor(bytes([0x99]) + len(body).to_bytes(2, "big") + body)
+
+
 def garbage_block() -> str:
     """An armored 'key' whose body is not base64 at all."""
     return (
@@ -229,7 +236,9 @@ class GpgFactory:
         """A KEYS file as projects keep them: a listing line above each armored key.
 
         ``fillers`` adds that many other committers' keys; ``broken`` mixes in blocks no
-        library reads: a PGP 2.x key, non-base64 armor, a damaged CRC and a truncated block.
+        library reads: a malformed key first (well framed: it reaches GnuPG, which then
+        drops the rest of its input), a PGP 2.x key, non-base64 armor, a damaged CRC and a
+        truncated block.
         """
         parts = [
             "This file contains the PGP keys of various developers.\n",
@@ -237,6 +246,10 @@ class GpgFactory:
             "Developers: (gpg --list-sigs <you> && gpg --armor --export <you>) >> KEYS\n\n",
         ]
         keys = [self.key(k) for k in kinds] + self.fillers(fillers)
+        if broken:
+            parts.append(
+                "pub   rsa8/00000000 2020-09-13\nuid   Broken\n\n" + malformed_block() + "\n"
+            )
         for i, key in enumerate(keys):
             parts.append(f"pub   {key.fingerprint}\nuid   {key.user_id}\n\n{key.public}\n")
             if broken and i == 1:

@@ -11,7 +11,7 @@ def test_a_long_keys_file_with_broken_blocks(gpg_factory: GpgFactory) -> None:
     kinds = [k for k in KINDS if k != "outsider"]
     text = gpg_factory.keys_file(kinds, fillers=24, broken=True)
     parsed = parse_keys(text)
-    assert len(parsed.blocks) == len(kinds) + 24 + 4
+    assert len(parsed.blocks) == 1 + len(kinds) + 24 + 4
     problems = [b.problem or "" for b in parsed.skipped]
     assert len(problems) == 4
     assert "PGP 2.x" in problems[0]
@@ -20,10 +20,16 @@ def test_a_long_keys_file_with_broken_blocks(gpg_factory: GpgFactory) -> None:
     assert "no END line" in problems[3]
     # The fingerprints read from the packets are the ones GnuPG computes.
     by_kind = {gpg_factory.key(k).fingerprint for k in kinds}
-    found = {f for b in parsed.usable for f in b.fingerprints}
+    malformed, *good = parsed.usable
+    found = {f for b in good for f in b.fingerprints}
     assert by_kind <= found
+    # One malformed block makes GnuPG drop the rest of a bulk import ...
     with Keyring.open(parsed.armored_keys()) as ring:
+        assert len(ring.keys) < len(found)
+    # ... so the blocks it missed are imported one by one.
+    with Keyring.for_blocks(parsed.blocks) as ring:
         assert set(ring.keys) == found
+        assert malformed.fingerprints[0] not in ring.keys
 
 
 def test_block_numbers_and_lines(gpg_factory: GpgFactory) -> None:
