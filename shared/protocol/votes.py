@@ -1,0 +1,92 @@
+"""Wire models of release votes, ballots and mail (issue 4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from shared.ids import ProjectKey, RelPath, Version
+from shared.protocol.models import Model
+
+BallotValue = Literal["+1", "0", "-1"]
+VoteOutcome = Literal["open", "passed", "failed", "cancelled"]
+VoteRound = Literal["project", "incubator"]
+
+
+class Tally(Model):
+    """Counts per value, binding and non-binding apart. The shape of `atr vote status --json`."""
+
+    outcome: VoteOutcome
+    ends_at: datetime
+    binding: dict[BallotValue, int]
+    non_binding: dict[BallotValue, int]
+
+
+class BallotOut(Model):
+    voter: str
+    value: BallotValue
+    binding: bool
+    source: Literal["desktop", "email"]
+    comment: str
+    fingerprint: str | None
+    cast_at: datetime
+    superseded: bool
+
+
+class VoteOut(Model):
+    id: int
+    project: ProjectKey
+    version: Version
+    revision: int
+    round: VoteRound
+    list_address: str
+    security: bool
+    started_by: str
+    started_at: datetime
+    ends_at: datetime
+    tally: Tally
+    ballots: list[BallotOut]
+    candidate_url: str
+    keys_url: str
+
+
+class VoteStart(Model):
+    """Start the vote on the release's latest revision (a candidate without blockers)."""
+
+    hours: int | None = Field(default=None, description="default: the project's vote_min_hours")
+    security: bool = Field(
+        default=False, description="a security release voted on the private list (may be shorter)"
+    )
+    round: VoteRound = "project"
+
+
+class BallotContent(Model):
+    """What a voter signs: the text inside the clear-signed ballot is this model as JSON."""
+
+    project: ProjectKey
+    version: Version
+    revision: int
+    value: BallotValue
+    reviewed: dict[RelPath, str] = Field(description="artifact path → SHA-512 the voter checked")
+    comment: str = ""
+
+
+class BallotCast(Model):
+    """A clear-signed ballot (the armored OpenPGP cleartext signature of a BallotContent JSON)."""
+
+    signed: str
+
+
+class MailSource(Model):
+    """Email ballots to read: the raw text of an mbox, or a Pony Mail thread.lua JSON document."""
+
+    format: Literal["mbox", "ponymail"]
+    content: str
+
+
+class MailImportResult(Model):
+    counted: int
+    ignored: list[str] = Field(description="why each message was not counted")
+    tally: Tally
