@@ -59,6 +59,8 @@ class TaskType(StrEnum):
     """For each file of a revision: size, SHA-512 and, for archives, the member count."""
     DIAGNOSTIC_EMIT = "diagnostic.emit"
     """Operator diagnostic: emit ``count`` log lines at ``rate`` per second (stream checks)."""
+    CHECK = "check"
+    """One compliance check on one artifact (or the release) of a revision."""
 
 
 class EventKind(StrEnum):
@@ -82,6 +84,23 @@ class EventKind(StrEnum):
     TASK_PROGRESS = "task.progress"
     TASK_RETRY = "task.retry"
     TASK_FINISHED = "task.finished"
+    CHECKS_QUEUED = "checks.queued"
+    CHECK_FINISHED = "check.finished"
+    CHECKS_DONE = "checks.done"
+    POLICY_CHANGED = "project.policy_changed"
+    SBOM_STORED = "sbom.stored"
+    KEY_ADDED = "key.added"
+    KEYS_IMPORTED = "keys.imported"
+    KEY_REVOKED = "key.revoked"
+    RELEASE_FLAGGED = "release.flagged"
+    VOTE_STARTED = "vote.started"
+    BALLOT_CAST = "vote.ballot_cast"
+    BALLOT_REFUSED = "vote.ballot_refused"
+    TALLY_CHANGED = "vote.tally_changed"
+    VOTE_DECIDED = "vote.decided"
+    MAIL_QUEUED = "mail.queued"
+    MAIL_SENT = "mail.sent"
+    MAIL_FAILED = "mail.failed"
 
 
 # --- errors and health ------------------------------------------------------------------------
