@@ -633,47 +633,87 @@ def _zip_layout(raw: IO[bytes], infos: list[zipfile.ZipInfo], start_dir: int) ->
         previous_end, previous_name = end, zi.filename
 
 
+_EOCD = struct.Struct("<4sHHHHIIH")
+_ZIP64_LOCATOR = struct.Struct("<4sIQI")
+_ZIP64_EOCD = struct.Struct("<4sQHHIIQQQQ")
+
+
+def _zip_declared_count(raw: IO[bytes]) -> int | None:
+    """The member count the end-of-central-directory record declares (zip64 aware), read
+    before :mod:`zipfile` builds an object per member; ``None`` if there is no such record."""
+    raw.seek(0, io.SEEK_END)
+    size = raw.tell()
+    tail_size = min(size, _EOCD.size + 0xFFFF)
+    raw.seek(size - tail_size)
+    tail = raw.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return None
+    count = _EOCD.unpack_from(tail, at)[4]
+    locator_at = at - _ZIP64_LOCATOR.size
+    if count == 0xFFFF and locator_at >= 0 and tail[locator_at : locator_at + 4] == b"PK\x06\x07":
+        offset = _ZIP64_LOCATOR.unpack_from(tail, locator_at)[2]
+        raw.seek(offset)
+        record = raw.read(_ZIP64_EOCD.size)
+        if len(record) == _ZIP64_EOCD.size and record[:4] == b"PK\x06\x06":
+            count = _ZIP64_EOCD.unpack(record)[7]
+    return int(count)
+
+
+def _check_zip_count(count: int | None, limits: ArchiveLimits) -> None:
+    if count is not None and count > limits.max_members:
+        raise ArchiveLimitExceeded(
+            f"{count:,} members, more than the limit of {limits.max_members:,}",
+            code="max_members",
+            limit=limits.max_members,
+            value=count,
+        )
+
+
 def _iter_zip(path: Path, limits: ArchiveLimits) -> Iterator[Member]:
-    size = path.stat().st_size
-    budget = _Budget(limits, size)
-    current: str | None = None
+    budget = _Budget(limits, path.stat().st_size)
+    where: list[str] = []  # the member being read, for error messages
     try:
-        with open(path, "rb") as raw, zipfile.ZipFile(raw) as zf:
-            infos = sorted(zf.infolist(), key=lambda zi: zi.header_offset)
-            if len(infos) > limits.max_members:
-                raise ArchiveLimitExceeded(
-                    f"{len(infos):,} members, more than the limit of {limits.max_members:,}",
-                    code="max_members",
-                    limit=limits.max_members,
-                    value=len(infos),
-                )
-            _zip_layout(raw, infos, zf.start_dir)
-            budget._check_size(sum(zi.file_size for zi in infos))
-            for index, zi in enumerate(infos):
-                current = zi.filename
-                mtype, mode = _zip_type(zi)
-                linkname = ""
-                if mtype is MemberType.SYMLINK:
-                    with zf.open(zi) as handle:
-                        linkname = handle.read(4096).decode("utf-8", "replace")
-                info = MemberInfo(
-                    index=index,
-                    raw_name=zi.filename,
-                    name=_normalize(zi.filename),
-                    type=mtype,
-                    size=zi.file_size if mtype is MemberType.FILE else 0,
-                    linkname=linkname,
-                    mode=mode,
-                )
-                budget.add_member(info)
-                opener = _zip_opener(zf, zi, budget) if mtype is MemberType.FILE else None
-                member = Member(info, opener, drain=True)
-                yield member
-                member._finish()
+        with open(path, "rb") as raw:
+            _check_zip_count(_zip_declared_count(raw), limits)
+            raw.seek(0)
+            with zipfile.ZipFile(raw) as zf:
+                yield from _zip_members(raw, zf, budget, where)
     except ArchiveError:
         raise
     except _DATA_ERRORS as exc:
-        raise _translate(exc, current) from exc
+        raise _translate(exc, where[-1] if where else None) from exc
+
+
+def _zip_members(
+    raw: IO[bytes], zf: zipfile.ZipFile, budget: _Budget, where: list[str]
+) -> Iterator[Member]:
+    infos = sorted(zf.infolist(), key=lambda zi: zi.header_offset)
+    _check_zip_count(len(infos), budget.limits)
+    _zip_layout(raw, infos, zf.start_dir)
+    budget._check_size(sum(zi.file_size for zi in infos))
+    for index, zi in enumerate(infos):
+        where.append(zi.filename)
+        mtype, mode = _zip_type(zi)
+        linkname = ""
+        if mtype is MemberType.SYMLINK:
+            with zf.open(zi) as handle:
+                linkname = handle.read(4096).decode("utf-8", "replace")
+        info = MemberInfo(
+            index=index,
+            raw_name=zi.filename,
+            name=_normalize(zi.filename),
+            type=mtype,
+            size=zi.file_size if mtype is MemberType.FILE else 0,
+            linkname=linkname,
+            mode=mode,
+        )
+        budget.add_member(info)
+        opener = _zip_opener(zf, zi, budget) if mtype is MemberType.FILE else None
+        member = Member(info, opener, drain=True)
+        yield member
+        member._finish()
+        where.pop()
 
 
 def _zip_opener(

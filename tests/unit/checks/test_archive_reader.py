@@ -221,3 +221,35 @@ def test_not_an_archive_and_missing_file(tmp_path: Path) -> None:
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"this is not a zip file at all")
     assert index_archive(junk).error.code == "corrupt"  # type: ignore[union-attr]
+
+
+def test_zip_declared_count_is_refused_before_zipfile_reads_the_directory(tmp_path: Path) -> None:
+    path = hostile.write_zip(tmp_path / "a.zip", {f"{ROOT}/a": b"a"})
+    raw = bytearray(path.read_bytes())
+    eocd = raw.rfind(b"PK\x05\x06")
+    raw[eocd + 8 : eocd + 12] = (60_000).to_bytes(2, "little") * 2  # entries: here, total
+    path.write_bytes(bytes(raw))
+    error = index_archive(path, ArchiveLimits(max_members=1000)).error
+    assert isinstance(error, ArchiveLimitExceeded)
+    assert error.value == 60_000
+
+
+def test_zip64_member_count(tmp_path: Path) -> None:
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        info = zipfile.ZipInfo(f"{ROOT}/x")
+        for i in range(70_000):
+            info.filename = f"{ROOT}/f{i}"
+            zf.writestr(info, b"")
+    error = index_archive(path, ArchiveLimits(max_members=65_000)).error
+    assert isinstance(error, ArchiveLimitExceeded)
+    assert error.value == 70_000
+    # the zip64 record's count is the one read first (5 million claimed: refused at once)
+    raw = bytearray(path.read_bytes())
+    record = raw.rfind(b"PK\x06\x06")
+    assert record > 0
+    raw[record + 24 : record + 40] = (5_000_000).to_bytes(8, "little") * 2
+    path.write_bytes(bytes(raw))
+    error = index_archive(path).error
+    assert isinstance(error, ArchiveLimitExceeded)
+    assert error.value == 5_000_000
