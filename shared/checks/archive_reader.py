@@ -80,6 +80,8 @@ HEAD_BYTES = 64 * 1024
 """Bytes of each regular file that :func:`index_archive` keeps (enough for 50 lines of a header)."""
 CACHE_BUDGET = 64 * 1024 * 1024
 """Total bytes of file heads one :class:`ArchiveIndex` keeps; later members are not cached."""
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+"""The largest tar extended header (pax, GNU long name) accepted: it is read into memory."""
 RATIO_FLOOR_BYTES = 1 << 20
 """The compression-ratio limit applies once this many bytes are uncompressed: tiny archives
 (a tar of one short file is mostly zero padding) have large ratios that mean nothing."""
@@ -371,6 +373,13 @@ class _ForwardReader(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = CHUNK
+        if size > MAX_HEADER_BYTES:
+            # Only tarfile asks for more than a chunk at once: the whole of a pax or GNU
+            # long-name header. A hostile one could be gigabytes held in memory.
+            raise ArchiveUnreadable(
+                f"a tar header of {size:,} bytes at byte {self.pos:,}: refused as hostile",
+                code="corrupt",
+            )
         data = self._stream.read(size)
         self.pos += len(data)
         self.last = data

@@ -253,3 +253,24 @@ def test_zip64_member_count(tmp_path: Path) -> None:
     error = index_archive(path).error
     assert isinstance(error, ArchiveLimitExceeded)
     assert error.value == 5_000_000
+
+
+def test_huge_pax_header_is_refused_without_reading_it_into_memory(tmp_path: Path) -> None:
+    size = 100 << 20
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type = tarfile.XHDTYPE
+    header.size = size
+    path = tmp_path / "pax.tar.gz"
+    with gzip.open(path, "wb") as gz:
+        gz.write(header.tobuf(tarfile.USTAR_FORMAT))
+        for _ in range(size >> 20):
+            gz.write(bytes(1 << 20))
+    tracemalloc.start()
+    try:
+        error = index_archive(path).error
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert isinstance(error, ArchiveUnreadable)
+    assert "tar header of 104,857,600 bytes" in str(error)
+    assert peak < 16 << 20
