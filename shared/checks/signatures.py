@@ -64,7 +64,7 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
     if not found.signatures:
         recorder.blocker(
             artifact,
-            f"no signature: {posix_name(artifact)}.asc is missing",
+            f"no signature: {_basename(artifact)}.asc is missing",
             artifact=artifact,
             fingerprints=[],
         )
@@ -82,7 +82,7 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
             )
 
 
-def posix_name(path: str) -> str:
+def _basename(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
