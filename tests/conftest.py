@@ -2,6 +2,7 @@
 
 ``agent``          a running agent (module scope), seeded as tests/support/agent.py describes
 ``agent_factory``  start more agents with options: ``agent_factory(env={...}, workers=0)``
+``postgres_server`` one throwaway PostgreSQL server per session (tests/support/postgres.py)
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.agent import AgentFactory, AgentProcess
+from tests.support.postgres import postgres_server, postgres_url
+
+__all__ = ["postgres_server", "postgres_url"]  # session fixtures, shared by every module
 
 
 @pytest.fixture(scope="module")

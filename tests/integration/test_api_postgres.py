@@ -11,9 +11,7 @@ from websockets.asyncio.client import connect
 
 from shared.protocol import PROTOCOL_VERSION
 from tests.support.agent import AgentFactory
-from tests.support.postgres import PostgresServer, postgres_server
-
-__all__ = ["postgres_server"]  # the fixture, imported for pytest
+from tests.support.postgres import PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

@@ -28,9 +28,7 @@ from agent.db import models
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
 from agent.engine import queue
 from shared.protocol import TaskType
-from tests.support.postgres import PostgresServer, postgres_server
-
-__all__ = ["postgres_server"]  # the fixture, imported for pytest
+from tests.support.postgres import PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
