@@ -58,6 +58,9 @@ class Settings(BaseModel):
     max_upload_bytes: int = Field(default=4 * GIB, ge=1)
     session_token_hours: float = Field(default=12, gt=0)
     challenge_ttl_seconds: float = Field(default=300, gt=0)
+    ws_revalidate_seconds: float = Field(
+        default=15, gt=0, description="how often an open websocket's token is checked again"
+    )
     public_url: str | None = Field(
         default=None, description="how clients reach the agent; default http://host:port"
     )

@@ -205,6 +205,8 @@ class Connection:
         self.ws = ws
         self.state = state
         self.principal: store.Principal | None = None
+        self._token = ""
+        self._guard: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._sender: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
@@ -240,11 +242,35 @@ class Connection:
     async def run(self) -> None:
         try:
             if await self._hello():
+                self._guard = asyncio.create_task(self._revalidate_periodically())
                 await self._loop()
         except (_Closed, WebSocketDisconnect):
             pass
         finally:
+            if self._guard is not None:
+                self._guard.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._guard
             await self._stop_sender()
+
+    async def _revalidate(self) -> bool:
+        """Check the token again; on failure tell the client why and close the connection."""
+        try:
+            self.principal = await run_in_threadpool(authenticate_token, self.state, self._token)
+        except AtrError as exc:
+            with contextlib.suppress(_Closed):
+                await self.send_error("unauthenticated", exc.message, exc.hint)
+            await self._stop_sender()
+            await self.close(CLOSE_UNAUTHENTICATED, "credentials no longer valid")
+            return False
+        return True
+
+    async def _revalidate_periodically(self) -> None:
+        """A revoked or expired token ends the stream within ``ws_revalidate_seconds``."""
+        while True:
+            await asyncio.sleep(self.state.settings.ws_revalidate_seconds)
+            if not await self._revalidate():
+                return
 
     async def _hello(self) -> bool:
         try:
@@ -280,6 +306,7 @@ class Connection:
             await self.close(CLOSE_UNAUTHENTICATED, "unauthenticated")
             return False
         self.principal = principal
+        self._token = frame.token
         welcome = WelcomeFrame(
             protocol=PROTOCOL_VERSION,
             agent_version=agent_version(),
@@ -316,7 +343,8 @@ class Connection:
                 code="invalid", message=f"unknown command {frame.name!r}", hint=f"commands: {known}"
             )
             return ResultFrame(id=frame.id, ok=False, error=error)
-        if self.principal is None:  # pragma: no cover - the loop runs after hello only
+        # Every command is authorized afresh: a revoked token or a changed role counts at once.
+        if not await self._revalidate() or self.principal is None:
             raise _Closed
         try:
             data = await run_in_threadpool(handler, self.state, self.principal, dict(frame.args))
