@@ -36,6 +36,8 @@ class BallotOut(Model):
 
 
 class VoteOut(Model):
+    """A vote (one round) with its live tally and every ballot, superseded ones included."""
+
     id: int
     project: ProjectKey
     version: Version
@@ -50,12 +52,16 @@ class VoteOut(Model):
     ballots: list[BallotOut]
     candidate_url: str
     keys_url: str
+    decided_at: datetime | None = None
+    reason: str = Field(default="", description="why it passed or failed, once decided")
 
 
 class VoteStart(Model):
     """Start the vote on the release's latest revision (a candidate without blockers)."""
 
-    hours: int | None = Field(default=None, description="default: the project's vote_min_hours")
+    hours: float | None = Field(
+        default=None, gt=0, description="default: the project's vote_min_hours"
+    )
     security: bool = Field(
         default=False, description="a security release voted on the private list (may be shorter)"
     )
@@ -71,6 +77,10 @@ class BallotContent(Model):
     value: BallotValue
     reviewed: dict[RelPath, str] = Field(description="artifact path → SHA-512 the voter checked")
     comment: str = ""
+    binding: bool | None = Field(
+        default=None,
+        description="the voter's claim that the ballot is binding; refused if it does not hold",
+    )
 
 
 class BallotCast(Model):
@@ -90,3 +100,38 @@ class MailImportResult(Model):
     counted: int
     ignored: list[str] = Field(description="why each message was not counted")
     tally: Tally
+
+
+class VoteSettings(Model):
+    """A project's vote settings: where vote mail goes and the shortest vote it allows."""
+
+    dev_list: str = Field(description="votes and results go here")
+    private_list: str = Field(description="security release votes go here")
+    vote_min_hours: int = Field(ge=1, description="the default and shortest vote, in hours")
+
+
+class VoteSettingsUpdate(Model):
+    """Change some of a project's vote settings (``None``: leave as it is)."""
+
+    dev_list: str | None = None
+    private_list: str | None = None
+    vote_min_hours: int | None = Field(default=None, ge=1)
+
+
+class OutboxItem(Model):
+    """An email in the agent's outbox."""
+
+    id: int
+    kind: str
+    project: str | None
+    version: str | None
+    message_id: str
+    sender: str
+    recipients: list[str]
+    subject: str
+    state: Literal["queued", "sent", "failed"]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
