@@ -18,9 +18,11 @@ def api_router() -> APIRouter:
     from agent.api import (  # noqa: PLC0415 - see the module docstring
         auth,
         blobs,
+        checks,
         committees,
         events,
         health,
+        keys,
         projects,
         releases,
         revisions,
@@ -37,6 +39,7 @@ def api_router() -> APIRouter:
         users,
         committees,
         projects,
+        keys,
         releases,
         revisions,
         uploads,
@@ -44,6 +47,7 @@ def api_router() -> APIRouter:
         tasks,
         events,
         tokens,
+        checks,
     ):
         router.include_router(module.router)
     return router

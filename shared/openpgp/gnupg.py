@@ -252,6 +252,60 @@ def parse_colons(text: str) -> list[GpgKey]:
     return keys
 
 
+@dataclass(frozen=True, slots=True)
+class KeyRevocation:
+    """A primary key's revocation signature, as GnuPG lists it."""
+
+    created: datetime | None
+    reason_code: int | None
+    """RFC 4880 5.2.3.23: 0 none given, 1 superseded, 2 compromised, 3 retired, 32 uid invalid."""
+    comment: str
+
+    @property
+    def reason(self) -> str:
+        """The reason for people: ``key compromised: stolen laptop``."""
+        names = {1: "key superseded", 2: "key compromised", 3: "key retired"}
+        name = names.get(self.reason_code or 0, "")
+        return ": ".join(part for part in (name, self.comment) if part)
+
+
+def parse_revocations(text: str) -> KeyRevocation | None:
+    """The newest revocation of the primary key in ``gpg --with-colons --list-sigs`` output
+    (``rev`` records between the ``pub`` and its first ``uid`` or ``sub``)."""
+    newest: KeyRevocation | None = None
+    in_primary = False
+    for line in text.splitlines():
+        fields = line.split(":")
+        record = fields[0]
+        if record == "pub":
+            in_primary = True
+        elif record in ("uid", "uat", "sub"):
+            in_primary = False
+        elif record == "rev" and in_primary:
+            fields = fields + [""] * (21 - len(fields))
+            sig_class, _, code = fields[10].partition(",")
+            if not sig_class.startswith("20"):
+                continue
+            found = KeyRevocation(
+                created=_epoch(fields[5]),
+                reason_code=_hex(code),
+                comment=_unescape(fields[20]),
+            )
+            if newest is None or (found.created or _EPOCH0) > (newest.created or _EPOCH0):
+                newest = found
+    return newest
+
+
+_EPOCH0 = datetime.fromtimestamp(0, UTC)
+
+
+def _hex(text: str) -> int | None:
+    try:
+        return int(text, 16) if text else None
+    except ValueError:
+        return None
+
+
 class Keyring:
     """Public keys imported into a throwaway GnuPG home, for several verifications.
 
@@ -320,6 +374,47 @@ class Keyring:
             )
             self._keys = {k.fingerprint: k for k in parse_colons(out.decode("utf-8", "replace"))}
         return self._keys
+
+    def export(self, fingerprint: str) -> str:
+        """The ASCII-armored public key ``fingerprint`` as GnuPG holds it in this home: every
+        signature it carries merged in, its revocation included ('' if there is no such key)."""
+        out = _run(
+            [
+                "--homedir",
+                str(self.home),
+                "--batch",
+                "--no-autostart",
+                "--armor",
+                "--export",
+                "--",
+                fingerprint.upper(),
+            ],
+            what="export a key",
+        )
+        return out.decode("ascii", "replace")
+
+    def revocation(self, fingerprint: str) -> KeyRevocation | None:
+        """The revocation of primary key ``fingerprint`` that GnuPG accepted (``None``: the key
+        is not revoked, or not in this home)."""
+        key = self.keys.get(fingerprint.upper())
+        if key is None or not key.primary.revoked:
+            return None
+        out = _run(
+            [
+                "--homedir",
+                str(self.home),
+                "--batch",
+                "--no-autostart",
+                "--with-colons",
+                "--fixed-list-mode",
+                "--list-sigs",
+                "--",
+                fingerprint.upper(),
+            ],
+            what="list signatures",
+        )
+        found = parse_revocations(out.decode("utf-8", "replace"))
+        return found or KeyRevocation(created=None, reason_code=None, comment="")
 
     def key_for(self, fingerprint: str) -> GpgKey | None:
         """The key whose primary key or a subkey has ``fingerprint``."""

@@ -1,0 +1,26 @@
+"""A project's signing keys: publish, import a KEYS file, revoke, and the generated KEYS file.
+
+* :mod:`agent.keys.material` — keys as GnuPG reads them (one key, a KEYS file block by
+  block, a revocation), with the key policy's verdict; no database;
+* :mod:`agent.keys.service` — the writers by role (:class:`ProjectKeys`) and the reads;
+* :mod:`agent.keys.generate` — the KEYS file text;
+* :mod:`agent.keys.signed` — which releases carry signatures by a key.
+"""
+
+from agent.keys.service import (
+    CommitterKeys,
+    PmcKeys,
+    ProjectKeys,
+    get_project_key,
+    keys_file,
+    list_project_keys,
+)
+
+__all__ = [
+    "CommitterKeys",
+    "PmcKeys",
+    "ProjectKeys",
+    "get_project_key",
+    "keys_file",
+    "list_project_keys",
+]

@@ -1,0 +1,529 @@
+"""A project's signing keys, written by role; the reads that answer the API.
+
+Writers come from :class:`ProjectKeys` for one transaction, as :class:`agent.store.Store`
+hands out its tiers::
+
+    keys = ProjectKeys(store.session, store.principal, blob_path=blobs.path_for)
+    keys.writer("acme-lib").add_key(KeyAdd(armored=...))     # committer: own key; PMC: anyone's
+    keys.as_pmc("acme-lib").import_keys_file(KeysImport(keys_file=...))
+    keys.writer("acme-lib").revoke(Revocation(armored=...))  # the key's owner, or PMC
+
+Rules:
+
+* a key added one by one must belong to a committer (or PMC member) of the project — a
+  user id with the user's registered email, or the fingerprint of one of the user's
+  registered keys — and pass the key policy (:mod:`shared.openpgp.policy`: RSA of at
+  least 2048 bits, not expired, not revoked…); a committer adds only their own key;
+* a KEYS file imported by a PMC member keeps every key GnuPG can read, the ones the
+  policy refuses too, with ``flags`` saying why (old releases need them);
+* the same fingerprint again merges into the stored key (new signatures, a longer
+  expiry, a revocation): the stored key only ever gains;
+* a key that becomes revoked — by a revocation, or a KEYS file or key carrying one —
+  gets ``revoked_at`` and its reason, a ``key.revoked`` event, and each release with a
+  signature by it a ``release.flagged`` event;
+* keys are never deleted: there is no such method.
+
+Every write records its event through :func:`agent.engine.events.append_event`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent.db import models
+from agent.engine.events import append_event
+from agent.keys.generate import StoredKey, render_keys_file
+from agent.keys.material import KeyFacts, read_key, read_keys_file, read_revocation
+from agent.keys.signed import SignedRelease, releases_signed_by
+from agent.store import Forbidden, NotFound, Principal, require_role
+from shared.errors import ValidationError
+from shared.ids import check_fingerprint
+from shared.protocol import EventKind, Role
+from shared.protocol.keys import (
+    KeyAdd,
+    KeyRevoked,
+    KeysImport,
+    KeysImportResult,
+    KeyState,
+    ProjectKeyOut,
+    Revocation,
+    RevokedReleases,
+)
+
+__all__ = [
+    "EXPIRING_WITHIN",
+    "CommitterKeys",
+    "PmcKeys",
+    "ProjectKeys",
+    "get_project_key",
+    "keys_file",
+    "list_project_keys",
+]
+
+EXPIRING_WITHIN = timedelta(days=30)
+"""A key that expires sooner than this is in state ``expiring``."""
+
+_RULES = {
+    "rsa_too_small": "release signing keys are RSA keys of at least 2048 bits (4096 recommended)",
+    "expired": "a key added to KEYS must not be expired; extend its expiry and export it again",
+    "revoked": "a revoked key cannot be added (a PMC member may import it with the project's "
+    "old KEYS file); to revoke a key already in KEYS use 'atr keys revoke'",
+    "dsa": "DSA keys are not accepted for releases",
+    "cannot_sign": "the key, or a subkey of it, must be able to sign",
+    "unknown_curve": "elliptic-curve keys must use Ed25519/Ed448, NIST P-256/384/521 or Brainpool",
+    "unknown_algorithm": "the key's algorithm is not accepted for releases",
+}
+
+BlobPath = Callable[[str], Path]
+
+
+# --- rows and the wire ---------------------------------------------------------------------------
+
+
+def _state(row: models.ProjectKey, now: datetime) -> KeyState:
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None:
+        if row.expires_at <= now:
+            return "expired"
+        if row.expires_at <= now + EXPIRING_WITHIN:
+            return "expiring"
+    return "valid"
+
+
+def key_to_wire(
+    row: models.ProjectKey, *, project: str, owner: str | None, now: datetime | None = None
+) -> ProjectKeyOut:
+    """The protocol model of a project key row."""
+    return ProjectKeyOut(
+        project=project,
+        fingerprint=row.fingerprint,
+        algorithm=row.algorithm,
+        bits=row.bits,
+        user_ids=list(row.user_ids),
+        created_at=row.key_created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        revocation_reason=row.revocation_reason,
+        state=_state(row, now or datetime.now(UTC)),
+        flags=list(row.flags),
+        owner=owner,
+        added_by=row.added_by,
+        added_at=row.added_at,
+    )
+
+
+def _project_row(session: Session, key: str) -> models.Project:
+    row = session.scalar(select(models.Project).where(models.Project.key == key))
+    if row is None:
+        raise NotFound(f"no project '{key}'", hint="check the key against the project list")
+    return row
+
+
+def _key_rows(session: Session, project: models.Project) -> list[models.ProjectKey]:
+    """The project's keys in KEYS order: added date, then fingerprint."""
+    return list(
+        session.scalars(
+            select(models.ProjectKey)
+            .where(models.ProjectKey.project_id == project.id)
+            .order_by(models.ProjectKey.added_at, models.ProjectKey.fingerprint)
+        )
+    )
+
+
+def _owner_names(session: Session, rows: Sequence[models.ProjectKey]) -> dict[int, str]:
+    ids = {r.owner_user_id for r in rows if r.owner_user_id is not None}
+    if not ids:
+        return {}
+    users = session.execute(select(models.User.id, models.User.name).where(models.User.id.in_(ids)))
+    return {uid: name for uid, name in users}
+
+
+def _wire_all(
+    session: Session, project: models.Project, rows: Sequence[models.ProjectKey]
+) -> list[ProjectKeyOut]:
+    owners = _owner_names(session, rows)
+    now = datetime.now(UTC)
+    return [
+        key_to_wire(
+            r,
+            project=project.key,
+            owner=owners.get(r.owner_user_id) if r.owner_user_id else None,
+            now=now,
+        )
+        for r in rows
+    ]
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def list_project_keys(session: Session, project: str) -> list[ProjectKeyOut]:
+    """The project's keys in KEYS order."""
+    row = _project_row(session, project)
+    return _wire_all(session, row, _key_rows(session, row))
+
+
+def get_project_key(session: Session, project: str, fingerprint: str) -> ProjectKeyOut:
+    """One key of the project by its fingerprint."""
+    row = _project_row(session, project)
+    fpr = check_fingerprint(fingerprint)
+    key = session.scalar(
+        select(models.ProjectKey).where(
+            models.ProjectKey.project_id == row.id, models.ProjectKey.fingerprint == fpr
+        )
+    )
+    if key is None:
+        raise NotFound(f"project '{project}' has no key {fpr}")
+    return _wire_all(session, row, [key])[0]
+
+
+def keys_file(session: Session, project: str) -> str:
+    """The project's generated KEYS file (see :mod:`agent.keys.generate`)."""
+    row = _project_row(session, project)
+    stored = [
+        StoredKey(
+            fingerprint=k.fingerprint,
+            armored=k.armored,
+            added_at=k.added_at,
+            revoked_at=k.revoked_at,
+        )
+        for k in _key_rows(session, row)
+    ]
+    return render_keys_file(row.key, row.name, stored)
+
+
+# --- who owns a key ------------------------------------------------------------------------------
+
+
+def _committers(session: Session, project: models.Project) -> list[models.User]:
+    """Users who are committers or PMC members of the project's committee, by name."""
+    return list(
+        session.scalars(
+            select(models.User)
+            .join(models.Membership, models.Membership.user_id == models.User.id)
+            .where(
+                models.Membership.committee_id == project.committee_id,
+                models.Membership.role.in_((Role.COMMITTER.value, Role.PMC.value)),
+            )
+            .order_by(models.User.name)
+        )
+    )
+
+
+def _find_owner(
+    session: Session, project: models.Project, facts: KeyFacts, *, prefer: int | None
+) -> models.User | None:
+    """The committer of the project the key belongs to: the user who registered its
+    fingerprint, else a user whose registered email is one of its user ids (``prefer``
+    first when several match)."""
+    committers = _committers(session, project)
+    registered = session.scalar(
+        select(models.UserKey.user_id).where(models.UserKey.fingerprint == facts.fingerprint)
+    )
+    for user in committers:
+        if user.id == registered:
+            return user
+    emails = set(facts.emails)
+    matches = [u for u in committers if u.email.strip().lower() in emails]
+    preferred = [u for u in matches if u.id == prefer]
+    chosen = preferred or matches
+    return chosen[0] if chosen else None
+
+
+# --- the writers ---------------------------------------------------------------------------------
+
+
+class ProjectKeys:
+    """Hands out the key writers of a project by the principal's role (one transaction)."""
+
+    def __init__(self, session: Session, principal: Principal, *, blob_path: BlobPath) -> None:
+        self.session = session
+        self.principal = principal
+        self.blob_path = blob_path
+
+    def _role_on(self, project: models.Project) -> Role:
+        return self.principal.role_for(project.key, project.committee.name)
+
+    def as_committer(self, project: str) -> CommitterKeys:
+        """A committer of ``project``: publish their own key, revoke their own key."""
+        row = _project_row(self.session, project)
+        require_role(
+            self.principal,
+            Role.COMMITTER,
+            what=f"changing the keys of '{project}'",
+            project=row.key,
+            committee=row.committee.name,
+        )
+        return CommitterKeys(self.session, self.principal, row, blob_path=self.blob_path)
+
+    def as_pmc(self, project: str) -> PmcKeys:
+        """A PMC member of ``project``: anyone's key, KEYS import, any revocation."""
+        row = _project_row(self.session, project)
+        require_role(
+            self.principal,
+            Role.PMC,
+            what=f"importing or managing every key of '{project}'",
+            project=row.key,
+            committee=row.committee.name,
+        )
+        return PmcKeys(self.session, self.principal, row, blob_path=self.blob_path)
+
+    def writer(self, project: str) -> CommitterKeys:
+        """The highest tier the principal holds on ``project`` (403 below committer)."""
+        row = _project_row(self.session, project)
+        if self._role_on(row).rank >= Role.PMC.rank:
+            return self.as_pmc(project)
+        return self.as_committer(project)
+
+
+class CommitterKeys:
+    """What a committer may do with the keys of one project."""
+
+    may_act_for_others = False
+
+    def __init__(
+        self,
+        session: Session,
+        principal: Principal,
+        project: models.Project,
+        *,
+        blob_path: BlobPath,
+    ) -> None:
+        self.session = session
+        self.principal = principal
+        self.project = project
+        self.blob_path = blob_path
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _event(self, kind: EventKind, *, version: str | None = None, **data: Any) -> None:
+        append_event(
+            self.session,
+            kind,
+            actor=self.principal.name,
+            project=self.project.key,
+            version=version,
+            data=data,
+        )
+
+    def _row(self, fingerprint: str) -> models.ProjectKey | None:
+        return self.session.scalar(
+            select(models.ProjectKey).where(
+                models.ProjectKey.project_id == self.project.id,
+                models.ProjectKey.fingerprint == fingerprint,
+            )
+        )
+
+    def _stored(self) -> dict[str, str]:
+        rows = self.session.execute(
+            select(models.ProjectKey.fingerprint, models.ProjectKey.armored).where(
+                models.ProjectKey.project_id == self.project.id
+            )
+        )
+        return {fpr: armored for fpr, armored in rows}
+
+    def _owner_name(self, row: models.ProjectKey) -> str | None:
+        if row.owner_user_id is None:
+            return None
+        user = self.session.get(models.User, row.owner_user_id)
+        return user.name if user is not None else None
+
+    def _wire(self, row: models.ProjectKey) -> ProjectKeyOut:
+        return key_to_wire(row, project=self.project.key, owner=self._owner_name(row))
+
+    def _save(
+        self,
+        facts: KeyFacts,
+        *,
+        owner: models.User | None,
+        now: datetime,
+        reason: str = "",
+    ) -> tuple[models.ProjectKey, str, list[SignedRelease]]:
+        """Insert or merge ``facts``; returns the row, what happened (``added``, ``updated``,
+        ``unchanged``) and the releases flagged if the key became revoked here. Keys added
+        by one call share its time ``now`` (the KEYS file then orders them by fingerprint)."""
+        row = self._row(facts.fingerprint)
+        outcome = "added"
+        if row is None:
+            row = models.ProjectKey(
+                project_id=self.project.id,
+                fingerprint=facts.fingerprint,
+                added_by=self.principal.name,
+                added_at=now,
+                owner_user_id=owner.id if owner is not None else None,
+            )
+            self.session.add(row)
+            was_revoked = False
+        else:
+            if row.armored == facts.armored and row.flags == self._flags(row, facts):
+                return row, "unchanged", []
+            outcome = "updated"
+            was_revoked = row.revoked_at is not None
+            if row.owner_user_id is None and owner is not None:
+                row.owner_user_id = owner.id
+        row.armored = facts.armored
+        row.algorithm = facts.algorithm
+        row.bits = facts.bits
+        row.user_ids = list(facts.user_ids)
+        row.key_created_at = facts.created_at
+        row.expires_at = facts.expires_at
+        row.flags = self._flags(row, facts)
+        flagged: list[SignedRelease] = []
+        if facts.revocation is not None and not was_revoked:
+            row.revoked_at = facts.revocation.created or now
+            row.revocation_reason = reason or facts.revocation.reason or "no reason given"
+            self.session.flush()
+            flagged = self._flag_releases(row, facts)
+        self.session.flush()
+        return row, outcome, flagged
+
+    @staticmethod
+    def _flags(row: models.ProjectKey, facts: KeyFacts) -> list[str]:
+        flags = facts.flags
+        if row.revoked_at is not None and "revoked" not in flags:
+            flags.insert(0, "revoked")
+        return flags
+
+    def _flag_releases(self, row: models.ProjectKey, facts: KeyFacts) -> list[SignedRelease]:
+        """Record the revocation (``key.revoked``) and flag each release signed by the key."""
+        signed = releases_signed_by(
+            self.session,
+            project_id=self.project.id,
+            armored=facts.armored,
+            key_ids=facts.key_ids,
+            blob_path=self.blob_path,
+        )
+        revoked_at = row.revoked_at.isoformat() if row.revoked_at else None
+        self._event(
+            EventKind.KEY_REVOKED,
+            fingerprint=row.fingerprint,
+            user_ids=list(row.user_ids),
+            revoked_at=revoked_at,
+            reason=row.revocation_reason,
+            releases=[s.version for s in signed],
+        )
+        for release in signed:
+            self._event(
+                EventKind.RELEASE_FLAGGED,
+                version=release.version,
+                reason="signed by a revoked key",
+                fingerprint=row.fingerprint,
+                revoked_at=revoked_at,
+                revocation_reason=row.revocation_reason,
+                signatures=list(release.signatures),
+            )
+        return signed
+
+    def _check_may_act_for(self, owner: models.User | None, what: str) -> None:
+        if self.may_act_for_others:
+            return
+        if owner is None or owner.id != self.principal.user_id:
+            raise Forbidden(
+                f"{what} needs the 'pmc' role on project '{self.project.key}': committers "
+                "may do it only for their own key",
+                hint="ask a PMC member of the project",
+            )
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def add_key(self, body: KeyAdd) -> tuple[ProjectKeyOut, bool]:
+        """Publish one key to the project's KEYS; returns the key and whether it is new.
+
+        400 if the key is unreadable, refused by the key policy, or belongs to no committer
+        of the project; 403 if a committer publishes someone else's key.
+        """
+        existing = self._stored()
+        facts = read_key(body.armored, existing=existing)
+        if facts.fingerprint in existing and facts.revoked:
+            raise ValidationError(
+                f"key {facts.label} is revoked; it stays in KEYS as it is",
+                hint="publish a new key",
+            )
+        if facts.problems:
+            problem = facts.problems[0]
+            raise ValidationError(
+                f"key {facts.label} cannot be added: {problem.message}",
+                hint=f"rule: {_RULES.get(problem.code, problem.message)}",
+            )
+        owner = _find_owner(self.session, self.project, facts, prefer=self.principal.user_id)
+        if owner is None:
+            uids = "; ".join(facts.user_ids) or "none"
+            raise ValidationError(
+                f"key {facts.fingerprint} belongs to no committer of project "
+                f"'{self.project.key}' (its user ids: {uids})",
+                hint="rule: a user id's email must be the registered email of a committer or "
+                "PMC member of the project, or the key must be registered to that user",
+            )
+        self._check_may_act_for(owner, "publishing another person's key")
+        row, outcome, _ = self._save(facts, owner=owner, now=datetime.now(UTC))
+        if outcome != "unchanged":
+            self._event(
+                EventKind.KEY_ADDED,
+                fingerprint=row.fingerprint,
+                owner=owner.name,
+                user_ids=list(row.user_ids),
+                algorithm=row.algorithm,
+                bits=row.bits,
+                updated=outcome == "updated",
+            )
+        return self._wire(row), outcome == "added"
+
+    def revoke(self, body: Revocation) -> KeyRevoked:
+        """Revoke a key of the project with a revocation certificate (or the key carrying its
+        revocation signature), verified by GnuPG. The key's owner, or a PMC member."""
+        stored = self._stored()
+        facts = read_revocation(body.armored, stored)
+        row = self._row(facts.fingerprint)
+        if row is None:  # pragma: no cover - read_revocation only answers stored keys
+            raise NotFound(f"project '{self.project.key}' has no key {facts.fingerprint}")
+        owner = self.session.get(models.User, row.owner_user_id) if row.owner_user_id else None
+        self._check_may_act_for(owner, "revoking another person's key")
+        row, _, flagged = self._save(
+            facts, owner=None, now=datetime.now(UTC), reason=body.reason.strip()
+        )
+        return KeyRevoked(
+            key=self._wire(row),
+            flagged=RevokedReleases(
+                fingerprint=row.fingerprint,
+                releases=[f"{self.project.key} {s.version}" for s in flagged],
+            ),
+        )
+
+
+class PmcKeys(CommitterKeys):
+    """What a PMC member may do in addition: anyone's key, a whole KEYS file."""
+
+    may_act_for_others = True
+
+    def import_keys_file(self, body: KeysImport) -> KeysImportResult:
+        """Import a KEYS file block by block: every key GnuPG reads is kept (flagged if the
+        policy refuses it), every other block is reported; nothing in it is fatal."""
+        read = read_keys_file(body.keys_file, existing=self._stored())
+        outcomes: dict[str, list[str]] = {"added": [], "updated": [], "unchanged": []}
+        flagged: dict[str, list[str]] = {}
+        now = datetime.now(UTC)
+        for facts in read.keys:
+            owner = _find_owner(self.session, self.project, facts, prefer=None)
+            row, outcome, _ = self._save(facts, owner=owner, now=now)
+            outcomes[outcome].append(row.fingerprint)
+            if row.flags:
+                flagged[row.fingerprint] = list(row.flags)
+        self._event(
+            EventKind.KEYS_IMPORTED,
+            imported=[f.fingerprint for f in read.keys],
+            added=outcomes["added"],
+            updated=outcomes["updated"],
+            unchanged=len(outcomes["unchanged"]),
+            flagged=flagged,
+            skipped=[s.model_dump() for s in read.skipped],
+        )
+        return KeysImportResult(
+            imported=[f.fingerprint for f in read.keys], skipped=list(read.skipped)
+        )
