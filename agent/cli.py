@@ -24,9 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent import store
+from agent.blobs import BlobStore
 from agent.config import Settings, load_settings
 from agent.db import models
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
+from agent.keys import ProjectKeys, list_project_keys
 from shared.errors import AtrError, ValidationError
 from shared.ids import check_key, check_user_name
 from shared.openpgp import generate_key, key_info, public_armor
@@ -38,6 +40,7 @@ from shared.protocol import (
     TokenCreate,
     UserCreate,
 )
+from shared.protocol.keys import KeysImport
 
 EXIT_ERROR = 2
 DEMO_COMMITTEE = "demo"
@@ -571,6 +574,74 @@ def token_revoke(ctx: _Context, token_id: int) -> None:
     with _operator(ctx) as s:
         info = s.as_admin().revoke_token(token_id)
     click.echo(f"revoked token {info.id} of {info.user}")
+
+
+# --- project keys --------------------------------------------------------------------------------
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """A project's signing keys (the KEYS file)."""
+
+
+def _project_keys(s: store.Store, settings: Settings) -> ProjectKeys:
+    blobs = BlobStore(settings.blob_dir, max_size=settings.max_upload_bytes)
+    return ProjectKeys(s.session, s.principal, blob_path=blobs.path_for)
+
+
+@keys_group.command("import")
+@click.argument("project")
+@click.argument("keys_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print {imported, skipped} as JSON")
+@pass_ctx
+def keys_import(ctx: _Context, project: str, keys_file: Path, as_json: bool) -> None:
+    """Import a project's existing KEYS file, block by block (as the operator)."""
+    check_key(project)
+    try:
+        text = keys_file.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        fail(f"KEYS file {keys_file} does not exist")
+    with _operator(ctx) as s:
+        result = (
+            _project_keys(s, ctx.settings())
+            .as_pmc(project)
+            .import_keys_file(KeysImport(keys_file=text))
+        )
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    click.echo(
+        f"imported {len(result.imported)} key(s) into '{project}'; "
+        f"skipped {len(result.skipped)} block(s)"
+    )
+    for fingerprint in result.imported:
+        click.echo(f"  imported  {fingerprint}")
+    for skipped in result.skipped:
+        click.echo(f"  skipped   block {skipped.block}: {skipped.reason}")
+
+
+@keys_group.command("list")
+@click.argument("project")
+@pass_ctx
+def keys_list(ctx: _Context, project: str) -> None:
+    """List a project's keys in KEYS order."""
+    check_key(project)
+    with _operator(ctx) as s:
+        rows = list_project_keys(s.session, project)
+    _table(
+        [
+            (
+                k.fingerprint,
+                k.state,
+                f"{k.algorithm} {k.bits or ''}".strip(),
+                k.user_ids[0] if k.user_ids else "",
+                k.owner or "",
+                ",".join(k.flags),
+            )
+            for k in rows
+        ],
+        ("FINGERPRINT", "STATE", "KEY", "USER ID", "OWNER", "FLAGS"),
+    )
 
 
 # --- demo -----------------------------------------------------------------------------------------
