@@ -65,6 +65,36 @@ class Settings(BaseModel):
         default=None, description="how clients reach the agent; default http://host:port"
     )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    # --- mail (agent.mail) and votes (agent.votes); see docs/votes.md ---
+    outbox: Literal["file", "smtp"] = Field(
+        default="file", description="file: write DATA_DIR/outbox/<id>.eml; smtp: send"
+    )
+    mail_from: str = "ATR <atr-agent@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificates to trust for STARTTLS (default: the system's)"
+    )
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    mail_max_attempts: int = Field(default=8, ge=1)
+    mail_retry_seconds: float = Field(
+        default=60, gt=0, description="first retry delay; doubles after each failed attempt"
+    )
+    scheduler_interval_seconds: float = Field(
+        default=5, gt=0, description="how often due votes are decided and due mail delivered"
+    )
+    vote_maildir: Path | None = Field(
+        default=None, description="a Maildir receiving the lists' mail: email ballots read from it"
+    )
+    incubator_list: str = "general@incubator.apache.org"
+    vote_min_hours_floor: float = Field(
+        default=72,
+        gt=0,
+        description="NOT FOR PRODUCTION: the shortest vote (ASF policy: 72 h); tests lower it",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
