@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ def add(
         return c.post(f"/projects/{project}/keys", json={"armored": armored})
 
 
-def events_of(agent: AgentProcess, kind: EventKind) -> list[dict]:
+def events_of(agent: AgentProcess, kind: EventKind) -> list[dict[str, Any]]:
     with agent.client(agent.admin_token) as c:
         page = c.get("/events", params={"since": 0, "limit": 1000, "project": PROJECT}).json()
     return [e for e in page["events"] if e["kind"] == kind.value]
