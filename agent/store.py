@@ -788,6 +788,9 @@ class CommitterWriter(_Writer):
                 "message": body.message,
             },
         )
+        from agent.checks import service as checks  # noqa: PLC0415 - agent.checks imports store
+
+        checks.queue_for_revision(self.session, row, actor=self.principal.name)
         return revision_to_wire(row)
 
     def start_task(self, body: p.TaskCreate) -> p.Task:
@@ -835,6 +838,9 @@ class CommitterWriter(_Writer):
                 f"moving a release from '{current}' to '{body.to}' needs the 'pmc' role "
                 f"on project '{self.project.key}'"
             )
+        from agent.checks import gate  # noqa: PLC0415 - agent.checks imports store
+
+        gate.gate_transition(self.session, release, body.to)
         now = datetime.now(UTC)
         seconds = max(0.0, (now - release.updated_at).total_seconds())
         release.phase = body.to.value
@@ -851,6 +857,8 @@ class CommitterWriter(_Writer):
                 "seconds_in_previous_phase": round(seconds, 3),
             },
         )
+        if body.to is Phase.CHECKS:
+            gate.advance_if_clear(self.session, release)
         return release_to_wire(self.session, release)
 
 

@@ -34,6 +34,7 @@ from agent.api.deps import AgentState
 from agent.api.errors import error_status
 from agent.api.health import agent_version
 from agent.auth import authenticate_token
+from agent.checks.commands import CHECK_COMMANDS
 from agent.engine.bus import (
     Subscription,
     SubscriptionClosed,
@@ -161,6 +162,7 @@ COMMANDS: dict[str, Command] = {
     "list_projects": _list_projects,
     "list_releases": _list_releases,
     "get_release": _get_release,
+    **CHECK_COMMANDS,
 }
 """Command name → handler (blocking; run in the thread pool). Same store calls as REST."""
 

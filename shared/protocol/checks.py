@@ -43,6 +43,10 @@ class CheckRunOut(Model):
     reused: bool = Field(description="results copied from an earlier run with the same inputs")
     error: str | None = None
     summary: dict[CheckStatus, int]
+    stale: bool = Field(
+        default=False,
+        description="the policy, keys or check version changed since it ran: rerun to refresh",
+    )
 
 
 class CheckReport(Model):
@@ -57,6 +61,11 @@ class CheckReport(Model):
     summary: dict[CheckStatus, int] = Field(description="counts after ignore rules")
     ignored: int
     blocked: bool = Field(description="a blocker stands: the release cannot move to the vote")
+    stale: int = Field(
+        default=0,
+        description="runs to redo (inputs changed since they ran, or never queued): "
+        "POST .../checks/rerun",
+    )
 
 
 class PolicyOut(Model):

@@ -194,8 +194,9 @@ def test_transitions_by_role_and_table(agent: AgentProcess) -> None:
         assert_error(
             bob.post(f"{path}/transition", json={"to": "candidate"}), 403, "forbidden", "'pmc'"
         )
-        r = alice.post(f"{path}/transition", json={"to": "candidate"})
-        assert r.status_code == 200 and r.json()["phase"] == "candidate"
+        # checks → candidate also needs finished checks (tests/integration/test_checks_agent.py)
+        r = alice.post(f"{path}/transition", json={"to": "failed"})
+        assert r.status_code == 200 and r.json()["phase"] == "failed"
         assert_error(alice.post(f"{path}/transition", json={"to": "sideways"}), 422, "invalid")
         events = bob.get(
             "/events", params={"project": agent.project, "version": version, "limit": 1000}
@@ -203,7 +204,7 @@ def test_transitions_by_role_and_table(agent: AgentProcess) -> None:
         changes = [e for e in events if e["kind"] == "release.phase_changed"]
         assert [(e["data"]["from"], e["data"]["to"], e["actor"]) for e in changes] == [
             ("compose", "checks", "bob"),
-            ("checks", "candidate", "alice"),
+            ("checks", "failed", "alice"),
         ]
         assert changes[0]["data"]["reason"] == "ready"
         assert changes[1]["data"]["seconds_in_previous_phase"] >= 0
@@ -325,7 +326,8 @@ def test_tasks(agent: AgentProcess) -> None:
         assert done["state"] == "succeeded", done
         assert done["result"]["total_size"] == 8
         listed = c.get("/tasks", params={"project": agent.project, "version": version}).json()
-        assert [t["id"] for t in listed] == [queued["id"]]
+        # The revision also queued its check tasks (type "check").
+        assert [t["id"] for t in listed if t["type"] == "inventory"] == [queued["id"]]
         assert c.get("/tasks", params={"state": "succeeded", "version": version}).json()
         assert_error(c.get("/tasks/999999999"), 404, "not_found")
         assert_error(c.post("/tasks", json={**task, "revision": 5}), 404, "not_found")

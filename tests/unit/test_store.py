@@ -174,15 +174,14 @@ def test_releases_and_transitions(factory: sessionmaker[Session]) -> None:
         Store(session, bob).as_committer("acme-lib").transition(
             "1.0.0", TransitionRequest(to=Phase.CANDIDATE)
         )
+    # (checks → candidate also needs finished checks: tests/unit/test_checks_service.py)
     with transaction(factory) as session:
-        done = Store(session, alice).for_transition("acme-lib", "1.0.0", Phase.CANDIDATE)
-        assert (
-            done.transition("1.0.0", TransitionRequest(to=Phase.CANDIDATE)).phase is Phase.CANDIDATE
-        )
+        done = Store(session, alice).for_transition("acme-lib", "1.0.0", Phase.FAILED)
+        assert done.transition("1.0.0", TransitionRequest(to=Phase.FAILED)).phase is Phase.FAILED
     changes = events(factory, "release.phase_changed")
     assert [(e.data["from"], e.data["to"], e.actor) for e in changes] == [
         ("compose", "checks", "bob"),
-        ("checks", "candidate", "alice"),
+        ("checks", "failed", "alice"),
     ]
 
 
@@ -241,7 +240,8 @@ def test_start_task_defaults_to_the_latest_revision(factory: sessionmaker[Sessio
         writer.create_revision("3.0", RevisionCreate(base=1))
         task = writer.start_task(body)
     assert task.revision == 2 and task.created_by == "bob" and task.state == "queued"
-    assert len(events(factory, "task.queued")) == 1
+    queued = events(factory, "task.queued")
+    assert [e.data["type"] for e in queued].count("inventory") == 1  # the rest: check tasks
     with pytest.raises(ValidationError, match="globex-app"), transaction(factory) as session:
         Store(session, principal(factory, "alice")).as_committer("acme-lib").start_task(
             TaskCreate(type=TaskType.INVENTORY, project="globex-app", version="3.0")
