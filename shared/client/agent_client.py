@@ -48,6 +48,7 @@ from shared.protocol import (
     TransitionRequest,
     User,
 )
+from shared.protocol.checks import CheckReport, PolicyOut, PolicyUpdate, SbomInfo
 from shared.protocol.models import Model
 
 T = TypeVar("T")
@@ -415,6 +416,12 @@ class AgentClient(KeysMethods):
             self._release_path(project, version)
             + f"/revisions/{_revision_ref(number)}/files/{quote(path, safe='/')}"
         )
+        return await self._stream_to(url, dest, progress=progress)
+
+    async def _stream_to(
+        self, url: str, dest: Path, *, progress: Callable[[int, int], None] | None
+    ) -> Path:
+        """Stream ``GET url`` into ``dest`` atomically."""
         response = await self._send("GET", url, stream=True)
         try:
             total = int(response.headers.get("Content-Length", "0") or 0)
@@ -497,6 +504,75 @@ class AgentClient(KeysMethods):
         if version is not None:
             params["version"] = check_version(version)
         return await self._call(EventPage, "GET", "/events", params=params)
+
+    # --- checks, SBOMs and policy ----------------------------------------------------------
+
+    async def get_checks(
+        self, project: str, version: str, revision: int | Literal["latest"] = "latest"
+    ) -> CheckReport:
+        """The check report of a revision: runs, results (ignore rules applied), summary."""
+        return await self._call(
+            CheckReport,
+            "GET",
+            self._release_path(project, version) + f"/revisions/{_revision_ref(revision)}/checks",
+        )
+
+    async def rerun_checks(
+        self,
+        project: str,
+        version: str,
+        revision: int | Literal["latest"] = "latest",
+        *,
+        everything: bool = False,
+    ) -> CheckReport:
+        """Redo the runs whose inputs changed (``everything``: all of them); the report after."""
+        return await self._call(
+            CheckReport,
+            "POST",
+            self._release_path(project, version)
+            + f"/revisions/{_revision_ref(revision)}/checks/rerun",
+            params={"all": "true" if everything else "false"},
+        )
+
+    async def list_sboms(
+        self, project: str, version: str, revision: int | Literal["latest"] = "latest"
+    ) -> list[SbomInfo]:
+        """The CycloneDX SBOMs stored with a revision."""
+        return await self._call(
+            list[SbomInfo],
+            "GET",
+            self._release_path(project, version) + f"/revisions/{_revision_ref(revision)}/sboms",
+        )
+
+    async def download_sbom(
+        self,
+        project: str,
+        version: str,
+        revision: int | Literal["latest"],
+        artifact: str,
+        dest: Path,
+    ) -> Path:
+        """Save the SBOM of ``artifact`` to ``dest`` (a file, or a folder to put
+        ``<artifact name>.cdx.json`` in). Returns the written path."""
+        check_relpath(artifact)
+        dest = Path(dest)
+        if dest.is_dir():
+            dest = dest / (PurePosixPath(artifact).name + ".cdx.json")
+        url = (
+            self._release_path(project, version)
+            + f"/revisions/{_revision_ref(revision)}/sboms/{quote(artifact, safe='/')}"
+        )
+        return await self._stream_to(url, dest, progress=None)
+
+    async def get_policy(self, project: str) -> PolicyOut:
+        """A project's check policy (every field) and who changed it last."""
+        check_key(project)
+        return await self._call(PolicyOut, "GET", f"/projects/{_seg(project)}/policy")
+
+    async def update_policy(self, project: str, update: PolicyUpdate) -> PolicyOut:
+        """Replace a project's check policy (PMC); the agent validates it (400 names the field)."""
+        check_key(project)
+        return await self._call(PolicyOut, "PUT", f"/projects/{_seg(project)}/policy", body=update)
 
     # --- tokens -----------------------------------------------------------------------------
 
