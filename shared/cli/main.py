@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from shared.cli import cmd_auth, cmd_keys, cmd_releases, cmd_tasks
+from shared.cli import cmd_auth, cmd_checks, cmd_keys, cmd_releases, cmd_tasks
 from shared.cli.check import check
 from shared.cli.exit_codes import EPILOG, ExitCode, exit_code_for
 from shared.cli.state import DEFAULT_AGENT, CliState
@@ -94,5 +94,7 @@ for command in (
     cmd_tasks.events,
     cmd_keys.keys,
     check,
+    cmd_checks.checks,
+    cmd_checks.policy,
 ):
     main.add_command(command)
