@@ -40,6 +40,7 @@ from shared.protocol import (
     TaskType,
     User,
 )
+from shared.protocol.keys import KeyRevoked, ProjectKeyOut
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ _TASK_STATE_EVENTS = frozenset(
         EventKind.TASK_FINISHED,
     }
 )
+
+_KEY_EVENTS = frozenset({EventKind.KEY_ADDED, EventKind.KEY_REVOKED, EventKind.KEYS_IMPORTED})
 
 ClientFactory = Callable[[str], AgentClient]
 
@@ -102,6 +105,8 @@ class Session(QObject):
     """release path of the file, bytes sent, file size"""
     upload_finished = Signal(object)
     """the :class:`~shared.protocol.Revision` holding the uploaded files"""
+    project_keys_changed = Signal(str, list)
+    """project, ``list[ProjectKeyOut]``: loaded, or reloaded after a ``key.*`` event"""
     error = Signal(str)
     """diagnostics text of a failed action, for the one place errors are shown"""
 
@@ -127,6 +132,8 @@ class Session(QObject):
         self._loaded_at = 0
         self._duplicates = 0
         self._jobs = Jobs(self._report)
+        self._key_projects: set[str] = set()
+        self.event_received.connect(self._apply_keys_and_votes)
 
     # --- what the GUI reads ---------------------------------------------------------------------
 
@@ -430,6 +437,54 @@ class Session(QObject):
 
     def cancel_upload(self) -> None:
         self._jobs.cancel("upload")
+
+    # --- project keys (KEYS) --------------------------------------------------------------------
+
+    def load_project_keys(self, project: str) -> None:
+        """Load a project's keys (then :attr:`project_keys_changed`); its key events reload them."""
+        self._key_projects.add(project)
+        self._jobs.coalesce(f"keys:{project}", lambda: self._load_project_keys(project))
+
+    async def _load_project_keys(self, project: str) -> list[ProjectKeyOut]:
+        keys = await self._need_client().list_project_keys(project)
+        self.project_keys_changed.emit(project, keys)
+        return keys
+
+    def project_keys(self, project: str) -> asyncio.Task[list[ProjectKeyOut]]:
+        """A project's keys, answered by the task (and emitted as :attr:`project_keys_changed`)."""
+        return self._jobs.start(self._load_project_keys(project), report=False)
+
+    def publish_key(self, project: str, armored: str) -> asyncio.Task[ProjectKeyOut]:
+        """Publish an armored public key to the project's KEYS."""
+
+        async def run() -> ProjectKeyOut:
+            added = await self._need_client().add_project_key(project, armored)
+            self.load_project_keys(project)
+            return added
+
+        return self._jobs.start(run(), report=False)
+
+    def revoke_key(self, project: str, armored: str, *, reason: str) -> asyncio.Task[KeyRevoked]:
+        """Send a revocation (the public key with its revocation signature) to a project."""
+
+        async def run() -> KeyRevoked:
+            revoked = await self._need_client().revoke_key(project, armored, reason=reason)
+            self.load_project_keys(project)
+            return revoked
+
+        return self._jobs.start(run(), report=False)
+
+    def keys_file(self, project: str) -> asyncio.Task[str]:
+        """The project's generated KEYS file (what voters verify signatures against)."""
+        return self._jobs.start(self._need_client().get_keys_file(project), report=False)
+
+    def _apply_keys_and_votes(self, event: Event) -> None:
+        """Reload the watched projects' keys on ``key.*`` events (live ones only)."""
+        if event.id <= self._loaded_at or not event.project:
+            return
+        project = event.project
+        if event.kind in _KEY_EVENTS and project in self._key_projects:
+            self._jobs.coalesce(f"keys:{project}", lambda: self._load_project_keys(project))
 
     # --- internals ------------------------------------------------------------------------------
 
