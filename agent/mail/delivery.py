@@ -130,12 +130,13 @@ class Mailer:
                 mail_id=row.id,
             )
         except MailDeliveryError as exc:
-            self._failed(row, exc, report)
+            self._failed(row, exc, report, now)
         else:
-            self._sent(row, where, report)
+            self._sent(row, where, report, now)
 
-    def _sent(self, row: models.OutboxMessage, where: str, report: DeliveryReport) -> None:
-        now = datetime.now(UTC)
+    def _sent(
+        self, row: models.OutboxMessage, where: str, report: DeliveryReport, now: datetime
+    ) -> None:
         with self.transaction() as session:
             session.execute(
                 update(models.OutboxMessage)
@@ -157,15 +158,18 @@ class Mailer:
                     "transport": self.transport.name,
                     "where": where,
                     "attempt": row.attempts,
-                    "seconds_queued": round((now - row.created_at).total_seconds(), 3),
+                    "seconds_queued": round(max(0.0, (now - row.created_at).total_seconds()), 3),
                 },
             )
         report.sent.append(row.id)
 
     def _failed(
-        self, row: models.OutboxMessage, error: MailDeliveryError, report: DeliveryReport
+        self,
+        row: models.OutboxMessage,
+        error: MailDeliveryError,
+        report: DeliveryReport,
+        now: datetime,
     ) -> None:
-        now = datetime.now(UTC)
         final = error.permanent or row.attempts >= self.max_attempts
         retry_at = None if final else now + retry_delay(row.attempts, self.retry_seconds)
         log.warning("mail %s attempt %d failed: %s", row.id, row.attempts, error.message)

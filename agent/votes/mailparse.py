@@ -48,7 +48,7 @@ MAX_MESSAGES = 20_000
 """A mail source with more messages than this is refused (a list archive of many months)."""
 
 _VOTE_LINE = re.compile(
-    r"^\s*(?:\[\s*[xX*\u2713\u2714]\s*\]\s*)?(?P<value>[+-][01]|\u00b10|0)(?!\d|[.,/]\d)(?P<rest>.*)$"
+    r"^\s*(?P<box>\[\s*[xX*\u2713\u2714]\s*\]\s*)?(?P<value>[+-][01]|\u00b10|0)(?!\d|[.,/]\d)(?P<rest>.*)$"
 )
 _ALONE = re.compile(r"^\s*(?:\((?:non-?)?binding\))?\s*[.!]?\s*$", re.IGNORECASE)
 _STOP = re.compile(
@@ -303,8 +303,8 @@ class VoteReading:
 
 def _value_of(match: re.Match[str]) -> BallotValue | None:
     token, rest = match.group("value"), match.group("rest")
-    if token == "0" and not _ALONE.match(rest):
-        return None  # "0 issues found" is not a vote; a bare "0" is
+    if token == "0" and not match.group("box") and not _ALONE.match(rest):
+        return None  # "0 issues found" is not a vote; a bare "0" or a ticked "[x] 0 ..." is
     if token == "+1":
         return "+1"
     if token == "-1":
