@@ -13,8 +13,9 @@ A bad document is a :class:`~shared.errors.ValidationError` (400) naming the
 field. Each change records ``project.policy_changed`` with the ignore rules
 added and removed, the other fields changed, and the reason given: ignores are
 events too. Ignore rules apply to stored results at once (they are applied when
-results are read); the other fields are inputs of the checks, so runs that read
-them become out of date and are redone by ``POST .../checks/rerun``.
+results are read), and a release waiting in phase ``checks`` that the new rules
+clear moves on to ``candidate``; the other fields are inputs of the checks, so
+runs that read them become out of date and are redone by ``POST .../checks/rerun``.
 """
 
 from __future__ import annotations
@@ -23,15 +24,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent.checks.gate import advance_if_clear
 from agent.checks.inputs import effective_policy, policy_error
 from agent.checks.lookup import project_row
+from agent.db import models
 from agent.engine.events import append_event
 from agent.store import Store
 from shared.checks.policy import UNIGNORABLE_CHECKS, Policy
 from shared.checks.registry import CHECKS
 from shared.errors import ValidationError
+from shared.lifecycle import Phase
 from shared.protocol import EventKind
 from shared.protocol.checks import PolicyOut, PolicyUpdate
 
@@ -125,4 +130,16 @@ def update_policy(store: Store, key: str, body: PolicyUpdate) -> PolicyOut:
             project=project.key,
             data={"reason": body.reason, **diff},
         )
+        _advance_waiting(store.session, project)
     return _out(store.session, key)
+
+
+def _advance_waiting(session: Session, project: models.Project) -> None:
+    """Releases waiting in ``checks`` that the new ignore rules clear move on to ``candidate``."""
+    waiting = session.scalars(
+        select(models.Release).where(
+            models.Release.project_id == project.id, models.Release.phase == Phase.CHECKS.value
+        )
+    )
+    for release in list(waiting):
+        advance_if_clear(session, release)

@@ -62,6 +62,7 @@ __all__ = [
     "queue_for_revision",
     "rerun",
     "rerun_checks",
+    "rerun_for_project",
 ]
 
 CHECK_TASK_TIMEOUT = 1800
@@ -346,7 +347,7 @@ def begin_run(
                 + (f" for {artifact}" if artifact else ""),
                 hint="check tasks are queued by the agent when a revision is created",
             )
-        run, rev = row.tuple()
+        run, rev = row
         if run.task_id != task_id or run.state in FINISHED_STATES:
             return None
         basis = hash_basis(session, rev)
@@ -535,3 +536,28 @@ def rerun_checks(
     store.as_committer(project)  # the role check
     revision = revision_row(store.session, project, version, number)
     return rerun(store.session, revision, actor=store.principal.name, everything=everything)
+
+
+OPEN_PHASES = ("compose", "checks", "candidate", "staged")
+"""Phases of a release whose checks still matter (before the vote)."""
+
+
+def rerun_for_project(session: Session, project: models.Project, *, actor: str | None) -> int:
+    """Rerun the out-of-date runs of the latest revision of each of ``project``'s releases
+    before the vote (after its keys changed, say). Returns the runs redone."""
+    releases = session.scalars(
+        select(models.Release).where(
+            models.Release.project_id == project.id, models.Release.phase.in_(OPEN_PHASES)
+        )
+    )
+    redone = 0
+    for release in list(releases):
+        revision = session.scalars(
+            select(models.Revision)
+            .where(models.Revision.release_id == release.id)
+            .order_by(models.Revision.number.desc())
+            .limit(1)
+        ).first()
+        if revision is not None:
+            redone += rerun(session, revision, actor=actor).runs
+    return redone
