@@ -19,8 +19,10 @@ from agent.api import API_PREFIX, api_router, install_error_handlers
 from agent.api.deps import AgentState
 from agent.api.health import agent_version
 from agent.api.keys import public_router as keys_public_router
+from agent.api.pages import router as pages_router
 from agent.config import Settings
 from agent.engine.supervisor import Supervisor
+from agent.votes.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         state = await asyncio.to_thread(AgentState.open, settings)
         app.state.agent = state
         await state.bus.start()
+        scheduler = build_scheduler(settings, transaction=state.transaction, read=state.read)
+        app.state.scheduler = scheduler  # votes and mail (agent.votes.scheduler)
+        await scheduler.start()
         supervisor: Supervisor | None = None
         if start_workers and settings.workers > 0:
             supervisor = _supervisor(settings)
@@ -64,6 +69,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         finally:
             if supervisor is not None:
                 await asyncio.to_thread(supervisor.stop)
+            await scheduler.stop()
             await state.bus.stop()
             await asyncio.to_thread(state.close)
 
@@ -80,4 +86,5 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     app.include_router(api_router(), prefix=API_PREFIX)
     app.include_router(ws.router, prefix=API_PREFIX)
     app.include_router(keys_public_router)  # GET /projects/{key}/KEYS, public
+    app.include_router(pages_router)  # GET /projects/{key}/candidates/{version}/, public
     return app

@@ -30,7 +30,7 @@ from agent.db import models
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
 from agent.keys import ProjectKeys, list_project_keys
 from shared.errors import AtrError, ValidationError
-from shared.ids import check_key, check_user_name
+from shared.ids import check_key, check_user_name, check_version
 from shared.openpgp import generate_key, key_info, public_armor
 from shared.protocol import (
     CommitteeCreate,
@@ -641,6 +641,51 @@ def keys_list(ctx: _Context, project: str) -> None:
             for k in rows
         ],
         ("FINGERPRINT", "STATE", "KEY", "USER ID", "OWNER", "FLAGS"),
+    )
+
+
+# --- votes ----------------------------------------------------------------------------------------
+
+
+@cli.group("vote")
+def vote_group() -> None:
+    """Release votes: the operator's overrides (agent.votes)."""
+
+
+def _votes_scheduler(settings: Settings, factory: sessionmaker[Session]) -> Any:
+    from agent.votes.scheduler import build_scheduler  # noqa: PLC0415 - keeps startup light
+
+    return build_scheduler(settings, transaction=lambda: transaction(factory), read=factory)
+
+
+@vote_group.command("close")
+@click.argument("project")
+@click.argument("version")
+@click.option("--reason", required=True, help="why the vote ends early (kept in the event log)")
+@pass_ctx
+def vote_close(ctx: _Context, project: str, version: str, reason: str) -> None:
+    """End a release's open vote NOW and decide it. An override of the 72-hour rule: the
+    reason and the scheduled end are recorded in the vote.decided event."""
+    check_key(project)
+    check_version(version)
+    settings = ctx.settings()
+    with _database(settings) as factory:
+        out = _votes_scheduler(settings, factory).votes.close_now(project, version, reason=reason)
+    click.echo(f"vote {out.id} on {project} {version}: {out.tally.outcome} ({out.reason})")
+
+
+@vote_group.command("tick")
+@pass_ctx
+def vote_tick(ctx: _Context) -> None:
+    """Decide the votes whose time is up and deliver due mail now (the agent does it itself
+    every scheduler_interval_seconds)."""
+    settings = ctx.settings()
+    with _database(settings) as factory:
+        report = _votes_scheduler(settings, factory).tick()
+    click.echo(
+        f"decided {len(report.decided)} vote(s); counted {report.email_ballots} email ballot(s); "
+        f"mail: {len(report.mail.sent)} sent, {len(report.mail.retrying)} to retry, "
+        f"{len(report.mail.failed)} failed"
     )
 
 

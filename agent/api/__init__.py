@@ -30,6 +30,7 @@ def api_router() -> APIRouter:
         tokens,
         uploads,
         users,
+        votes,
     )
 
     router = APIRouter()
@@ -48,6 +49,7 @@ def api_router() -> APIRouter:
         events,
         tokens,
         checks,
+        votes,
     ):
         router.include_router(module.router)
     return router
