@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from shared.cli import cmd_auth, cmd_checks, cmd_keys, cmd_releases, cmd_tasks
+from shared.cli import cmd_auth, cmd_checks, cmd_keys, cmd_releases, cmd_tasks, cmd_votes
 from shared.cli.check import check
 from shared.cli.exit_codes import EPILOG, ExitCode, exit_code_for
 from shared.cli.state import DEFAULT_AGENT, CliState
@@ -93,6 +93,7 @@ for command in (
     cmd_tasks.watch,
     cmd_tasks.events,
     cmd_keys.keys,
+    cmd_votes.vote,
     check,
     cmd_checks.checks,
     cmd_checks.policy,

@@ -21,6 +21,7 @@ from shared.client import _errors
 from shared.client._files import AtomicWriter, ChunkReader, check_readable_file
 from shared.client.keys import KeysMethods
 from shared.client.stream import EventStream
+from shared.client.votes import VotesMethods
 from shared.errors import ClientError, ValidationError
 from shared.ids import check_key, check_relpath, check_user_name, check_version
 from shared.lifecycle import Phase
@@ -96,7 +97,7 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class AgentClient(KeysMethods):
+class AgentClient(KeysMethods, VotesMethods):
     """Client of one agent. Use as ``async with AgentClient(url, token=...) as client:``.
 
     ``transport`` is the seam for tests (``httpx.MockTransport``). ``token`` may be
