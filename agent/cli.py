@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from sqlalchemy import Engine, select
@@ -24,11 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent import store
-from agent.blobs import BlobStore
 from agent.config import Settings, load_settings
 from agent.db import models
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
-from agent.keys import ProjectKeys, list_project_keys
 from shared.errors import AtrError, ValidationError
 from shared.ids import check_key, check_user_name, check_version
 from shared.openpgp import generate_key, key_info, public_armor
@@ -40,7 +38,9 @@ from shared.protocol import (
     TokenCreate,
     UserCreate,
 )
-from shared.protocol.keys import KeysImport
+
+if TYPE_CHECKING:
+    from agent.keys import ProjectKeys
 
 EXIT_ERROR = 2
 DEMO_COMMITTEE = "demo"
@@ -585,6 +585,11 @@ def keys_group() -> None:
 
 
 def _project_keys(s: store.Store, settings: Settings) -> ProjectKeys:
+    # Imported here: the keys service pulls in the checks (and their SBOM schema validator),
+    # which the other administrative commands do not need to start.
+    from agent.blobs import BlobStore  # noqa: PLC0415
+    from agent.keys import ProjectKeys  # noqa: PLC0415
+
     blobs = BlobStore(settings.blob_dir, max_size=settings.max_upload_bytes)
     return ProjectKeys(s.session, s.principal, blob_path=blobs.path_for)
 
@@ -596,6 +601,8 @@ def _project_keys(s: store.Store, settings: Settings) -> ProjectKeys:
 @pass_ctx
 def keys_import(ctx: _Context, project: str, keys_file: Path, as_json: bool) -> None:
     """Import a project's existing KEYS file, block by block (as the operator)."""
+    from shared.protocol.keys import KeysImport  # noqa: PLC0415
+
     check_key(project)
     try:
         text = keys_file.read_text(encoding="utf-8", errors="replace")
@@ -625,6 +632,8 @@ def keys_import(ctx: _Context, project: str, keys_file: Path, as_json: bool) -> 
 @pass_ctx
 def keys_list(ctx: _Context, project: str) -> None:
     """List a project's keys in KEYS order."""
+    from agent.keys import list_project_keys  # noqa: PLC0415
+
     check_key(project)
     with _operator(ctx) as s:
         rows = list_project_keys(s.session, project)

@@ -21,7 +21,10 @@ Rules:
 * a key that becomes revoked — by a revocation, or a KEYS file or key carrying one —
   gets ``revoked_at`` and its reason, a ``key.revoked`` event, and each release with a
   signature by it a ``release.flagged`` event;
-* keys are never deleted: there is no such method.
+* keys are never deleted: there is no such method;
+* after any change the checks of the project's open releases whose inputs changed are
+  redone (:func:`agent.checks.service.rerun_for_project`): the signatures check reads the
+  stored keys, so a revoked key's signatures fail from then on.
 
 Every write records its event through :func:`agent.engine.events.append_event`.
 """
@@ -36,6 +39,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from agent.checks.service import rerun_for_project
 from agent.db import models
 from agent.engine.events import append_event
 from agent.keys.generate import StoredKey, render_keys_file
@@ -421,6 +425,10 @@ class CommitterKeys:
             )
         return signed
 
+    def _keys_changed(self) -> None:
+        """Redo the checks whose inputs (the project's keys among them) changed."""
+        rerun_for_project(self.session, self.project, actor=self.principal.name)
+
     def _check_may_act_for(self, owner: models.User | None, what: str) -> None:
         if self.may_act_for_others:
             return
@@ -473,6 +481,7 @@ class CommitterKeys:
                 bits=row.bits,
                 updated=outcome == "updated",
             )
+            self._keys_changed()
         return self._wire(row), outcome == "added"
 
     def revoke(self, body: Revocation) -> KeyRevoked:
@@ -488,6 +497,7 @@ class CommitterKeys:
         row, _, flagged = self._save(
             facts, owner=None, now=datetime.now(UTC), reason=body.reason.strip()
         )
+        self._keys_changed()
         return KeyRevoked(
             key=self._wire(row),
             flagged=RevokedReleases(
@@ -524,6 +534,8 @@ class PmcKeys(CommitterKeys):
             flagged=flagged,
             skipped=[s.model_dump() for s in read.skipped],
         )
+        if outcomes["added"] or outcomes["updated"]:
+            self._keys_changed()
         return KeysImportResult(
             imported=[f.fingerprint for f in read.keys], skipped=list(read.skipped)
         )

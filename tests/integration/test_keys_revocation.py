@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,21 @@ def release_with(c: httpx.Client, version: str, files: list[Path], *, revisions:
         assert r.status_code == 201, r.text
 
 
+def signature_results(
+    c: httpx.Client, version: str, *, timeout: float = 240
+) -> list[dict[str, Any]]:
+    """The signatures check's results on the latest revision, once every check has run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = c.get(f"/projects/{PROJECT}/releases/{version}/revisions/latest/checks")
+        assert r.status_code == 200, r.text
+        report = r.json()
+        if report["state"] == "done" and report["stale"] == 0:
+            return [x for x in report["results"] if x["check"] == "signatures"]
+        assert time.monotonic() < deadline, f"checks did not finish: {report['state']}"
+        time.sleep(0.5)
+
+
 def events(agent: AgentProcess, kind: EventKind) -> list[dict[str, Any]]:
     with agent.client(agent.admin_token) as c:
         page = c.get("/events", params={"since": 0, "limit": 1000, "project": PROJECT}).json()
@@ -113,10 +129,13 @@ def test_revocation_end_to_end(
         other_asc.write_text(user_key("alice").sign(other.read_bytes()))
         release_with(bob, "7.1.0", [other, other_asc])
 
-    # Before: the key verifies the artifact.
+    # Before: the key verifies the artifact, and the agent's signatures check passes it.
     before = httpx.get(f"{agent.url}/projects/{PROJECT}/KEYS", timeout=30).text
     with Keyring.open([before]) as ring:
         assert [s.status for s in ring.verify(artifact, asc.read_bytes())] == [SignatureStatus.GOOD]
+    with agent.client(agent.committer_token) as bob:
+        checked = signature_results(bob, "7.0.0")
+    assert [(x["path"], x["status"]) for x in checked] == [(f"{ARTIFACT}.asc", "pass")], checked
 
     cert = tmp_path / "revocation.asc"
     cert.write_text(key_maker.revocation_certificate(signer))  # GnuPG's own, ':'-guarded
@@ -163,6 +182,13 @@ def test_revocation_end_to_end(
         assert [s.status for s in ring.verify(artifact, asc.read_bytes())] == [
             SignatureStatus.REVOKED_KEY
         ]
+
+    # The agent redid the signatures check of the open release: the signature now fails.
+    with agent.client(agent.committer_token) as bob:
+        checked = signature_results(bob, "7.0.0")
+    assert [(x["path"], x["status"]) for x in checked] == [(f"{ARTIFACT}.asc", "blocker")], checked
+    assert "signature by a revoked key" in checked[0]["message"]
+    assert checked[0]["data"]["signature_status"] == "revoked_key"
 
     # The same certificate again revokes nothing: a clear 400 (exit 2).
     again = atr(agent, agent.committer_token, "keys", "revoke", PROJECT, str(cert), tmp=tmp_path)
