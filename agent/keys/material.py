@@ -49,6 +49,7 @@ FLAG_BY_PROBLEM = {
 """The ``flags`` word stored for each fatal problem code of :mod:`shared.openpgp.policy`."""
 
 _BEGIN_PUBLIC = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+_BEGIN_SIGNATURE = "-----BEGIN PGP SIGNATURE-----"
 
 
 def material(key: GpgSubkey) -> KeyMaterial:
@@ -256,16 +257,25 @@ def read_key(armored: str, *, existing: Mapping[str, str] | None = None) -> KeyF
 
 
 def _unguard(text: str) -> str:
-    """GnuPG writes revocation certificates with ':' before the armor's dashes so that they
-    are not imported by accident; take it away, as its instructions say to."""
-    return "\n".join(line[1:] if line.startswith(":-----") else line for line in text.splitlines())
+    """The revocation as GnuPG imports it. GnuPG writes revocation certificates with ':'
+    before the armor's dashes so that they are not imported by accident: take it away, as
+    its instructions say to. A bare revocation signature armored as a ``PGP SIGNATURE``
+    (pgpy's ``str(signature)``) is labelled a public key block, which GnuPG imports (the
+    armor's checksum covers the data only, not the label)."""
+    lines = [line[1:] if line.startswith(":-----") else line for line in text.splitlines()]
+    relabel = {
+        _BEGIN_SIGNATURE: _BEGIN_PUBLIC,
+        "-----END PGP SIGNATURE-----": "-----END PGP PUBLIC KEY BLOCK-----",
+    }
+    return "\n".join(relabel.get(line.strip(), line) for line in lines)
 
 
 def read_revocation(text: str, project_keys: Mapping[str, str]) -> KeyFacts:
     """The one key of ``project_keys`` (fingerprint → armored) that ``text`` revokes.
 
     ``text`` is a revocation certificate (``gpg --gen-revoke``, or the one GnuPG keeps in
-    ``openpgp-revocs.d``) or the key carrying its revocation signature. GnuPG imports the
+    ``openpgp-revocs.d``), a bare revocation signature, or the key carrying its revocation
+    signature. GnuPG imports the
     project's keys and then ``text`` into a throwaway home; the revoked key is the one GnuPG
     lists as revoked afterwards (validity ``r``) and not before — GnuPG accepts only a
     revocation signature that verifies. The answer's ``armored`` carries the revocation.

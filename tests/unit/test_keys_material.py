@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pgpy.constants import RevocationReason, SignatureType
 
 from agent.keys.generate import StoredKey, listing, render_keys_file
 from agent.keys.material import read_key, read_keys_file, read_revocation
@@ -169,6 +170,22 @@ def test_revocation_reason_from_the_signature() -> None:
     facts = read_revocation(pair.revoked_public_armor(), {pair.fingerprint: public})
     assert facts.revocation is not None
     assert facts.revocation.reason == "key compromised: test: key compromised"
+
+
+def test_bare_revocation_signature() -> None:
+    # pgpy armors a lone revocation signature as a PGP SIGNATURE; GnuPG imports it relabelled.
+    pair = fresh_key("sig")
+    public = pair.public_armor
+    signature = pair.key.revoke(
+        pair.key,
+        sigtype=SignatureType.KeyRevocation,
+        reason=RevocationReason.Retired,
+        comment="done",
+    )
+    text = str(signature)
+    assert text.startswith("-----BEGIN PGP SIGNATURE-----")
+    facts = read_revocation(text, {pair.fingerprint: public})
+    assert facts.revocation is not None and facts.revocation.reason == "key retired: done"
 
 
 def test_parse_revocations_takes_the_primary_keys_newest() -> None:
