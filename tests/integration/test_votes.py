@@ -430,9 +430,10 @@ def test_two_binding_approvals_fail_and_the_release_returns_to_compose(
 def test_who_may_start_and_how_long(voting, tmp_path: Path) -> None:
     agent, _members = voting
     version = "1.2.0"
+    # a new committer first: adding a member's key changes the keys the checks trust
+    frank = add_member(agent, "frank", role="committer")
     start_candidate(agent, tmp_path, version)
-    dave = add_member(agent, "frank", role="committer")
-    with client(agent, dave.token) as c:
+    with client(agent, frank.token) as c:
         r = c.post(f"/projects/{PROJECT}/releases/{version}/vote", json={})
     refused(r, 403, "release manager of acme-lib 1.2.0 (bob)")
     with client(agent, agent.other.token) as c:  # carol: PMC of another committee

@@ -197,14 +197,14 @@ def add_member(
         return Member(name=name, email=key.email, key=key, token=r.json()["token"])
 
 
-def ballot(revision: dict, value: str = "+1", *, comment: str = "", **changes) -> BallotContent:
-    """A ballot on ``revision`` reviewing every file with the SHA-512 the agent holds."""
+def ballot(rev: dict, value: str = "+1", *, comment: str = "", **changes) -> BallotContent:
+    """A ballot on revision ``rev`` reviewing every file with the SHA-512 the agent holds."""
     data = {
-        "project": revision["project"],
-        "version": revision["version"],
-        "revision": revision["number"],
+        "project": rev["project"],
+        "version": rev["version"],
+        "revision": rev["number"],
         "value": value,
-        "reviewed": {f["path"]: f["sha512"] for f in revision["files"]},
+        "reviewed": {f["path"]: f["sha512"] for f in rev["files"]},
         "comment": comment,
     }
     data.update(changes)
