@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -41,6 +41,7 @@ from shared.protocol import (
     User,
 )
 from shared.protocol.keys import KeyRevoked, ProjectKeyOut
+from shared.protocol.votes import BallotOut
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,14 @@ _TASK_STATE_EVENTS = frozenset(
 )
 
 _KEY_EVENTS = frozenset({EventKind.KEY_ADDED, EventKind.KEY_REVOKED, EventKind.KEYS_IMPORTED})
+_VOTE_EVENTS = frozenset(
+    {
+        EventKind.VOTE_STARTED,
+        EventKind.BALLOT_CAST,
+        EventKind.TALLY_CHANGED,
+        EventKind.VOTE_DECIDED,
+    }
+)
 
 ClientFactory = Callable[[str], AgentClient]
 
@@ -107,6 +116,10 @@ class Session(QObject):
     """the :class:`~shared.protocol.Revision` holding the uploaded files"""
     project_keys_changed = Signal(str, list)
     """project, ``list[ProjectKeyOut]``: loaded, or reloaded after a ``key.*`` event"""
+    votes_changed = Signal(list)
+    """the open votes, ``list[VoteOut]`` (loaded, or reloaded after a ``vote.*`` event)"""
+    vote_changed = Signal(object)
+    """the :class:`~shared.protocol.votes.VoteOut` watched with :meth:`watch_vote`, fresh"""
     error = Signal(str)
     """diagnostics text of a failed action, for the one place errors are shown"""
 
@@ -133,6 +146,8 @@ class Session(QObject):
         self._duplicates = 0
         self._jobs = Jobs(self._report)
         self._key_projects: set[str] = set()
+        self._watch_votes = False
+        self._vote: tuple[str, str] | None = None
         self.event_received.connect(self._apply_keys_and_votes)
 
     # --- what the GUI reads ---------------------------------------------------------------------
@@ -478,13 +493,96 @@ class Session(QObject):
         """The project's generated KEYS file (what voters verify signatures against)."""
         return self._jobs.start(self._need_client().get_keys_file(project), report=False)
 
+    # --- votes ------------------------------------------------------------------------------------
+
+    def load_votes(self) -> None:
+        """Load the open votes (then :attr:`votes_changed`); ``vote.*`` events reload them."""
+        self._watch_votes = True
+        self._jobs.coalesce("votes", self._load_votes)
+
+    async def _load_votes(self) -> None:
+        votes = await self._need_client().list_votes(state="open")
+        self.votes_changed.emit(votes)
+
+    def watch_vote(self, project: str | None, version: str | None = None) -> None:
+        """Load one release's vote (then :attr:`vote_changed`) and keep it fresh; None stops."""
+        if project is None or version is None:
+            self._vote = None
+            return
+        self._vote = (project, version)
+        self._jobs.coalesce(f"vote:{project}/{version}", lambda: self._load_vote(project, version))
+
+    async def _load_vote(self, project: str, version: str) -> None:
+        vote = await self._need_client().get_vote(project, version)
+        self.vote_changed.emit(vote)
+
+    def revision(self, project: str, version: str, number: int) -> asyncio.Task[Revision]:
+        """One revision of a release (its files, with the SHA-512 the agent holds)."""
+        return self._jobs.start(
+            self._need_client().get_revision(project, version, number), report=False
+        )
+
+    def download_files(
+        self,
+        project: str,
+        version: str,
+        number: int,
+        paths: Sequence[str],
+        folder: Path,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> asyncio.Task[list[Path]]:
+        """Download files of a revision into ``folder`` (keeping their release paths);
+        ``progress(path, received, total)``. Each file appears whole or not at all."""
+
+        async def run() -> list[Path]:
+            client = self._need_client()
+            written = []
+            for path in paths:
+                dest = folder.joinpath(*PurePosixPath(path).parts)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+
+                def report(received: int, total: int, path: str = path) -> None:
+                    if progress is not None:
+                        progress(path, received, total)
+
+                written.append(
+                    await client.download_file(
+                        project, version, number, path, dest, progress=report
+                    )
+                )
+            return written
+
+        return self._jobs.start(run(), key="download", report=False)
+
+    def cast_ballot(self, project: str, version: str, signed: str) -> asyncio.Task[BallotOut]:
+        """Cast a clear-signed ballot; the vote is reloaded after."""
+
+        async def run() -> BallotOut:
+            ballot = await self._need_client().cast_ballot(project, version, signed)
+            self._jobs.coalesce(
+                f"vote:{project}/{version}", lambda: self._load_vote(project, version)
+            )
+            return ballot
+
+        return self._jobs.start(run(), report=False)
+
     def _apply_keys_and_votes(self, event: Event) -> None:
-        """Reload the watched projects' keys on ``key.*`` events (live ones only)."""
+        """Reload the watched projects' keys on ``key.*`` events, the open votes and the
+        watched vote on ``vote.*`` events (live ones only)."""
         if event.id <= self._loaded_at or not event.project:
             return
-        project = event.project
+        project, version = event.project, event.version
         if event.kind in _KEY_EVENTS and project in self._key_projects:
             self._jobs.coalesce(f"keys:{project}", lambda: self._load_project_keys(project))
+        if event.kind not in _VOTE_EVENTS:
+            return
+        if self._watch_votes:
+            self._jobs.coalesce("votes", self._load_votes)
+        if version is not None and self._vote == (project, version):
+            self._jobs.coalesce(
+                f"vote:{project}/{version}", lambda: self._load_vote(project, version)
+            )
 
     # --- internals ------------------------------------------------------------------------------
 

@@ -139,6 +139,9 @@ class KeysViewModel(QObject):
         self.project_changed.emit(project or "")
 
     def refresh(self) -> None:
+        """Reload my keys, the shown project's keys (and the projects, if none are known)."""
+        if not self._projects and self.session.user is not None:
+            self.session.refresh_projects()
         self.reload_my_keys()
         if self._project is not None:
             self.session.load_project_keys(self._project)

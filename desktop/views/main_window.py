@@ -26,13 +26,17 @@ from PySide6.QtWidgets import (
 
 from desktop.models.releases import TreeNode
 from desktop.theme import MUTED_TEXT, monospace_font
+from desktop.viewmodels.keys import KeysViewModel
 from desktop.viewmodels.main import MainViewModel
+from desktop.viewmodels.votes import VotesViewModel
 from desktop.views.create_release import CreateReleaseDialog
 from desktop.views.errors import ErrorPresenter
+from desktop.views.keys_view import KeysWindow
 from desktop.views.log_pane import LogPane
 from desktop.views.release_panel import ReleasePanel
 from desktop.views.style import connection_text
 from desktop.views.upload_dialog import UploadDialog
+from desktop.views.votes_view import VotesWindow
 from shared.lifecycle import Phase
 from shared.protocol import User
 
@@ -86,6 +90,8 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(label)
         self.errors = ErrorPresenter(self, self.statusBar())
 
+        self._keys_window: KeysWindow | None = None
+        self._votes_window: VotesWindow | None = None
         self._build_actions()
         session.state_changed.connect(self._state_changed)
         session.logged_in.connect(self._logged_in)
@@ -191,6 +197,15 @@ class MainWindow(QMainWindow):
         view_menu = menu.addMenu("&View")
         view_menu.addAction(self.filter_action)
         view_menu.addAction(self.clear_log_action)
+        self.keys_action = self._action(
+            "&Keys and signing…", self.open_keys, "Ctrl+K", "Your keys and the projects' KEYS"
+        )
+        self.votes_action = self._action(
+            "&Votes…", self.open_votes, "Ctrl+Shift+V", "Open votes: verify, then cast a ballot"
+        )
+        keys_menu = menu.addMenu("&Keys && votes")
+        keys_menu.addAction(self.keys_action)
+        keys_menu.addAction(self.votes_action)
         menu.addMenu("&Help").addAction(self.about_action)
 
         toolbar = self.addToolBar("Release")
@@ -320,6 +335,28 @@ class MainWindow(QMainWindow):
 
         dialog.finished.connect(done)
         dialog.open()
+
+    def open_keys(self) -> KeysWindow:
+        """Keys → Keys and signing…: the keys screen in its own window (one, kept)."""
+        if self._keys_window is None:
+            vm = KeysViewModel(self.vm.session, projects=self.vm.projects(), parent=self)
+            self._keys_window = KeysWindow(vm, parent=self)
+        else:
+            self._keys_window.view.vm.refresh()
+        self._keys_window.show()
+        self._keys_window.raise_()
+        return self._keys_window
+
+    def open_votes(self) -> VotesWindow:
+        """Keys & votes → Votes…: the votes screen in its own window (one, kept)."""
+        if self._votes_window is None:
+            vm = VotesViewModel(self.vm.session, projects=self.vm.projects(), parent=self)
+            self._votes_window = VotesWindow(vm, parent=self)
+        else:
+            self._votes_window.view.vm.refresh()
+        self._votes_window.show()
+        self._votes_window.raise_()
+        return self._votes_window
 
     def _about(self) -> None:
         QMessageBox.about(

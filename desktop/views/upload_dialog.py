@@ -1,4 +1,5 @@
-"""The upload dialog: choose files, watch each one's progress and the total, cancel."""
+"""The upload dialog: choose files, optionally sign and checksum them here first, watch each
+one's progress and the total, cancel."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -49,6 +52,7 @@ class UploadDialog(QDialog):
         self.message_edit = QLineEdit()
         self.message_edit.setPlaceholderText("Note for the new revision (optional)")
         layout.addWidget(self.message_edit)
+        layout.addWidget(self._build_sign_box())
         layout.addLayout(self._build_totals())
         layout.addLayout(self._build_buttons())
 
@@ -59,6 +63,7 @@ class UploadDialog(QDialog):
         vm.finished.connect(self._finished)
         vm.failed.connect(self._failed)
         vm.cancelled.connect(self._cancelled)
+        vm.stage_changed.connect(self._stage_changed)
         self._render_files()
         self._running_changed(False)
 
@@ -86,6 +91,19 @@ class UploadDialog(QDialog):
         header.resizeSection(2, 200)
         header.setStretchLastSection(False)
         return self.file_list
+
+    def _build_sign_box(self) -> QCheckBox:
+        self.sign_box = QCheckBox("Sign and checksum the artifacts here before upload")
+        key = self._vm.signing_key
+        if key is None:
+            self.sign_box.setEnabled(False)
+            self.sign_box.setToolTip("log in with a key to sign")
+        else:
+            self.sign_box.setToolTip(
+                f"Each artifact gets <name>.asc (detached, armored, SHA-512) made with your key "
+                f"{key[-16:]} and <name>.sha512, written beside it and uploaded with it"
+            )
+        return self.sign_box
 
     def _build_totals(self) -> QHBoxLayout:
         self.overall = QProgressBar()
@@ -136,9 +154,21 @@ class UploadDialog(QDialog):
 
     def _start(self) -> None:
         self._vm.message = self.message_edit.text().strip()
+        self._vm.sign_first = self.sign_box.isChecked()
+        passphrase = None
+        if self._vm.sign_first and self._vm.needs_passphrase():
+            text, ok = QInputDialog.getText(
+                self,
+                "Passphrase",
+                "Passphrase of your signing key:",
+                QLineEdit.EchoMode.Password,
+            )
+            if not ok:
+                return
+            passphrase = text
         self.status.setText("Uploading…")
         self.status.setStyleSheet("")
-        self._vm.start()
+        self._vm.start(passphrase=passphrase)
 
     def reject(self) -> None:
         """Closing the dialog while uploading cancels the upload."""
@@ -173,7 +203,16 @@ class UploadDialog(QDialog):
         self.overall.setValue(_permille(sent, total))
         self.overall_label.setText(f"{human_size(sent)} of {human_size(total)}")
 
+    def _stage_changed(self, stage: str) -> None:
+        if stage == "signing":
+            self.status.setText("Signing and checksumming on this computer…")
+            self.cancel_button.setText("Cancel")
+        else:
+            self.status.setText("Uploading…")
+            self.cancel_button.setText("Cancel upload")
+
     def _running_changed(self, running: bool) -> None:
+        self.sign_box.setEnabled(not running and self._vm.can_sign)
         self.cancel_button.setVisible(running)
         self.add_button.setEnabled(not running)
         self.remove_button.setEnabled(not running)

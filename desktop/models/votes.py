@@ -1,0 +1,306 @@
+"""Votes as tables: the open votes, one vote's ballots, and the candidate's local verification."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor, QFont
+
+from desktop.format import human_size, short_hash
+from desktop.theme import MUTED_TEXT, monospace_font
+from desktop.verify import FileCheck, Verification
+from shared.protocol.votes import BallotOut, BallotValue, VoteOut
+from shared.votes import MIN_BINDING_APPROVALS
+
+_Index = QModelIndex | QPersistentModelIndex
+VoteRole = Qt.ItemDataRole.UserRole + 1
+
+VALUE_COLOURS = {"+1": "#2e7d32", "0": "#757575", "-1": "#c62828"}
+OK_COLOUR = "#2e7d32"
+FAIL_COLOUR = "#c62828"
+VALUES: tuple[BallotValue, ...] = ("+1", "0", "-1")
+
+
+MINUS = "\u2212"
+"""A typographic minus (U+2212): it reads better than a hyphen in a table."""
+
+
+def counts_text(counts: Mapping[BallotValue, int]) -> str:
+    """``+1: 3   0: 0   -1: 1``, with a typographic minus."""
+    return "   ".join(f"{v.replace('-', MINUS)}: {counts.get(v, 0)}" for v in VALUES)
+
+
+def standing(vote: VoteOut) -> str:
+    """Where the vote stands, for people: what it still needs, or its outcome."""
+    tally = vote.tally
+    if tally.outcome != "open":
+        return f"vote {tally.outcome}"
+    approvals = tally.binding.get("+1", 0)
+    rejections = tally.binding.get("-1", 0)
+    if approvals < MIN_BINDING_APPROVALS:
+        missing = MIN_BINDING_APPROVALS - approvals
+        return f"needs {missing} more binding +1"
+    if approvals <= rejections:
+        return f"needs more binding +1 than binding {MINUS}1"
+    return "would pass if it ended now"
+
+
+def time_left(ends_at: datetime, *, now: datetime | None = None) -> str:
+    """``2d 5h left``, ``40m left``, ``ended``."""
+    end = ends_at if ends_at.tzinfo else ends_at.replace(tzinfo=UTC)
+    seconds = (end - (now or datetime.now(UTC))).total_seconds()
+    if seconds <= 0:
+        return "ended"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h left"
+    if hours:
+        return f"{hours}h {minutes:02d}m left"
+    return f"{max(minutes, 1)}m left"
+
+
+class _Table(QAbstractTableModel):
+    COLUMNS: tuple[str, ...] = ()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._rows()
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def _rows(self) -> int:
+        raise NotImplementedError
+
+
+class VotesModel(_Table):
+    """Votes (open ones, usually): release, round, time left, binding and non-binding counts."""
+
+    COLUMNS = ("Release", "Revision", "Ends", "Binding", "Non-binding", "Standing")
+    RELEASE, REVISION, ENDS, BINDING, NON_BINDING, STANDING = range(6)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._votes: list[VoteOut] = []
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_votes(self, votes: list[VoteOut]) -> None:
+        self.beginResetModel()
+        self._votes = sorted(votes, key=lambda v: (v.ends_at, v.project, v.version))
+        self.endResetModel()
+
+    def update_vote(self, vote: VoteOut) -> None:
+        """Replace the row of the same vote (a new tally), or add it."""
+        for row, known in enumerate(self._votes):
+            if known.id == vote.id:
+                self._votes[row] = vote
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+                return
+        self.set_votes([*self._votes, vote])
+
+    def votes(self) -> list[VoteOut]:
+        return list(self._votes)
+
+    def vote_at(self, row: int) -> VoteOut:
+        return self._votes[row]
+
+    def row_of(self, project: str, version: str) -> int:
+        for row, vote in enumerate(self._votes):
+            if (vote.project, vote.version) == (project, version):
+                return row
+        return -1
+
+    def _rows(self) -> int:
+        return len(self._votes)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        vote = self._votes[index.row()]
+        column = index.column()
+        if role == VoteRole:
+            return vote
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._cells(vote)[column]
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.ENDS:
+            return vote.ends_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        return self._style(vote, column, role)
+
+    def _style(self, vote: VoteOut, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.FontRole and column in (self.RELEASE, self.BINDING):
+            return self._bold
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.STANDING:
+            passing = standing(vote) == "would pass if it ended now"
+            return QColor(OK_COLOUR if passing else MUTED_TEXT)
+        return None
+
+    @staticmethod
+    def _cells(vote: VoteOut) -> tuple[str, ...]:
+        round_note = " (Incubator)" if vote.round == "incubator" else ""
+        return (
+            f"{vote.project} {vote.version}{round_note}",
+            str(vote.revision),
+            time_left(vote.ends_at),
+            counts_text(vote.tally.binding),
+            counts_text(vote.tally.non_binding),
+            standing(vote),
+        )
+
+
+class BallotsModel(_Table):
+    """The ballots of one vote, newest first; superseded ones greyed."""
+
+    COLUMNS = ("Voter", "Vote", "Binding", "Cast", "Via", "Comment")
+    VOTER, VALUE, BINDING, CAST, SOURCE, COMMENT = range(6)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ballots: list[BallotOut] = []
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_ballots(self, ballots: list[BallotOut]) -> None:
+        self.beginResetModel()
+        self._ballots = sorted(ballots, key=lambda b: b.cast_at, reverse=True)
+        self.endResetModel()
+
+    def ballots(self) -> list[BallotOut]:
+        return list(self._ballots)
+
+    def _rows(self) -> int:
+        return len(self._ballots)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        ballot = self._ballots[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                ballot.voter,
+                ballot.value,
+                "binding" if ballot.binding else "non-binding",
+                ballot.cast_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                "signed in the desktop" if ballot.source == "desktop" else "email",
+                ballot.comment,
+            )[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            note = "superseded by a later ballot of the same voter\n" if ballot.superseded else ""
+            key = f"signed with {ballot.fingerprint}" if ballot.fingerprint else ""
+            return (note + key).strip() or None
+        return self._style(ballot, column, role)
+
+    def _style(self, ballot: BallotOut, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if ballot.superseded:
+                return QColor(MUTED_TEXT)
+            return QColor(VALUE_COLOURS[ballot.value]) if column == self.VALUE else None
+        if role == Qt.ItemDataRole.FontRole and column == self.VALUE:
+            return self._bold
+        return None
+
+
+class VerificationModel(_Table):
+    """The candidate's files as verified on this computer."""
+
+    COLUMNS = ("File", "Result", "Signature", "Checksum", "Size", "SHA-512")
+    FILE, RESULT, SIGNATURE, CHECKSUM, SIZE, SHA512 = range(6)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._files: list[FileCheck] = []
+        self._progress: dict[str, tuple[int, int]] = {}
+        self._mono = monospace_font()
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    def set_verification(self, verification: Verification | None) -> None:
+        self.beginResetModel()
+        self._files = list(verification.files) if verification else []
+        self._progress = {}
+        self.endResetModel()
+
+    def set_pending(self, files: list[FileCheck]) -> None:
+        """Files being downloaded or checked (their results not known yet)."""
+        self.beginResetModel()
+        self._files = list(files)
+        self._progress = {}
+        self.endResetModel()
+
+    def set_progress(self, path: str, done: int, total: int) -> None:
+        self._progress[path] = (done, total)
+        for row, check in enumerate(self._files):
+            if check.path == path:
+                self.dataChanged.emit(self.index(row, self.RESULT), self.index(row, self.RESULT))
+                return
+
+    def files(self) -> list[FileCheck]:
+        return list(self._files)
+
+    def _rows(self) -> int:
+        return len(self._files)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        check = self._files[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._cells(check)[column]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(check, column)
+        return self._style(check, column, role)
+
+    def _style(self, check: FileCheck, column: int, role: int) -> Any:
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.RESULT:
+            if check.problems:
+                return QColor(FAIL_COLOUR)
+            return QColor(OK_COLOUR) if check.sha512 else QColor(MUTED_TEXT)
+        if role == Qt.ItemDataRole.FontRole:
+            if column == self.SHA512:
+                return self._mono
+            return self._bold if column == self.RESULT else None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.SIZE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _cells(self, check: FileCheck) -> tuple[str, ...]:
+        if check.sha512:
+            result = "✔ verified" if check.ok else "✘ " + check.problems[0]
+            if check.ok and check.kind != "artifact":
+                result = "✔ " + ("signature file" if check.kind == "signature" else "checksum file")
+        else:
+            done, total = self._progress.get(check.path, (0, 0))
+            result = f"checking {done * 100 // total} %" if total else "waiting"
+            if check.problems:
+                result = "✘ " + check.problems[0]
+        return (
+            check.path,
+            result,
+            check.signature if check.kind == "artifact" else "",
+            check.checksum if check.kind == "artifact" else "",
+            human_size(check.size),
+            short_hash(check.sha512) if check.sha512 else "",
+        )
+
+    @staticmethod
+    def _tooltip(check: FileCheck, column: int) -> str | None:
+        if column == VerificationModel.SHA512:
+            return check.sha512 or None
+        if column == VerificationModel.SIGNATURE and check.signer:
+            return f"signed by {check.signer}"
+        if column == VerificationModel.RESULT and check.problems:
+            return "\n".join(check.problems)
+        return None
