@@ -20,9 +20,10 @@ from shared.cli import ExitCode
 from shared.protocol import EventKind
 from tests.support.agent import AgentFactory, AgentProcess
 from tests.support.gpg import GPG, KINDS, GpgFactory, gpg_factory, kill_agent
+from tests.support.keymaker import KeyMaker, key_maker
 from tests.support.keys import user_key
 
-__all__ = ["gpg_factory"]  # session fixture
+__all__ = ["gpg_factory", "key_maker"]  # session fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -278,3 +279,54 @@ def test_operator_import_and_list(
     assert imports and imports[0]["actor"] == "atr-agent"
     bad = agent.cli("keys", "import", "no-such-project", str(path), check=False)
     assert bad.returncode == 2 and "no project 'no-such-project'" in bad.stderr
+
+
+def test_add_list_and_revoke_as_text(
+    fresh_agent: AgentProcess, key_maker: KeyMaker, tmp_path: Path
+) -> None:
+    key = key_maker.make(key_maker.unique("Bob Text", "bob@example.org"), "rsa2048")
+    key_file = tmp_path / "bob.asc"
+    key_file.write_text(key.public)
+    token = fresh_agent.committer_token
+    added = atr(fresh_agent, token, "keys", "add", "acme-lib", str(key_file), tmp=tmp_path)
+    assert added.returncode == 0, added.stderr
+    lines = added.stdout.splitlines()
+    assert lines[0] == f"key {key.fingerprint} is in the KEYS of acme-lib"
+    assert lines[1] == f"{key.fingerprint}  valid"
+    assert f"  uid:      {key.user_id}" in lines
+    assert any(line.startswith("  owner:    bob; added ") for line in lines)
+
+    listed = atr(fresh_agent, token, "keys", "list", "acme-lib", tmp=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split() == [
+        "fingerprint",
+        "state",
+        "key",
+        "user",
+        "id",
+        "owner",
+        "flags",
+    ]
+    row = next(line for line in listed.stdout.splitlines() if line.startswith(key.fingerprint))
+    assert row.split()[1:4] == ["valid", "RSA", "2048"] and row.split()[-1] == "bob"
+
+    cert = tmp_path / "bob.rev"
+    cert.write_text(key_maker.revocation_certificate(key))
+    revoked = atr(fresh_agent, token, "keys", "revoke", "acme-lib", str(cert), tmp=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    lines = revoked.stdout.splitlines()
+    assert lines[0] == f"key {key.fingerprint} of acme-lib is revoked"
+    assert any(line.startswith("  revoked:  ") and "(no reason given)" in line for line in lines)
+    assert lines[-1] == "no release of the project carries a signature by it"
+
+    # Errors: a missing file, and a key of nobody in the project (400 → exit 2).
+    gone = atr(
+        fresh_agent, token, "keys", "add", "acme-lib", str(tmp_path / "missing.asc"), tmp=tmp_path
+    )
+    assert gone.returncode == ExitCode.USAGE and "does not exist" in gone.stderr
+    stranger = key_maker.make(key_maker.unique("Nobody", "nobody@example.org"))
+    key_file.write_text(stranger.public)
+    refused = atr(fresh_agent, token, "keys", "add", "acme-lib", str(key_file), tmp=tmp_path)
+    assert refused.returncode == ExitCode.USAGE
+    assert "belongs to no committer of project 'acme-lib'" in refused.stderr
+    assert "hint: rule: " in refused.stderr
