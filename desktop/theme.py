@@ -40,6 +40,24 @@ FAILED_EVENT_COLOUR = "#c62828"
 MUTED_TEXT = "#757575"
 """Secondary text: summaries, placeholders."""
 
+CHECK_STATUS_COLOURS: dict[str, str] = {
+    "blocker": "#c62828",
+    "warning": "#e65100",
+    "note": "#1565c0",
+    "pass": "#2e7d32",
+}
+"""A colour per check result severity (``shared.protocol.checks.CheckStatus``)."""
+IGNORED_COLOUR = "#9e9e9e"
+"""Results an ignore rule of the project's policy took out of the count."""
+
+LICENSE_CATEGORY_COLOURS: dict[str, str] = {
+    "A": "#2e7d32",
+    "B": "#ef8f00",
+    "X": "#c62828",
+    "unknown": "#757575",
+}
+"""ASF license categories of SBOM components: A green, B amber, X red, unknown grey."""
+
 CONNECTION_COLOURS: dict[str, str] = {
     "connected": "#2e7d32",
     "connecting": "#f9a825",
