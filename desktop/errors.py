@@ -9,7 +9,8 @@
         │   ├── PassphraseRequired  the key is protected and no passphrase is known
         │   └── WrongPassphrase   the passphrase does not unlock the key
         ├── KeyringUnavailable    the OS keyring cannot store or read a passphrase
-        └── SettingsError         the settings file cannot be read or written
+        ├── SettingsError         the settings file cannot be read or written
+        └── PolicyChanged         the project's policy changed since the editor loaded it
 
 Errors met while talking to the agent are :class:`shared.errors.ClientError`;
 the session shows every error's :meth:`~shared.errors.AtrError.diagnostics`.
@@ -46,3 +47,7 @@ class KeyringUnavailable(DesktopError):
 
 class SettingsError(DesktopError):
     """The settings file cannot be read or written."""
+
+
+class PolicyChanged(DesktopError):
+    """The project's check policy changed on the agent since the editor loaded it."""

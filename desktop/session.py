@@ -9,9 +9,12 @@ touch asyncio.
 
 Live events keep the models current: a ``release.phase_changed`` reloads that
 release, ``revision.created`` the revisions of the release on screen,
-``task.*`` state events the one task they name. Refreshes asked for by a burst
-of events are coalesced. The stream reconnects by itself and replays from the
-last event it saw; its state is :attr:`Session.state`.
+``task.*`` state events the one task they name, ``check.finished`` /
+``checks.done`` the check report of the revision watched with
+:meth:`Session.watch_checks` (debounced: results fill in while checks run),
+``project.policy_changed`` that project's policy and report. Refreshes asked
+for by a burst of events are coalesced. The stream reconnects by itself and
+replays from the last event it saw; its state is :attr:`Session.state`.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from desktop.errors import PolicyChanged
 from desktop.jobs import Jobs
 from desktop.keystore import Keystore
 from shared.client import AgentClient
@@ -40,6 +45,7 @@ from shared.protocol import (
     TaskType,
     User,
 )
+from shared.protocol.checks import CheckReport, PolicyOut, PolicyUpdate
 from shared.protocol.keys import KeyRevoked, ProjectKeyOut
 from shared.protocol.votes import BallotOut
 
@@ -67,6 +73,12 @@ _TASK_STATE_EVENTS = frozenset(
         EventKind.TASK_FINISHED,
     }
 )
+
+_CHECK_EVENTS = frozenset(
+    {EventKind.CHECKS_QUEUED, EventKind.CHECK_FINISHED, EventKind.CHECKS_DONE}
+)
+CHECKS_DEBOUNCE_MS = 300
+"""Check events within this interval of the first cost one reload of the report."""
 
 _KEY_EVENTS = frozenset({EventKind.KEY_ADDED, EventKind.KEY_REVOKED, EventKind.KEYS_IMPORTED})
 _VOTE_EVENTS = frozenset(
@@ -114,6 +126,10 @@ class Session(QObject):
     """release path of the file, bytes sent, file size"""
     upload_finished = Signal(object)
     """the :class:`~shared.protocol.Revision` holding the uploaded files"""
+    checks_changed = Signal(object)
+    """:class:`~shared.protocol.checks.CheckReport` of the revision :meth:`watch_checks` names"""
+    policy_loaded = Signal(object)
+    """:class:`~shared.protocol.checks.PolicyOut`: loaded, saved, or changed by someone else"""
     project_keys_changed = Signal(str, list)
     """project, ``list[ProjectKeyOut]``: loaded, or reloaded after a ``key.*`` event"""
     votes_changed = Signal(list)
@@ -144,7 +160,13 @@ class Session(QObject):
         self._last_event_id: int | None = None
         self._loaded_at = 0
         self._duplicates = 0
+        self._checks: tuple[str, str, int] | None = None
+        self._policy_project: str | None = None
         self._jobs = Jobs(self._report)
+        self._checks_timer = QTimer(self)
+        self._checks_timer.setSingleShot(True)
+        self._checks_timer.setInterval(CHECKS_DEBOUNCE_MS)
+        self._checks_timer.timeout.connect(self.refresh_checks)
         self._key_projects: set[str] = set()
         self._watch_votes = False
         self._vote: tuple[str, str] | None = None
@@ -183,6 +205,11 @@ class Session(QObject):
     def duplicates_dropped(self) -> int:
         """Events the stream delivered twice (the stream promises none; this proves it)."""
         return self._duplicates
+
+    @property
+    def watched_checks(self) -> tuple[str, str, int] | None:
+        """(project, version, revision) whose check report is kept fresh, if any."""
+        return self._checks
 
     @property
     def current_release(self) -> tuple[str, str] | None:
@@ -254,6 +281,9 @@ class Session(QObject):
         client, self._client = self._client, None
         self._user = None
         self._current = None
+        self._checks = None
+        self._policy_project = None
+        self._checks_timer.stop()
         if client is not None:
             await client.aclose()
 
@@ -302,6 +332,26 @@ class Session(QObject):
         ):
             task_id = event.task_id
             self._jobs.coalesce(f"task:{task_id}", lambda: self._load_task(task_id))
+        else:
+            self._apply_checks(event)
+
+    def _apply_checks(self, event: Event) -> None:
+        """Check and policy events: reload the watched report (debounced) and policy."""
+        watched = self._checks
+        if event.kind in _CHECK_EVENTS:
+            revision = event.data.get("revision")
+            if (
+                watched is not None
+                and watched[:2] == (event.project, event.version)
+                and (not isinstance(revision, int) or revision == watched[2])
+            ):
+                self._schedule_checks()
+        elif event.kind is EventKind.POLICY_CHANGED and event.project:
+            project = event.project
+            if self._policy_project == project:
+                self._jobs.coalesce(f"policy:{project}", lambda: self._load_policy(project))
+            if watched is not None and watched[0] == project:  # ignores changed what counts
+                self._schedule_checks()
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -370,6 +420,107 @@ class Session(QObject):
         task = await self._need_client().get_task(task_id)
         if self._current == (task.project, task.version):
             self.task_changed.emit(task)
+
+    # --- checks, policy, SBOMs ---------------------------------------------------------------
+
+    def watch_checks(self, project: str | None, version: str | None, revision: int | None) -> None:
+        """Show the check report of one revision (then :attr:`checks_changed`) and keep it fresh.
+
+        ``None`` stops watching. Check events of that revision reload the report,
+        debounced by :data:`CHECKS_DEBOUNCE_MS`, so results fill in while checks run.
+        """
+        self._checks_timer.stop()
+        self._jobs.cancel("checks")
+        if project is None or version is None or revision is None:
+            self._checks = None
+            return
+        self._checks = (project, version, revision)
+        self.refresh_checks()
+
+    def _schedule_checks(self) -> None:
+        """Reload the watched report soon: at most once per :data:`CHECKS_DEBOUNCE_MS`.
+
+        The timer is not restarted by later events, so a steady stream of check
+        events still refreshes the view every interval (results fill in live).
+        """
+        if not self._checks_timer.isActive():
+            self._checks_timer.start()
+
+    def refresh_checks(self) -> None:
+        """Reload the watched check report now (coalesced)."""
+        if self._checks is not None:
+            self._jobs.coalesce("checks", self._load_checks)
+
+    async def _load_checks(self) -> None:
+        watched = self._checks
+        if watched is None:
+            return
+        report: CheckReport = await self._need_client().get_checks(*watched)
+        if self._checks == watched:
+            self.checks_changed.emit(report)
+
+    def load_policy(self, project: str) -> None:
+        """Load a project's check policy (then :attr:`policy_loaded`); its changes reload it."""
+        self._policy_project = project
+        self._jobs.coalesce(f"policy:{project}", lambda: self._load_policy(project))
+
+    def forget_policy(self) -> None:
+        """Stop keeping a policy fresh (the editor closed)."""
+        self._policy_project = None
+
+    async def _load_policy(self, project: str) -> None:
+        policy: PolicyOut = await self._need_client().get_policy(project)
+        self.policy_loaded.emit(policy)
+
+    def update_policy(
+        self, project: str, update: PolicyUpdate, *, based_on: datetime | None
+    ) -> asyncio.Task[PolicyOut]:
+        """Replace a project's policy, unless it changed since the one loaded at ``based_on``.
+
+        ``based_on`` is the loaded policy's ``updated_at``: if the agent's policy has
+        another, someone saved in between and :class:`~desktop.errors.PolicyChanged`
+        is raised instead of overwriting their change.
+        """
+
+        async def run() -> PolicyOut:
+            client = self._need_client()
+            current = await client.get_policy(project)
+            if current.updated_at != based_on:
+                self.policy_loaded.emit(current)
+                who = f" by {current.updated_by}" if current.updated_by else ""
+                raise PolicyChanged(
+                    f"the policy of {project} was changed{who} since the editor loaded it",
+                    hint="the editor shows the new policy now; make your change again",
+                )
+            saved = await client.update_policy(project, update)
+            self.policy_loaded.emit(saved)
+            if self._checks is not None and self._checks[0] == project:
+                self._schedule_checks()
+            return saved
+
+        return self._jobs.start(run())
+
+    def rerun_checks(self, project: str, version: str, revision: int) -> asyncio.Task[CheckReport]:
+        """Redo the runs of a revision whose inputs changed (policy, keys, check versions)."""
+
+        async def run() -> CheckReport:
+            report = await self._need_client().rerun_checks(project, version, revision)
+            if self._checks == (project, version, revision):
+                self.checks_changed.emit(report)
+            return report
+
+        return self._jobs.start(run())
+
+    def download_sbom(
+        self, project: str, version: str, revision: int, artifact: str, dest: Path
+    ) -> asyncio.Task[Path]:
+        """Save the CycloneDX SBOM the agent stored for an artifact of a revision to ``dest``."""
+
+        async def run() -> Path:
+            client = self._need_client()
+            return await client.download_sbom(project, version, revision, artifact, dest)
+
+        return self._jobs.start(run())
 
     # --- acting ---------------------------------------------------------------------------------
 
