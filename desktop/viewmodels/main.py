@@ -16,6 +16,7 @@ from desktop.errors import DesktopError
 from desktop.models import EventFilterProxy, EventLogModel, FilesModel, ReleaseTreeModel, TasksModel
 from desktop.models.releases import TreeNode
 from desktop.session import Session
+from desktop.viewmodels.checks import ChecksViewModel
 from desktop.viewmodels.upload import UploadViewModel
 from shared.errors import AtrError
 from shared.lifecycle import Phase, allowed_transitions
@@ -97,6 +98,11 @@ class MainViewModel(QObject):
         self._flush.setSingleShot(True)
         self._flush.setInterval(EVENT_FLUSH_MS)
         self._flush.timeout.connect(self.flush_events)
+        self.checks = ChecksViewModel(session, role=self.role, parent=self)
+        """the checks of the revision on screen (the Checks and SBOM tabs)"""
+        self.revision_shown.connect(self.checks.show_revision)
+        self.actions_changed.connect(self.checks.permissions_changed)
+        self.checks.status_message.connect(self.status_message)
         session.projects_changed.connect(self._on_projects)
         session.releases_changed.connect(self._on_releases)
         session.release_changed.connect(self._on_release)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -17,14 +17,17 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.format import human_size, local_time
 from desktop.models.files import SortRole
-from desktop.theme import MUTED_TEXT, PHASE_COLOURS
+from desktop.theme import CHECK_STATUS_COLOURS, MUTED_TEXT, PHASE_COLOURS
 from desktop.viewmodels.main import MainViewModel, TransitionChoice
+from desktop.views.checks_view import ChecksView
+from desktop.views.sbom_view import SbomView
 from desktop.views.style import heading, set_phase_badge
 from shared.lifecycle import Phase
 from shared.protocol import Release, Revision
@@ -107,12 +110,30 @@ class ReleasePanel(QWidget):
         splitter.setStretchFactor(1, 2)
         splitter.setChildrenCollapsible(False)
 
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(splitter, "Files and tasks")
+        self.checks_view = ChecksView(self._vm.checks)
+        self.tabs.addTab(self.checks_view, "Checks")
+        self.sbom_view = SbomView(self._vm.checks)
+        self.tabs.addTab(self.sbom_view, "SBOM")
+        self._vm.checks.report_changed.connect(self._title_checks_tab)
+
         layout = QVBoxLayout(page)
         layout.setContentsMargins(8, 6, 8, 0)
         layout.addLayout(header)
         layout.addLayout(self.transitions_box)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
         return page
+
+    def _title_checks_tab(self) -> None:
+        index = self.tabs.indexOf(self.checks_view)
+        self.tabs.setTabText(index, self._vm.checks.tab_title())
+        blocked = self._vm.checks.summary().blocked
+        colour = (
+            QColor(CHECK_STATUS_COLOURS["blocker"]) if blocked else QColor()
+        )  # invalid: default
+        self.tabs.tabBar().setTabTextColor(index, colour)
 
     def _build_files(self) -> QWidget:
         box = QGroupBox("Files")
