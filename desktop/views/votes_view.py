@@ -116,9 +116,9 @@ class VotesView(QWidget):
         self._stack.addWidget(placeholder)
         self._stack.addWidget(self._build_detail())
         splitter.addWidget(self._stack)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 5)
-        splitter.setSizes([380, 980])
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 4)
+        splitter.setSizes([400, 960])
         splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -143,8 +143,8 @@ class VotesView(QWidget):
         self.votes_table.setModel(self.vm.votes)
         header = self.votes_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 4, 5):  # revision, non-binding, standing: in the detail pane
+        header.setStretchLastSection(True)
+        for column in (1, 3, 4):  # revision and counts: the detail pane shows them
             self.votes_table.setColumnHidden(column, True)
         self.votes_table.selectionModel().selectionChanged.connect(self._table_selection)
         self.empty_votes = QLabel("No vote is open on your projects.")
@@ -152,7 +152,8 @@ class VotesView(QWidget):
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.vm.refresh)
         row = QHBoxLayout()
-        row.addWidget(self.empty_votes, 1)
+        row.addWidget(self.empty_votes)
+        row.addStretch(1)
         row.addWidget(refresh)
         layout = QVBoxLayout(box)
         layout.addWidget(self.votes_table, 1)
@@ -184,13 +185,9 @@ class VotesView(QWidget):
         layout.addWidget(self.subtitle)
         layout.addWidget(self.links)
         layout.addLayout(tally)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self._build_verification())
-        split.addWidget(self._build_ballot_and_ballots())
-        split.setChildrenCollapsible(False)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
-        layout.addWidget(split, 1)
+        layout.addWidget(self._build_verification(), 2)
+        layout.addWidget(self._build_ballot())
+        layout.addWidget(self._build_ballots(), 2)
         return page
 
     def _build_verification(self) -> QGroupBox:
@@ -225,7 +222,7 @@ class VotesView(QWidget):
         layout.addWidget(self.folder_label)
         return box
 
-    def _build_ballot_and_ballots(self) -> QWidget:
+    def _build_ballot(self) -> QGroupBox:
         box = QGroupBox("2 · Your ballot — clear-signed with your key")
         self.value_group = QButtonGroup(self)
         self.value_buttons: dict[str, QRadioButton] = {}
@@ -264,21 +261,17 @@ class VotesView(QWidget):
         ballot.addLayout(values)
         ballot.addLayout(send)
         ballot.addWidget(self.status)
+        return box
 
-        ballots_box = QGroupBox("Ballots")
+    def _build_ballots(self) -> QGroupBox:
+        box = QGroupBox("Ballots")
         self.ballots_table = _table()
         self.ballots_table.setModel(self.vm.ballots)
         header = self.ballots_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        QVBoxLayout(ballots_box).addWidget(self.ballots_table)
-
-        page = QWidget()
-        layout = QHBoxLayout(page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(box, 1)
-        layout.addWidget(ballots_box, 1)
-        return page
+        QVBoxLayout(box).addWidget(self.ballots_table)
+        return box
 
     # --- rendering ------------------------------------------------------------------------------
 
