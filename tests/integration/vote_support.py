@@ -145,8 +145,15 @@ def wait_phase(
 def make_candidate(
     agent: AgentProcess, token: str, version: str, files: list[Path], *, project: str = PROJECT
 ) -> dict:
-    """Create the release (if new), upload a revision, ask for checks, wait for ``candidate``."""
+    """Create the release (if new), upload a revision, ask for checks, wait for ``candidate``.
+
+    The release manager's key (the user of ``token``) is published to the project's KEYS first.
+    """
     with client(agent, token) as c:
+        me = c.get("/users/me").json()
+        signer = next(u for u in agent.users.values() if u.name == me["name"])
+        r = c.post(f"/projects/{project}/keys", json={"armored": signer.key.public_armor})
+        assert r.status_code in (200, 201), r.text
         r = c.post(f"/projects/{project}/releases", json={"version": version})
         assert r.status_code in (201, 409), r.text
     revision = upload(agent, token, version, files, project=project)
