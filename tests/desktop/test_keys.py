@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
@@ -19,10 +20,12 @@ from desktop.models.keys import (
 )
 from desktop.session import Session
 from desktop.viewmodels.keys import KeysViewModel
+from desktop.viewmodels.main import MainViewModel
 from desktop.views.keys_view import KeysView, RevokeDialog
+from desktop.views.main_window import MainWindow
 from shared.protocol.keys import ProjectKeyOut
 from tests.desktop.conftest import QtLoop
-from tests.desktop.gpg_home import gpg_key_validity
+from tests.desktop.gpg_home import gpg_key_validity, user_gnupg_home
 from tests.desktop.helpers import PASSPHRASE, keystore_for
 from tests.support.agent import AgentProcess
 from tests.support.keys import fresh_key
@@ -168,3 +171,49 @@ def test_publish_then_revoke_from_the_desktop(
     keys_file = qloop.run(session.keys_file(PROJECT))
     assert gpg_key_validity(keys_file) == "r"
     qloop.run(session.aclose())
+
+
+def test_gnupg_dialog_adds_a_key_of_the_users_gnupg_home(
+    qloop: QtLoop, qtbot: Any, keystore: Keystore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = Session(keystore)
+    vm = KeysViewModel(session)
+    view = KeysView(vm)
+    qtbot.addWidget(view)
+    with user_gnupg_home("Gina Gnu <gina@example.org>") as (home, fingerprint):
+        monkeypatch.setenv("GNUPGHOME", str(home))  # GnuPG's default home: this one
+        dialog = view.open_gnupg_dialog()
+        assert dialog.keys_list.count() == 1  # listed from the default home at once
+        dialog.home_edit.setText(str(home))
+        dialog.list_keys()
+        assert dialog.keys_list.count() == 1
+        assert "Gina Gnu <gina@example.org>" in dialog.keys_list.item(0).text()
+        assert not dialog.use_button.isEnabled()
+        dialog.keys_list.setCurrentRow(0)
+        assert dialog.use_button.isEnabled()
+        dialog.use_button.click()
+        qloop.wait_until(lambda: vm.my_keys.rowCount() == 1, what="the GnuPG key in my keys")
+        assert vm.my_keys.key_at(0).fingerprint == fingerprint
+        assert vm.my_keys.data(vm.my_keys.index(0, MyKeysModel.BACKEND)) == "GnuPG"
+        assert not view.export_secret_button.isEnabled()  # the secret stays in GnuPG
+        dialog.list_keys()  # added keys are not offered again
+        assert dialog.keys_list.count() == 0
+        assert "no secret key" in dialog.problem.text()
+        dialog.home_edit.setText(str(home / "missing"))
+        dialog.list_keys()
+        assert "GnuPG" in dialog.problem.text()
+
+
+def test_main_window_opens_the_keys_and_votes_windows(
+    qloop: QtLoop, qtbot: Any, keystore: Keystore
+) -> None:
+    window = MainWindow(MainViewModel(Session(keystore)))
+    qtbot.addWidget(window)
+    assert window.keys_action.shortcut().toString() == "Ctrl+K"
+    assert window.votes_action.shortcut().toString() == "Ctrl+Shift+V"
+    keys = window.open_keys()
+    assert keys.isVisible() and window.open_keys() is keys
+    votes = window.open_votes()
+    assert votes.isVisible() and window.open_votes() is votes
+    keys.close()
+    votes.close()
