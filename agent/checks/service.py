@@ -74,6 +74,9 @@ MAX_EVENT_RESULTS = 50
 MAX_EVENT_DATA = 2048
 """A result's ``data`` goes into the event only when its JSON is at most this long."""
 
+MAX_RESULT_PATH = 2048
+"""The length of ``check_results.path``."""
+
 AGENT_ACTOR = "atr-agent"
 
 
@@ -357,8 +360,9 @@ def begin_run(
         )
         if planned is None:
             raise RunGone(f"'{check_id}' no longer applies to revision {revision}")
-        # The run reads the inputs as they are now; its hash says so.
+        # The run reads the inputs as they are now, with this agent's check: its hash says so.
         run.input_hash = run_hashes(basis, [planned])[planned.key]
+        run.check_version = planned.check.CHECK_VERSION
         run.state = "running"
         return RunJob(
             run_id=run.id,
@@ -423,6 +427,11 @@ def _record_sbom(session: Session, job: RunJob, sbom: StoredSbom) -> None:
     )
 
 
+def _fit(path: str) -> str:
+    """A result path that fits its column (paths inside hostile archives can be very long)."""
+    return path if len(path) <= MAX_RESULT_PATH else path[: MAX_RESULT_PATH - 1] + "…"
+
+
 def _lock_revision(session: Session, revision_id: int) -> models.Revision:
     query = select(models.Revision).where(models.Revision.id == revision_id)
     if session.get_bind().dialect.name == "postgresql":
@@ -452,7 +461,7 @@ def finish_run(
         session.add_all(
             models.CheckResultRow(
                 run_id=run.id,
-                path=r.path,
+                path=_fit(r.path),
                 status=r.status.value,
                 message=r.message,
                 data=dict(r.data),

@@ -135,6 +135,11 @@ async def test_a_signed_release_is_checked_streamed_and_goes_to_the_vote(
                         return
 
             await asyncio.wait_for(follow(), WAIT)
+            # The same report over the websocket's command channel.
+            by_ws = await stream.command("get_checks", {"project": PROJECT, "version": version})
+            assert by_ws["state"] == "done" and by_ws["blocked"] is False
+            policy = await stream.command("get_policy", {"project": PROJECT})
+            assert policy["policy"]["compiled_code"] == "blocker"
         kinds = [e.kind for e in seen]
         assert EventKind.CHECKS_QUEUED in kinds and EventKind.SBOM_STORED in kinds
         finished = [e for e in seen if e.kind == EventKind.CHECK_FINISHED]
@@ -160,7 +165,8 @@ async def test_a_signed_release_is_checked_streamed_and_goes_to_the_vote(
         # The gate is open: the PMC starts the vote.
         voting = await alice.transition(PROJECT, version, Phase.VOTE, "RC1")
         assert voting.phase is Phase.VOTE
-    args = ["--agent", agent.url, "--token", agent.committer_token, "checks", PROJECT, version]
+    args = ["--agent", agent.url, "--token", agent.committer_token, "checks", PROJECT, version,
+            "--wait"]  # fmt: skip
     shown = await asyncio.to_thread(CliRunner().invoke, atr, args)
     assert shown.exit_code == 0, shown.output
     assert "0 blocker" in shown.output and "passing results not shown" in shown.output
