@@ -117,6 +117,67 @@ def _logged_in(event: Event) -> str:
     return f"{event.actor or _text(event.data, 'user') or '?'} logged in"
 
 
+def _counts(summary: object) -> str:
+    if not isinstance(summary, dict):
+        return ""
+    return ", ".join(f"{n} {status}" for status, n in summary.items() if isinstance(n, int) and n)
+
+
+def _checks_queued(event: Event) -> str:
+    data = event.data
+    again = " again" if data.get("rerun") else ""
+    reused = data.get("reused")
+    reuse = f" ({reused} reused from earlier runs)" if isinstance(reused, int) and reused else ""
+    revision, runs = data.get("revision", "?"), data.get("runs", "?")
+    return f"checks queued{again} on revision {revision}: {runs} runs{reuse}"
+
+
+def _check_finished(event: Event) -> str:
+    data = event.data
+    artifact = _text(data, "artifact")
+    where = f" on {artifact}" if artifact else ""
+    if data.get("state") == "error":
+        return f"{_text(data, 'check') or 'a check'}{where} could not run: {_text(data, 'error') or '?'}"  # noqa: E501
+    return (
+        f"{_text(data, 'check') or 'a check'}{where}: {_counts(data.get('summary')) or 'no result'}"
+    )
+
+
+def _checks_done(event: Event) -> str:
+    data = event.data
+    text = f"checks of revision {data.get('revision', '?')} done: {_counts(data.get('summary'))}"
+    ignored = data.get("ignored")
+    if isinstance(ignored, int) and ignored:
+        text += f", {ignored} ignored"
+    return text + (" — blocked" if data.get("blocked") else "")
+
+
+def _policy_changed(event: Event) -> str:
+    data = event.data
+    parts = [
+        f"ignore {rule.get('check')} on {rule.get('path')}"
+        for rule in data.get("ignores_added") or []
+        if isinstance(rule, dict)
+    ]
+    parts += [
+        f"stop ignoring {rule.get('check')} on {rule.get('path')}"
+        for rule in data.get("ignores_removed") or []
+        if isinstance(rule, dict)
+    ]
+    changed = data.get("changed")
+    if isinstance(changed, dict) and changed:
+        parts.append("changed " + ", ".join(changed))
+    reason = _text(data, "reason")
+    text = "policy: " + ("; ".join(parts) or "changed")
+    return f"{text} ({reason})" if reason else text
+
+
+def _sbom_stored(event: Event) -> str:
+    size = event.data.get("size")
+    shown = f" ({human_size(size)})" if isinstance(size, int) else ""
+    return f"SBOM of {_text(event.data, 'artifact') or '?'} stored{shown}"
+
+
 _DESCRIBE: dict[EventKind, Callable[[Event], str]] = {
     EventKind.TASK_LOG: _task_log,
     EventKind.TASK_PROGRESS: _task_progress,
@@ -129,6 +190,11 @@ _DESCRIBE: dict[EventKind, Callable[[Event], str]] = {
     EventKind.RELEASE_CREATED: _release_created,
     EventKind.BLOB_STORED: _blob_stored,
     EventKind.USER_LOGGED_IN: _logged_in,
+    EventKind.CHECKS_QUEUED: _checks_queued,
+    EventKind.CHECK_FINISHED: _check_finished,
+    EventKind.CHECKS_DONE: _checks_done,
+    EventKind.POLICY_CHANGED: _policy_changed,
+    EventKind.SBOM_STORED: _sbom_stored,
 }
 
 
@@ -145,6 +211,8 @@ def _is_failure(event: Event) -> bool:
         return str(event.data.get("state", "")) in ("failed", "cancelled")
     if event.kind is EventKind.TASK_LOG:
         return str(event.data.get("level", "")).lower() in ("error", "warning", "critical")
+    if event.kind in (EventKind.CHECK_FINISHED, EventKind.CHECKS_DONE):
+        return event.data.get("state") == "error" or bool(event.data.get("blocked"))
     return event.kind is EventKind.PHASE_CHANGED and event.data.get("to") == "failed"
 
 

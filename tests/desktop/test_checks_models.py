@@ -15,6 +15,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
 from desktop.keystore import Keystore
+from desktop.models import EventLogModel, describe_event
 from desktop.models.checks import (
     MESSAGE,
     PATH,
@@ -26,12 +27,17 @@ from desktop.models.checks import (
 )
 from desktop.models.sbom import CATEGORY, ComponentsFilter
 from desktop.session import Session
-from desktop.theme import CHECK_STATUS_COLOURS, IGNORED_COLOUR, LICENSE_CATEGORY_COLOURS
+from desktop.theme import (
+    CHECK_STATUS_COLOURS,
+    FAILED_EVENT_COLOUR,
+    IGNORED_COLOUR,
+    LICENSE_CATEGORY_COLOURS,
+)
 from desktop.viewmodels.checks import ChecksViewModel
 from desktop.viewmodels.policy import PolicyEditorViewModel, RuleDraft, rule_problem
 from desktop.views.check_detail import diff_html, parse_unified_diff, result_html
 from shared.errors import ValidationError
-from shared.protocol import Revision, Role
+from shared.protocol import Event, EventKind, Revision, Role
 from shared.protocol.checks import IgnoredBy, PolicyOut
 from tests.desktop.checks_data import BIN, PROJECT, SRC, VERSION, report, result
 from tests.desktop.conftest import QtLoop
@@ -402,3 +408,40 @@ async def _quietly(task: Any) -> None:
         await task
     except Exception:
         return
+
+
+def test_check_events_read_well_in_the_log_pane() -> None:
+    def event(kind: EventKind, **data: Any) -> Event:
+        return Event(id=1, at=NOW, kind=kind, project=PROJECT, version=VERSION, data=data)
+
+    queued = event(EventKind.CHECKS_QUEUED, revision=2, runs=16, queued=13, reused=3, rerun=False)
+    assert (
+        describe_event(queued)
+        == "checks queued on revision 2: 16 runs (3 reused from earlier runs)"
+    )
+    finished = event(
+        EventKind.CHECK_FINISHED, revision=2, check="sbom", artifact=SRC, state="done",
+        summary={"blocker": 0, "warning": 3, "note": 1, "pass": 1}, worst="warning",
+    )  # fmt: skip
+    assert describe_event(finished) == f"sbom on {SRC}: 3 warning, 1 note, 1 pass"
+    failed = event(
+        EventKind.CHECK_FINISHED, check="archives", artifact=SRC, state="error", error="gone"
+    )
+    assert describe_event(failed) == f"archives on {SRC} could not run: gone"
+    done = event(
+        EventKind.CHECKS_DONE, revision=2, summary={"blocker": 1, "pass": 9}, ignored=1,
+        blocked=True,
+    )  # fmt: skip
+    assert (
+        describe_event(done) == "checks of revision 2 done: 1 blocker, 9 pass, 1 ignored — blocked"
+    )
+    policy = event(
+        EventKind.POLICY_CHANGED, reason="reviewed",
+        ignores_added=[{"check": "compiled_code", "path": "*.jar"}], ignores_removed=[],
+        changed={},
+    )  # fmt: skip
+    assert describe_event(policy) == "policy: ignore compiled_code on *.jar (reviewed)"
+    model = EventLogModel()
+    model.append([done, finished])
+    assert model.index(0, 4).data(Qt.ItemDataRole.ForegroundRole) == QColor(FAILED_EVENT_COLOUR)
+    assert model.index(1, 4).data(Qt.ItemDataRole.ForegroundRole) is None
