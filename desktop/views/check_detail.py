@@ -95,7 +95,7 @@ def _badge(text: str, colour: str) -> str:
 
 
 def _section(title: str) -> str:
-    return f'<p style="margin-top: 10px; margin-bottom: 2px;"><b>{escape(title)}</b></p>'
+    return f'<p style="margin-top: 8px; margin-bottom: 2px;"><b>{escape(title)}</b></p>'
 
 
 def _strings(value: Any) -> list[str]:
@@ -174,16 +174,20 @@ def result_html(result: CheckResultOut) -> str:
     if result.ignored:
         message = f'<span style="color: {IGNORED_COLOUR};"><s>{message}</s></span>'
     where = escape(result.path) if result.path else "the release as a whole"
+    inside = result.artifact and (
+        result.path == result.artifact or result.path.startswith(f"{result.artifact}!/")
+    )
     artifact = (
         f' &nbsp;·&nbsp; artifact <span style="{MONO}">{escape(result.artifact)}</span>'
-        if result.artifact and result.artifact != result.path
+        if result.artifact and not inside
         else ""
     )
     parts = [
-        f"<p>{_badge(status, colour)} &nbsp;<b>{escape(result.check)}</b>"
-        f' <span style="color: {MUTED_TEXT};">v{result.check_version}</span></p>',
-        f'<p style="font-size: large;">{message}</p>',
-        f'<p style="color: {MUTED_TEXT};">path <span style="{MONO}">{where}</span>{artifact}</p>',
+        f'<p style="margin: 0 0 4px 0;">{_badge(status, colour)}'
+        f" &nbsp;<b>{escape(result.check)}</b>"
+        f' <span style="color: {MUTED_TEXT};">v{result.check_version}</span>'
+        f' &nbsp;<span style="color: {MUTED_TEXT}; {MONO}">{where}</span>{artifact}</p>',
+        f'<p style="margin: 0 0 4px 0; font-size: large;">{message}</p>',
         _ignored(result),
         _signers(result.data),
     ]

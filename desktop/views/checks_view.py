@@ -7,7 +7,14 @@ from the selected result).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, QSortFilterProxyModel, Qt
+from PySide6.QtCore import (
+    QItemSelection,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,8 +26,11 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTextBrowser,
     QTreeView,
     QVBoxLayout,
@@ -66,6 +76,16 @@ def chip_style(colour: str) -> str:
     )
 
 
+class MiddleElide(QStyledItemDelegate):
+    """Elides in the middle: ``apache-acme…-src.tar.gz``, ``src/main/…/Parser.java``."""
+
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
+
+
 class ResultsSortProxy(QSortFilterProxyModel):
     """Sorts the results (and the groups) by the model's :data:`SortRole`."""
 
@@ -92,9 +112,11 @@ class ChecksView(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self._build_results())
         splitter.addWidget(self._build_detail())
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([260, 240])
         splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
         layout.addWidget(splitter, 1)
 
         vm.report_changed.connect(self._render_summary)
@@ -116,17 +138,19 @@ class ChecksView(QWidget):
             button.toggled.connect(lambda on, status=status: self._vm.set_status_shown(status, on))
             self.status_buttons[status] = button
             row.addWidget(button)
+        row.setSpacing(6)
         self.ignored_button = self._chip(IGNORED_COLOUR, self._vm.show_ignored)
         self.ignored_button.setToolTip(
             "Show or hide the results the project's ignore rules take out of the count"
         )
         self.ignored_button.toggled.connect(self._vm.set_show_ignored)
         row.addWidget(self.ignored_button)
-        row.addStretch(1)
         self.headline = QLabel()
         self.headline.setStyleSheet(f"color: {MUTED_TEXT};")
+        self.headline.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.headline.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress = QProgressBar()
-        self.progress.setFixedWidth(140)
+        self.progress.setFixedWidth(100)
         self.progress.setTextVisible(False)
         self.progress.setMaximumHeight(12)
         self.rerun_button = QPushButton("Rerun")
@@ -137,7 +161,7 @@ class ChecksView(QWidget):
         self.rules_button = QPushButton("Ignore rules…")
         self.rules_button.setToolTip("The project's ignore rules: which results do not count, why")
         self.rules_button.clicked.connect(lambda _checked=False: self.open_rules())
-        row.addWidget(self.headline)
+        row.addWidget(self.headline, 1)
         row.addWidget(self.progress)
         row.addSpacing(8)
         row.addWidget(self.rerun_button)
@@ -187,13 +211,16 @@ class ChecksView(QWidget):
         self.tree.setAllColumnsShowFocus(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self._middle = MiddleElide(self.tree)
+        for column in (ARTIFACT, PATH):  # the ends of a file name say most
+            self.tree.setItemDelegateForColumn(column, self._middle)
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         header = self.tree.header()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in ((STATUS, 130), (CHECK, 130), (ARTIFACT, 230), (PATH, 210)):
+        for column, width in ((STATUS, 120), (CHECK, 120), (ARTIFACT, 190), (PATH, 210)):
             header.resizeSection(column, width)
         header.setMinimumSectionSize(60)
         self.tree.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -251,8 +278,8 @@ class ChecksView(QWidget):
         self.banner.setVisible(bool(banner))
         if banner:
             style = BLOCKED_BANNER if summary.blocked else CLEAR_BANNER
-            self.banner.setText(("⛔ " if summary.blocked else "✔ ") + banner)
-            self.banner.setStyleSheet(f"{style} padding: 6px 10px; font-weight: bold;")
+            self.banner.setText(banner)
+            self.banner.setStyleSheet(f"{style} padding: 3px 8px; font-weight: bold;")
         self._render_permissions()
 
     def _render_results(self) -> None:

@@ -215,10 +215,8 @@ class IgnoreRulesDialog(QDialog):
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        for column in (NUMBER, CHECK, STATUS, MATCHES):
+        for column in (NUMBER, CHECK, PATH, STATUS, MATCHES):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(PATH, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(PATH, 260)
         header.setSectionResizeMode(REASON, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda _index: self.edit_selected())
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._render())

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QTableView,
     QVBoxLayout,
@@ -22,7 +23,6 @@ from PySide6.QtWidgets import (
 
 from desktop.models.sbom import (
     CATEGORY,
-    CATEGORY_MEANING,
     LICENSE,
     NAME,
     SCOPE,
@@ -39,15 +39,21 @@ EMPTY_TEXT = (
 )
 
 
+LEGEND = {
+    "A": "may be included",
+    "B": "binary form only",
+    "X": "never in a release",
+    "unknown": "no license stated, or not in the ASF lists",
+}
+
+
 def legend_html() -> str:
-    """The four categories as coloured words with their meaning."""
+    """The four categories as coloured words with a few words of meaning (tooltips say more)."""
     parts = []
-    for category, meaning in CATEGORY_MEANING.items():
+    for category, meaning in LEGEND.items():
         colour = LICENSE_CATEGORY_COLOURS[category]
-        label = category if category == "unknown" else f"Category {category}"
-        short = meaning.split(": ", 1)[-1]
-        parts.append(f"<span style='color:{colour}'><b>■ {label}</b></span> {short}")
-    return " &nbsp;&nbsp; ".join(parts)
+        parts.append(f"<span style='color:{colour}'><b>■ {category}</b></span> {meaning}")
+    return "ASF license categories: &nbsp;" + " &nbsp;&nbsp; ".join(parts)
 
 
 class SbomView(QWidget):
@@ -61,6 +67,7 @@ class SbomView(QWidget):
         top = self._build_top()
         self.legend = QLabel(legend_html())
         self.legend.setStyleSheet(f"color: {MUTED_TEXT};")
+        self.legend.setWordWrap(True)
         self.empty = QLabel(EMPTY_TEXT)
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -83,6 +90,7 @@ class SbomView(QWidget):
         self.artifact_combo.setMinimumContentsLength(30)
         self.artifact_combo.activated.connect(self._artifact_chosen)
         self.summary = QLabel()
+        self.summary.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter components…")
         self.filter_edit.setClearButtonEnabled(True)
@@ -127,7 +135,7 @@ class SbomView(QWidget):
         if current is not None:
             self.artifact_combo.setCurrentIndex(self.artifact_combo.findText(current))
         has_sbom = current is not None
-        self.artifact_combo.setEnabled(len(artifacts) > 1)
+        self.artifact_combo.setEnabled(bool(artifacts))
         self.save_button.setEnabled(has_sbom)
         self.filter_edit.setEnabled(has_sbom)
         self.summary.setText(self._vm.sbom_summary())
