@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -44,11 +45,20 @@ HEADER = (
     "// with the License. You may obtain a copy of the License at\n"
     "//   http://www.apache.org/licenses/LICENSE-2.0\n"
 )
+SOURCE_FILES = 3000
+LOCKED_PACKAGES = 400
 NOTICE = (
     "Apache Acme Library\nCopyright 2026 The Apache Software Foundation\n\n"
     "This product includes software developed at\n"
     "The Apache Software Foundation (http://www.apache.org/).\n"
 )
+
+
+def _package_lock() -> dict[str, Any]:
+    packages: dict[str, Any] = {"": {"name": "acme-web", "version": VERSION}}
+    for i in range(LOCKED_PACKAGES):
+        packages[f"node_modules/dep{i}"] = {"version": f"1.{i}.0", "license": "MIT"}
+    return {"name": "acme-web", "lockfileVersion": 3, "packages": packages}
 
 
 def _tarball(path: Path, files: dict[str, bytes]) -> Path:
@@ -63,11 +73,18 @@ def _tarball(path: Path, files: dict[str, bytes]) -> Path:
 def _artifacts(folder: Path, sign: Any) -> list[Path]:
     folder.mkdir()
     common = {"LICENSE": apache_license_text().encode(), "NOTICE": NOTICE.encode()}
+    sources = {  # enough work that the checks take a while: the view must fill in meanwhile
+        f"src/org/apache/acme/p{i // 100}/C{i}.java": (
+            HEADER + f"package org.apache.acme.p{i // 100};\npublic final class C{i} {{}}\n"
+        ).encode()
+        for i in range(SOURCE_FILES)
+    }
     source = _tarball(
         folder / SRC,
         {
             **common,
-            "src/Main.java": (HEADER + "public final class Main {}\n").encode(),
+            **sources,
+            "webapp/package-lock.json": json.dumps(_package_lock()).encode(),
             "gradle/wrapper/gradle-wrapper.jar": b"PK\x03\x04" + os.urandom(2000),
         },
     )
