@@ -164,6 +164,16 @@ def test_checks_fill_in_live_and_an_ignore_rule_updates_the_view(
     checks.select(signed)
     assert " ".join(fingerprint[i : i + 4] for i in range(0, 40, 4)) in view.detail.toPlainText()
 
+    # the SBOM tab lists the lock file's packages; Save SBOM… downloads the stored CycloneDX
+    assert checks.sbom_artifacts() == [SRC]
+    assert checks.components.rowCount() >= LOCKED_PACKAGES
+    assert panel.sbom_view.save_button.isEnabled()
+    saved = qloop.run(checks.save_sbom(tmp_path / "sbom.cdx.json"))  # type: ignore[arg-type]
+    sbom = json.loads(saved.read_text())
+    assert sbom["bomFormat"] == "CycloneDX" and sbom["specVersion"] == "1.6"
+    names = {c["name"] for c in sbom["components"]}
+    assert {"dep0", f"dep{LOCKED_PACKAGES - 1}"} <= names
+
     # the jar is a blocker too; alice ignores it through the editor, with a reason
     jar = _find(report.results, "compiled_code", "gradle/wrapper/gradle-wrapper.jar")
     assert jar.status == "blocker" and jar.ignored is None
