@@ -318,25 +318,31 @@ def test_a_compression_bomb_leaves_the_agent_healthy(agent: AgentProcess, tmp_pa
     bomb = hostile.gzip_bomb(tmp_path / art, root, 768 << 20).read_bytes()
     assert len(bomb) < 2 << 20
     files = release_files(art, bomb, agent.committer.key)
+    # Past the ratio limit the reading would stop after a few MiB; with it raised, the
+    # workers decompress 256 MiB (the size limit) while /health is polled.
+    limits = {"archive": {"max_ratio": 100_000, "max_uncompressed_bytes": 256 << 20}}
     watch = _Watch(agent)
-    watch.start()
-    try:
-        with agent.client(agent.committer_token) as bob:
-            new_release(bob, files, version)
-            report = wait_done(bob, version)
-    finally:
-        watch.stop.set()
-        watch.join(10)
+    with agent.client(agent.pmc_token) as alice:
+        assert put_policy(alice, limits, reason="bomb test").status_code == 200
+        watch.start()
+        try:
+            with agent.client(agent.committer_token) as bob:
+                new_release(bob, files, version)
+                report = wait_done(bob, version)
+        finally:
+            watch.stop.set()
+            watch.join(10)
+            assert put_policy(alice, {}, reason="defaults again").status_code == 200
     print(  # shown with -s
         f"bomb: {watch.polls} /health polls, slowest {watch.slowest * 1000:.0f} ms, "
         f"peak RSS of one agent process {watch.peak_rss >> 20} MiB"
     )
-    assert watch.polls > 5 and not watch.failures
+    assert watch.polls >= 1 and not watch.failures
     assert watch.slowest < 5.0, f"/health took {watch.slowest:.1f} s while the checks ran"
     assert watch.peak_rss < 400 << 20, f"a process of the agent grew to {watch.peak_rss >> 20} MiB"
     archive = [r for r in report["results"] if r["check"] == "archives"]
     codes = {r["data"].get("code") for r in archive if r["status"] == "blocker"}
-    assert codes & {"max_ratio", "max_uncompressed_bytes"}, archive
+    assert codes == {"max_uncompressed_bytes"}, archive
     assert report["blocked"] and all(r["state"] == "done" for r in report["runs"])
     # Still serving, and still checking.
     assert httpx.get(f"{agent.api_url}/health", timeout=5).status_code == 200
