@@ -65,7 +65,7 @@ def source_release(
 ) -> list[Path]:
     """A source archive with its ``.asc`` (made by ``sign``) and ``.sha512``."""
     folder.mkdir(parents=True, exist_ok=True)
-    top = f"apache-{project}-{version}"
+    top = f"apache-{project}-{version}" + ("-incubating" if podling else "")
     archive = folder / f"{top}-src.tar.gz"
     files = {
         "LICENSE": apache_license_text().encode(),
@@ -143,16 +143,24 @@ def wait_phase(
 
 
 def make_candidate(
-    agent: AgentProcess, token: str, version: str, files: list[Path], *, project: str = PROJECT
+    agent: AgentProcess,
+    token: str,
+    version: str,
+    files: list[Path],
+    *,
+    project: str = PROJECT,
+    signer: KeyPair | None = None,
 ) -> dict:
     """Create the release (if new), upload a revision, ask for checks, wait for ``candidate``.
 
-    The release manager's key (the user of ``token``) is published to the project's KEYS first.
+    The release manager's key (``signer``; default: the seeded key of the user of
+    ``token``) is published to the project's KEYS first.
     """
     with client(agent, token) as c:
-        me = c.get("/users/me").json()
-        signer = next(u for u in agent.users.values() if u.name == me["name"])
-        r = c.post(f"/projects/{project}/keys", json={"armored": signer.key.public_armor})
+        if signer is None:
+            me = c.get("/users/me").json()
+            signer = next(u.key for u in agent.users.values() if u.name == me["name"])
+        r = c.post(f"/projects/{project}/keys", json={"armored": signer.public_armor})
         assert r.status_code in (200, 201), r.text
         r = c.post(f"/projects/{project}/releases", json={"version": version})
         assert r.status_code in (201, 409), r.text
