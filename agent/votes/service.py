@@ -755,14 +755,22 @@ class VoteService:
     def decide_due(self, now: datetime | None = None) -> list[int]:
         """Decide every open vote whose end time has passed; returns the ids decided here."""
         moment = now or datetime.now(UTC)
-        decided = []
-        for vote_id in self.due_votes(moment):
-            with self.transaction() as session:
-                if self._decide(session, vote_id, moment):
-                    decided.append(vote_id)
+        decided = [v for v in self.due_votes(moment) if self.decide(v, moment, notify=False)]
         if decided:
             self.on_mail()
         return decided
+
+    def decide(self, vote_id: int, now: datetime, *, notify: bool = True) -> bool:
+        """Decide one vote if it is open and its end time has passed at ``now``.
+
+        False when there is nothing to do: not due, decided already, or decided by another
+        agent at the same moment (the claim is a conditional UPDATE).
+        """
+        with self.transaction() as session:
+            done = self._decide(session, vote_id, now)
+        if done and notify:
+            self.on_mail()
+        return done
 
     def close_now(self, project: str, version: str, *, reason: str) -> VoteOut:
         """End the release's open vote now and decide it (the operator's override, logged)."""
