@@ -457,6 +457,91 @@ def test_who_may_start_and_how_long(voting, tmp_path: Path) -> None:
         r = c.post(f"/projects/{PROJECT}/releases/{version}/vote", json={})
         refused(r, 409, "has an open vote already")
         open_votes = c.get("/votes", params={"state": "open"}).json()
-    assert [(v["version"], v["list_address"]) for v in open_votes] == [
-        (version, "private@acme-lib.apache.org")
+    assert (version, "private@acme-lib.apache.org") in [
+        (v["version"], v["list_address"]) for v in open_votes
     ]
+    assert all(v["tally"]["outcome"] == "open" for v in open_votes)
+    assert not {"1.0.0", "1.1.0"} & {v["version"] for v in open_votes}  # decided ones
+
+
+def test_a_ballot_made_with_gpg_and_atr(voting, tmp_path: Path) -> None:
+    """``atr vote ballot`` → ``gpg --clearsign`` → ``atr vote cast``: the agent accepts a ballot
+    GnuPG signed; ``atr vote import-mail`` reads a Pony Mail thread."""
+    agent, members = voting
+    version = "1.3.0"
+    revision = start_candidate(agent, tmp_path, version)
+    start_vote(agent, agent.pmc_token, version)
+    dave = members["dave"]
+
+    # dave's copies of the candidate, downloaded and checked
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with client(agent, dave.token) as c:
+        for f in revision["files"]:
+            r = c.get(f"/projects/{PROJECT}/releases/{version}/revisions/latest/files/{f['path']}")
+            (downloads / f["path"]).write_bytes(r.content)
+    made = atr_cli(
+        agent, dave.token, "vote", "ballot", PROJECT, version, "--value=+1",
+        "--dir", str(downloads), "--comment", "built and tested on Java 21", "--binding",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    content = json.loads(made.stdout)
+    assert content["revision"] == revision["number"] and content["binding"] is True
+    assert set(content["reviewed"]) == {f["path"] for f in revision["files"]}
+
+    home = Path(tempfile.mkdtemp(prefix="atr-gpg-"))
+    os.chmod(home, 0o700)
+    try:
+        gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback"]
+        subprocess.run([*gpg, "--import"], input=dave.key.secret_armor, text=True, check=True,
+                       capture_output=True)  # fmt: skip
+        (tmp_path / "ballot.json").write_text(made.stdout)
+        subprocess.run(
+            [*gpg, "--passphrase", "", "--local-user", dave.key.fingerprint, "--clearsign",
+             str(tmp_path / "ballot.json")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    finally:
+        kill_agent(home)
+        shutil.rmtree(home, ignore_errors=True)
+    cast_out = atr_cli(
+        agent, dave.token, "vote", "cast", PROJECT, version, str(tmp_path / "ballot.json.asc")
+    )
+    assert cast_out.returncode == 0, cast_out.stderr
+    assert f"dave votes +1 (binding), signed by {dave.key.fingerprint}" in cast_out.stdout
+
+    # a changed copy is caught before anything is signed
+    (downloads / revision["files"][0]["path"]).write_bytes(b"tampered")
+    bad = atr_cli(agent, dave.token, "vote", "ballot", PROJECT, version, "--value=+1",
+                  "--dir", str(downloads))  # fmt: skip
+    assert bad.returncode == 2 and "differs from the candidate" in bad.stderr
+
+    # email votes from the list archive's JSON
+    with client(agent, agent.pmc_token) as c:
+        thread = c.get(f"/projects/{PROJECT}/releases/{version}/vote").json()
+    opening = "[VOTE] Release Acme Library 1.3.0"
+    pony = {
+        "thread": {"message-id": "<x@y>", "subject": opening, "children": []},
+        "emails": [
+            {
+                "id": "a1",
+                "message-id": "<pony-1@example.org>",
+                "from": f"Erin <{members['erin'].email}>",
+                "subject": "Re: " + opening,
+                "epoch": int(datetime.now(UTC).timestamp()) - 5,
+                "list": "<dev.acme-lib.apache.org>",
+                "body": "-1 the NOTICE year is wrong\n\n> +1\n",
+            }
+        ],
+    }
+    (tmp_path / "thread.json").write_text(json.dumps(pony))
+    imported = atr_cli(agent, agent.pmc_token, "vote", "import-mail", PROJECT, version,
+                       str(tmp_path / "thread.json"), "--json")  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    result = json.loads(imported.stdout)
+    assert result["counted"] == 1
+    assert result["tally"]["binding"] == {"+1": 1, "0": 0, "-1": 1}
+    assert thread["tally"]["binding"]["+1"] == 1
+    shown = atr_cli(agent, agent.pmc_token, "vote", "status", PROJECT, version)
+    assert "binding +1: 1  0: 0  -1: 1" in shown.stdout
+    assert "erin" in shown.stdout and "email" in shown.stdout
