@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-import pgpy
-
 from shared.errors import ValidationError
 from shared.ids import check_key, check_version
 from shared.openpgp.cleartext import clear_sign
@@ -39,6 +37,7 @@ from shared.votes import ballot_text
 
 if TYPE_CHECKING:
     import httpx
+    import pgpy
 
     from shared.protocol import Revision
     from shared.protocol.models import Model
