@@ -4,7 +4,8 @@ Starts a real agent (temporary data dir, SQLite, one worker) on a free loopback 
 ``--clients`` websocket clients (spread over ``--procs`` client processes so the clients do not
 become the bottleneck), then runs the ``diagnostic.emit`` task, which writes ``--count`` log
 lines at ``--rate`` lines per second from a worker process. Each client records, for every
-``task.log`` event, the time from the event's ``at`` (set when the worker wrote it) to its arrival.
+``task.log`` line of that task, the time from the moment the worker emitted it (``data.sent_at``,
+before it is written to the database) to its arrival.
 
 The baseline, measured in the same run on the same machine, is the transport floor: a bare
 ``websockets`` server that broadcasts the same number of frames of the same size at the same rate to
@@ -62,10 +63,6 @@ def percentile(values: list[float], pct: float) -> float:
 # --- client processes ------------------------------------------------------------------------
 
 
-def _at_seconds(raw: str) -> float:
-    return datetime.fromisoformat(raw).timestamp()
-
-
 async def _client(
     url: str, token: str | None, expected: int, ready: asyncio.Event, deadline: float
 ):
@@ -99,13 +96,15 @@ async def _client(
             else:
                 continue
             for event in events:
-                if event.get("kind") != "task.log":
+                data = event.get("data", {})
+                # Only the diagnostic task's lines: the revision's checks log lines too.
+                if event.get("kind") != "task.log" or "sent_at" not in data:
                     continue
-                seq = event["data"].get("seq", event["id"])
+                seq = data["seq"]
                 if seq in seen:
                     raise RuntimeError(f"duplicate event {seq}")
                 seen.add(seq)
-                latencies.append(now - _at_seconds(event["at"]))
+                latencies.append(now - data["sent_at"])
     return latencies, len(seen)
 
 
@@ -197,14 +196,14 @@ def baseline_server(port: int, count: int, rate: float, payload: int, go: mp.Eve
                 delay = target - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                now = datetime.now().astimezone().isoformat()
+                now = time.time()
                 frame = {
                     "kind": "event",
                     "event": {
                         "id": seq + 1,
-                        "at": now,
+                        "at": datetime.fromtimestamp(now).astimezone().isoformat(),
                         "kind": "task.log",
-                        "data": {"seq": seq, "message": "x" * payload},
+                        "data": {"seq": seq, "sent_at": now, "message": "x" * payload},
                     },
                 }
                 broadcast(clients, json.dumps(frame))
