@@ -222,20 +222,16 @@ class VoteService:
             release = find_release(session, project, version, lock=True)
             self._require_manager(principal, release, what="starting a vote")
             row = release.project
-            existing = session.scalar(
-                select(models.Vote.id).where(
-                    models.Vote.release_id == release.id, models.Vote.state == "open"
-                )
-            )
-            if existing is not None:
-                raise Conflict(f"release {project} {version} has an open vote already")
             phase = Phase(release.phase)
+            if phase is Phase.VOTE:
+                raise Conflict(f"release {project} {version} has an open vote already")
             if phase not in (Phase.CANDIDATE, Phase.STAGED):
                 raise Conflict(
                     f"release {project} {version} is in phase '{phase}'; a vote starts on a "
                     "candidate (phase 'candidate' or 'staged')",
                     hint="move it through 'checks' to 'candidate' first",
                 )
+            self._cancel_stale(session, release, actor=principal.name)
             revision = session.scalars(
                 select(models.Revision)
                 .where(models.Revision.release_id == release.id)
@@ -274,6 +270,35 @@ class VoteService:
             out = self._opened(session, vote, release, actor=principal.name, hours=hours)
         self.on_mail()
         return out
+
+    def _cancel_stale(self, session: Session, release: models.Release, *, actor: str) -> None:
+        """Cancel open votes of a release that left phase 'vote' before they ended (a PMC
+        member moved it by hand): they can no longer decide anything."""
+        now = datetime.now(UTC)
+        stale = session.scalars(
+            select(models.Vote).where(
+                models.Vote.release_id == release.id, models.Vote.state == "open"
+            )
+        ).all()
+        for vote in stale:
+            reason = f"the release left phase 'vote' (now '{release.phase}') before the vote ended"
+            vote.state = "cancelled"
+            vote.decided_at = now
+            final = self._store_tally(vote, reason=reason)
+            append_event(
+                session,
+                EventKind.VOTE_DECIDED,
+                actor=actor,
+                project=release.project.key,
+                version=release.version,
+                data={
+                    "vote_id": vote.id,
+                    "round": vote.round,
+                    "outcome": "cancelled",
+                    "reason": reason,
+                    "tally": final.model_dump(mode="json"),
+                },
+            )
 
     def _opened(
         self,
@@ -391,7 +416,12 @@ class VoteService:
         vote = session.get(models.Vote, vote_id, with_for_update=True)
         release = find_release(session, project, version)
         now = datetime.now(UTC)
-        if vote is None or vote.state != "open" or vote.ends_at <= now:
+        if (
+            vote is None
+            or vote.state != "open"
+            or vote.ends_at <= now
+            or release.phase != Phase.VOTE.value
+        ):
             raise BallotRefused(f"the vote on {project} {version} is closed")
         revision = session.get(models.Revision, vote.revision_id)
         if revision is None:  # pragma: no cover - foreign key
@@ -549,6 +579,11 @@ class VoteService:
         with self.transaction() as session:
             release = find_release(session, project, version)
             vote = open_vote(session, release, lock=True)
+            if release.phase != Phase.VOTE.value:
+                raise Conflict(
+                    f"the vote on {project} {version} is closed: the release is in phase "
+                    f"'{release.phase}'"
+                )
             incubator = vote.round == "incubator" and self._is_pmc(
                 session, principal.user_id, self._binding_committee(session, vote, release.project)
             )
@@ -724,7 +759,7 @@ class VoteService:
                 if vote is None or vote.state != "open":
                     continue
                 release = session.get(models.Release, vote.release_id)
-                if release is None:  # pragma: no cover - foreign key
+                if release is None or release.phase != Phase.VOTE.value:
                     continue
                 counted, _ = self._record_email(
                     session,

@@ -35,6 +35,7 @@ from tests.integration.vote_support import (
     make_candidate,
     sign_ballot,
     source_release,
+    wait_phase,
 )
 from tests.support.agent import PROJECT, AgentProcess
 from tests.support.gpg import kill_agent
@@ -545,3 +546,35 @@ def test_a_ballot_made_with_gpg_and_atr(voting, tmp_path: Path) -> None:
     shown = atr_cli(agent, agent.pmc_token, "vote", "status", PROJECT, version)
     assert "binding +1: 1  0: 0  -1: 1" in shown.stdout
     assert "erin" in shown.stdout and "email" in shown.stdout
+
+
+def test_a_release_taken_out_of_its_vote_can_be_voted_on_again(voting, tmp_path: Path) -> None:
+    agent, members = voting
+    version = "1.4.0"
+    revision = start_candidate(agent, tmp_path, version)
+    first = start_vote(agent, agent.pmc_token, version)
+    alice = members["alice"]
+    path = f"/projects/{PROJECT}/releases/{version}"
+    with client(agent, agent.pmc_token) as c:
+        # a PMC member stops the vote by hand: a problem was found
+        for to in ("failed", "compose", "checks"):
+            r = c.post(path + "/transition", json={"to": to, "reason": "test: stop the vote"})
+            assert r.status_code == 200, r.text
+    refused(
+        cast(agent, alice.token, version, sign_ballot(alice.key, ballot(revision))),
+        400,
+        "is closed",
+    )
+    # back in checks with the same revision: its checks are done, so it is a candidate again
+    wait_phase(agent, agent.pmc_token, version, "candidate", timeout=120)
+    second = start_vote(agent, agent.pmc_token, version)
+    assert second["id"] != first["id"]
+    with client(agent, agent.pmc_token) as c:
+        votes = c.get(path + "/votes").json()
+    assert [(v["id"], v["tally"]["outcome"]) for v in votes] == [
+        (second["id"], "open"),
+        (first["id"], "cancelled"),
+    ]
+    assert "left phase 'vote'" in votes[1]["reason"]
+    r = cast(agent, alice.token, version, sign_ballot(alice.key, ballot(revision)))
+    assert r.status_code == 201, r.text
