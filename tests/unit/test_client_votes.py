@@ -139,7 +139,7 @@ def test_ballot_helpers_make_a_verifiable_ballot() -> None:
     result = verify_cleartext(signed, [public_armor(key)])
     assert result.valid
     assert parse_ballot_text(result.text) == content
-    with pytest.raises(ValidationError, match="'..' segment"):
+    with pytest.raises(ValidationError, match=r"'\.\.' segment"):
         ballot_for(REVISION, "+1", reviewed={"../x": "1"})
     with pytest.raises(ValidationError, match="invalid ballot"):
         ballot_for(REVISION, "+2", reviewed={})  # type: ignore[arg-type]
