@@ -61,7 +61,7 @@ class DeliveryReport:
 class Mailer:
     """Delivers the outbox with one transport (see the module docstring).
 
-    ``transaction`` opens a write transaction (commit on success).
+    ``transaction`` opens a write transaction (commit on success); ``read`` a read session.
     """
 
     transaction: Callable[[], AbstractContextManager[Session]]
@@ -69,10 +69,12 @@ class Mailer:
     max_attempts: int = 8
     retry_seconds: float = 60.0
     lease_seconds: float = 300.0
+    read: Callable[[], AbstractContextManager[Session]] | None = None
+    """A read-only session for finding due messages (default: ``transaction``)."""
 
     def due_ids(self, now: datetime) -> list[int]:
         """Ids of the messages due at ``now``, oldest first."""
-        with self.transaction() as session:
+        with (self.read or self.transaction)() as session:
             return list(
                 session.scalars(
                     select(models.OutboxMessage.id)

@@ -137,6 +137,7 @@ def build_scheduler(
         max_attempts=settings.mail_max_attempts,
         retry_seconds=settings.mail_retry_seconds,
         lease_seconds=max(300.0, settings.smtp_timeout_seconds * 4),
+        read=read,
     )
     scheduler = Scheduler(votes=votes, mailer=mailer, interval=settings.scheduler_interval_seconds)
     votes.on_mail = scheduler.wake
