@@ -331,7 +331,7 @@ class RevisionSbom(Base):
 
 
 class ProjectKey(Base):
-    """A key in a project's KEYS file. Never deleted once it signed a release; revocation is kept."""
+    """A key in a project's KEYS file: never deleted once it signed a release; revocation kept."""
 
     __tablename__ = "project_keys"
     __table_args__ = (UniqueConstraint("project_id", "fingerprint"),)
