@@ -455,11 +455,10 @@ class VoteService:
             reviewed=dict(content.reviewed),
             cast_at=now,
         )
+        before = tally_of(vote)
         vote.ballots.append(ballot)
         session.flush()
-        before = tally_of(vote)
-        self._store_tally(vote)
-        tally = tally_of(vote)
+        tally = self._store_tally(vote)
         mail = self.mail.ballot_cast(session, vote, release, ballot, actor=principal.name)
         ballot.message_id = mail.message_id
         append_event(
