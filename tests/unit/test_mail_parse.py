@@ -75,6 +75,7 @@ def mbox_text(*messages: EmailMessage) -> str:
         ("-0.", "0"),
         ("[X] +1 Release this package as Acme Library 1.0.0", "+1"),
         ("[ ] +1 Release this package\n[x] -1 Do not release", "-1"),
+        ("[ ] +1 Release\n[x]  0 I don't feel strongly about it", "0"),
         ("Hi,\n\n+1.\n\nThanks", "+1"),
         ("+1 (non-binding)", "+1"),
     ],
