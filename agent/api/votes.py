@@ -8,7 +8,7 @@ Under ``/api/v1`` (``Authorization: Bearer``):
 * ``GET  /projects/{key}/releases/{version}/vote/tally`` → ``Tally``
 * ``POST /projects/{key}/releases/{version}/vote/ballots`` ``BallotCast`` → ``BallotOut`` (201)
 * ``POST /projects/{key}/releases/{version}/vote/mail`` ``MailSource`` → ``MailImportResult``
-* ``GET  /projects/{key}/vote-settings`` → ``VoteSettings``
+* ``GET  /projects/{key}/vote-settings`` → ``VoteSettings``; ``PUT`` ``VoteSettingsUpdate`` (PMC)
 * ``GET  /votes?project=&state=`` → ``list[VoteOut]`` (e.g. ``state=open``)
 * ``GET  /outbox?project=&version=&state=`` → ``list[OutboxItem]`` (admin)
 """
@@ -40,6 +40,7 @@ from shared.protocol.votes import (
     Tally,
     VoteOut,
     VoteSettings,
+    VoteSettingsUpdate,
     VoteStart,
 )
 
@@ -136,6 +137,14 @@ def get_vote_settings(key: ProjectKey, _principal: CurrentPrincipal, state: Stat
         if row is None:
             raise NotFound(f"no project '{key}'")
         return views.vote_settings(row)
+
+
+@router.put("/projects/{key}/vote-settings", response_model=VoteSettings)
+def put_vote_settings(
+    key: ProjectKey, body: VoteSettingsUpdate, principal: CurrentPrincipal, votes: Votes
+) -> VoteSettings:
+    """Change the project's dev list, private list or shortest vote (PMC; at least 72 hours)."""
+    return votes.update_settings(principal, key, body)
 
 
 @router.get("/votes", response_model=list[VoteOut])

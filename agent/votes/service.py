@@ -49,6 +49,7 @@ from agent.store import (
     PmcWriter,
     Principal,
     Store,
+    require_role,
 )
 from agent.votes import mailparse
 from agent.votes.mails import VoteMail
@@ -78,6 +79,8 @@ from shared.protocol.votes import (
     MailSource,
     Tally,
     VoteOut,
+    VoteSettings,
+    VoteSettingsUpdate,
     VoteStart,
 )
 from shared.votes import check_reviewed, decide, explain, parse_ballot_text
@@ -168,6 +171,50 @@ class VoteService:
         if hours > MAX_HOURS:
             raise ValidationError(f"a vote may last at most {MAX_HOURS:g} hours")
         return hours
+
+    def update_settings(
+        self, principal: Principal, project: str, body: VoteSettingsUpdate
+    ) -> VoteSettings:
+        """Change a project's lists and shortest vote (PMC of the project)."""
+        with self.transaction() as session:
+            row = session.scalar(select(models.Project).where(models.Project.key == project))
+            if row is None:
+                raise NotFound(f"no project '{project}'")
+            require_role(
+                principal,
+                Role.PMC,
+                what=f"changing the vote settings of '{project}'",
+                project=row.key,
+                committee=row.committee.name,
+            )
+            floor = self.settings.vote_min_hours_floor
+            lowest = floor if self.test_mode else max(POLICY_MIN_HOURS, floor)
+            if body.vote_min_hours is not None and body.vote_min_hours < lowest:
+                raise ValidationError(
+                    f"a vote stays open at least {lowest:g} hours; "
+                    f"vote_min_hours cannot be {body.vote_min_hours}"
+                )
+            changes: dict[str, Any] = {}
+            for name in ("dev_list", "private_list"):
+                value = getattr(body, name)
+                if value is not None:
+                    address_of(value)
+                    changes[name] = value.strip()
+            if body.vote_min_hours is not None:
+                changes["vote_min_hours"] = body.vote_min_hours
+            for name, value in changes.items():
+                setattr(row, name, value)
+            session.flush()
+            out = vote_settings(row)
+            if changes:
+                append_event(
+                    session,
+                    EventKind.VOTE_SETTINGS_CHANGED,
+                    actor=principal.name,
+                    project=row.key,
+                    data={"changed": sorted(changes), **out.model_dump(mode="json")},
+                )
+        return out
 
     # --- who may -----------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@
 * :meth:`VotesMethods.cast_ballot` — a clear-signed ballot (see :func:`sign_ballot`)
 * :meth:`VotesMethods.import_mail` — email ballots from an mbox or a Pony Mail thread
 * :meth:`VotesMethods.list_votes` — ``GET /votes?state=open``
-* :meth:`VotesMethods.vote_settings` — where vote mail goes, the shortest vote
+* :meth:`VotesMethods.vote_settings`, :meth:`VotesMethods.update_vote_settings` — where vote
+  mail goes, the shortest vote
 
 :func:`ballot_for` builds the ballot of a revision from the SHA-512s the voter
 computed on their own copies; :func:`sign_ballot` clear-signs it with a pgpy key.
@@ -31,6 +32,7 @@ from shared.protocol.votes import (
     Tally,
     VoteOut,
     VoteSettings,
+    VoteSettingsUpdate,
     VoteStart,
 )
 from shared.votes import ballot_text
@@ -164,6 +166,23 @@ class VotesMethods:
         if state is not None:
             params["state"] = state
         return await self._call(list[VoteOut], "GET", "/votes", params=params)
+
+    async def update_vote_settings(
+        self,
+        project: str,
+        *,
+        dev_list: str | None = None,
+        private_list: str | None = None,
+        vote_min_hours: int | None = None,
+    ) -> VoteSettings:
+        """Change the project's lists or shortest vote (PMC; never under 72 hours)."""
+        check_key(project)
+        body = VoteSettingsUpdate(
+            dev_list=dev_list, private_list=private_list, vote_min_hours=vote_min_hours
+        )
+        return await self._call(
+            VoteSettings, "PUT", f"/projects/{quote(project, safe='')}/vote-settings", body=body
+        )
 
     async def vote_settings(self, project: str) -> VoteSettings:
         """The project's dev and private lists and its shortest vote."""

@@ -98,6 +98,7 @@ class EventKind(StrEnum):
     BALLOT_REFUSED = "vote.ballot_refused"
     TALLY_CHANGED = "vote.tally_changed"
     VOTE_DECIDED = "vote.decided"
+    VOTE_SETTINGS_CHANGED = "project.vote_settings_changed"
     MAIL_QUEUED = "mail.queued"
     MAIL_SENT = "mail.sent"
     MAIL_FAILED = "mail.failed"

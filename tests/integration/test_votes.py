@@ -579,3 +579,31 @@ def test_a_release_taken_out_of_its_vote_can_be_voted_on_again(voting, tmp_path:
     assert "left phase 'vote'" in votes[1]["reason"]
     r = cast(agent, alice.token, version, sign_ballot(alice.key, ballot(revision)))
     assert r.status_code == 201, r.text
+
+
+def test_vote_settings(voting) -> None:
+    agent, members = voting
+    path = f"/projects/{PROJECT}/vote-settings"
+    with client(agent, agent.committer_token) as c:
+        before = c.get(path).json()
+        assert before == {
+            "dev_list": "dev@acme-lib.apache.org",
+            "private_list": "private@acme-lib.apache.org",
+            "vote_min_hours": 72,
+        }
+        refused(c.put(path, json={"vote_min_hours": 96}), 403, "needs the 'pmc' role")
+    with client(agent, agent.pmc_token) as c:
+        refused(c.put(path, json={"vote_min_hours": 24}), 400, "at least 72 hours")
+        refused(c.put(path, json={"dev_list": "not a list"}), 400, "not an email address")
+        r = c.put(path, json={"vote_min_hours": 96, "dev_list": "dev@acme.apache.org"})
+        assert r.status_code == 200, r.text
+        assert r.json()["vote_min_hours"] == 96 and r.json()["dev_list"] == "dev@acme.apache.org"
+        assert c.get(path).json() == r.json()
+        r = c.put(path, json={"vote_min_hours": 72, "dev_list": before["dev_list"]})  # restore
+        assert r.json() == before
+    changed = [
+        e for e in events(agent, agent.pmc_token) if e["kind"] == "project.vote_settings_changed"
+    ]
+    assert [e["data"]["vote_min_hours"] for e in changed[-2:]] == [96, 72]
+    assert changed[-2]["data"]["changed"] == ["dev_list", "vote_min_hours"]
+    assert changed[-1]["actor"] == members["alice"].name
