@@ -838,6 +838,8 @@ class CommitterWriter(_Writer):
                 f"moving a release from '{current}' to '{body.to}' needs the 'pmc' role "
                 f"on project '{self.project.key}'"
             )
+        if (current, body.to) == (Phase.VOTE, Phase.PASSED):
+            _require_passed_vote(self.session, release)
         from agent.checks import gate  # noqa: PLC0415 - agent.checks imports store
 
         gate.gate_transition(self.session, release, body.to)
@@ -860,6 +862,25 @@ class CommitterWriter(_Writer):
         if body.to is Phase.CHECKS:
             gate.advance_if_clear(self.session, release)
         return release_to_wire(self.session, release)
+
+
+def _require_passed_vote(session: Session, release: models.Release) -> None:
+    """Only a vote that passed moves a release from ``vote`` to ``passed``: nobody skips it."""
+    latest = session.scalars(
+        select(models.Vote)
+        .where(models.Vote.release_id == release.id)
+        .order_by(models.Vote.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.state != "passed":
+        state = "no vote" if latest is None else f"its vote is {latest.state}"
+        raise Conflict(
+            f"release {release.project.key} {release.version} cannot be moved to 'passed' by "
+            f"hand ({state}): the vote decides",
+            hint="the agent moves the release on when the vote passes "
+            f"(atr vote status {release.project.key} {release.version}); "
+            "to stop the vote, move it to 'failed'",
+        )
 
 
 class PmcWriter(CommitterWriter):

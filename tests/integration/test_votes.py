@@ -581,6 +581,19 @@ def test_a_release_taken_out_of_its_vote_can_be_voted_on_again(voting, tmp_path:
     assert r.status_code == 201, r.text
 
 
+def test_nobody_skips_the_vote(voting, tmp_path: Path) -> None:
+    agent, _members = voting
+    version = "1.5.0"
+    start_candidate(agent, tmp_path, version)
+    start_vote(agent, agent.pmc_token, version)
+    path = f"/projects/{PROJECT}/releases/{version}"
+    with client(agent, agent.pmc_token) as c:
+        r = c.post(path + "/transition", json={"to": "passed", "reason": "skip it"})
+        assert r.status_code == 409, r.text
+        assert "the vote decides" in r.json()["message"]
+        assert c.get(path).json()["phase"] == "vote"
+
+
 def test_vote_settings(voting) -> None:
     agent, members = voting
     path = f"/projects/{PROJECT}/vote-settings"
