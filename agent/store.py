@@ -838,11 +838,13 @@ class CommitterWriter(_Writer):
                 f"moving a release from '{current}' to '{body.to}' needs the 'pmc' role "
                 f"on project '{self.project.key}'"
             )
-        if (current, body.to) == (Phase.VOTE, Phase.PASSED):
-            _require_passed_vote(self.session, release)
         from agent.checks import gate  # noqa: PLC0415 - agent.checks imports store
 
         gate.gate_transition(self.session, release, body.to)
+        if body.to is Phase.VOTE:
+            _require_vote(self.session, release, state="open")
+        elif (current, body.to) == (Phase.VOTE, Phase.PASSED):
+            _require_vote(self.session, release, state="passed")
         now = datetime.now(UTC)
         seconds = max(0.0, (now - release.updated_at).total_seconds())
         release.phase = body.to.value
@@ -864,23 +866,29 @@ class CommitterWriter(_Writer):
         return release_to_wire(self.session, release)
 
 
-def _require_passed_vote(session: Session, release: models.Release) -> None:
-    """Only a vote that passed moves a release from ``vote`` to ``passed``: nobody skips it."""
+def _require_vote(session: Session, release: models.Release, *, state: str) -> None:
+    """Only the vote service moves a release into ``vote`` (with an ``open`` vote, so the
+    [VOTE] mail goes out) and on to ``passed`` (once that vote ``passed``): nobody skips it."""
     latest = session.scalars(
         select(models.Vote)
         .where(models.Vote.release_id == release.id)
         .order_by(models.Vote.id.desc())
         .limit(1)
     ).first()
-    if latest is None or latest.state != "passed":
-        state = "no vote" if latest is None else f"its vote is {latest.state}"
+    if latest is not None and latest.state == state:
+        return
+    name = f"{release.project.key} {release.version}"
+    if state == "open":
         raise Conflict(
-            f"release {release.project.key} {release.version} cannot be moved to 'passed' by "
-            f"hand ({state}): the vote decides",
-            hint="the agent moves the release on when the vote passes "
-            f"(atr vote status {release.project.key} {release.version}); "
-            "to stop the vote, move it to 'failed'",
+            f"release {name} enters 'vote' only by starting a vote",
+            hint=f"start it with 'atr vote start {name}' (POST .../vote): it mails the dev list",
         )
+    found = "no vote" if latest is None else f"its vote is {latest.state}"
+    raise Conflict(
+        f"release {name} cannot be moved to 'passed' by hand ({found}): the vote decides",
+        hint=f"the agent moves the release on when the vote passes (atr vote status {name}); "
+        "to stop the vote, move it to 'failed'",
+    )
 
 
 class PmcWriter(CommitterWriter):

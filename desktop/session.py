@@ -537,10 +537,16 @@ class Session(QObject):
     def transition(
         self, project: str, version: str, to: Phase, *, reason: str = ""
     ) -> asyncio.Task[Release]:
-        """Move a release to another phase."""
+        """Move a release to another phase. Moving to ``vote`` starts the vote, which the
+        agent announces on the dev list; a release enters that phase no other way."""
 
         async def run() -> Release:
-            release = await self._need_client().transition(project, version, to, reason)
+            client = self._need_client()
+            if to is Phase.VOTE:
+                await client.start_vote(project, version)
+                release = await client.get_release(project, version)
+            else:
+                release = await client.transition(project, version, to, reason)
             self.release_changed.emit(release)
             return release
 

@@ -291,15 +291,6 @@ class VoteService:
             settings = vote_settings(row)
             now = datetime.now(UTC)
             ends_at = now + timedelta(hours=hours)
-            # The RM may be a committer only: the vote's phase change is theirs (checked above),
-            # made through the PMC tier so the checks gate and the lifecycle apply as everywhere.
-            PmcWriter(session, principal, row).transition(
-                version,
-                TransitionRequest(
-                    to=Phase.VOTE,
-                    reason=f"vote on revision {revision.number} open until {ends_text(ends_at)}",
-                ),
-            )
             vote = models.Vote(
                 release_id=release.id,
                 revision_id=revision.id,
@@ -313,7 +304,16 @@ class VoteService:
                 tally={},
             )
             session.add(vote)
-            session.flush()
+            session.flush()  # the store lets a release into 'vote' only with an open vote
+            # The RM may be a committer only: the vote's phase change is theirs (checked above),
+            # made through the PMC tier so the checks gate and the lifecycle apply as everywhere.
+            PmcWriter(session, principal, row).transition(
+                version,
+                TransitionRequest(
+                    to=Phase.VOTE,
+                    reason=f"vote on revision {revision.number} open until {ends_text(ends_at)}",
+                ),
+            )
             out = self._opened(session, vote, release, actor=principal.name, hours=hours)
         self.on_mail()
         return out

@@ -217,8 +217,11 @@ def test_three_pmc_members_verify_and_vote_from_the_desktop(
         qtbot.addWidget(view)
         vm.refresh()
         vms.append((vm, view))
-    # alice (PMC) starts the vote; every desktop sees it appear
-    vote = qloop.run(alice._need_client().start_vote(PROJECT, VERSION))
+    # alice (PMC) moves the release to 'vote' from her desktop: that starts the vote, and
+    # every desktop sees it appear
+    release = qloop.run(alice.transition(PROJECT, VERSION, Phase.VOTE))
+    assert release.phase is Phase.VOTE
+    vote = qloop.run(alice._need_client().get_vote(PROJECT, VERSION))
     assert vote.tally.binding == {"+1": 0, "0": 0, "-1": 0}
     for vm, _view in vms:
         qloop.wait_until(lambda vm=vm: vm.votes.rowCount() == 1, what="the vote in the list")

@@ -163,8 +163,9 @@ async def test_a_signed_release_is_checked_streamed_and_goes_to_the_vote(
         assert validate_cyclonedx(text, strict=True) == []
         assert json.loads(text)["specVersion"] == "1.6"
         # The gate is open: the PMC starts the vote.
-        voting = await alice.transition(PROJECT, version, Phase.VOTE, "RC1")
-        assert voting.phase is Phase.VOTE
+        vote = await alice.start_vote(PROJECT, version)
+        assert vote.tally.outcome == "open"
+        assert (await alice.get_release(PROJECT, version)).phase is Phase.VOTE
     args = ["--agent", agent.url, "--token", agent.committer_token, "checks", PROJECT, version,
             "--wait"]  # fmt: skip
     shown = await asyncio.to_thread(CliRunner().invoke, atr, args)
