@@ -143,12 +143,12 @@ async def stage(work: Path, agent_url: str, key_file: Path, out: Path) -> None:
     def sign(data: bytes) -> str:
         return keystore.sign(fingerprint, data)
 
-    # an earlier candidate, already in its vote
+    # an earlier release whose checks are running, and one that failed
     await session.create_release("acme-lib", "0.9.0")
     await session.upload("acme-lib", "0.9.0", make_artifacts(work / "0.9.0", "0.9.0", sign))
-    for phase in (Phase.CHECKS, Phase.CANDIDATE, Phase.VOTE):
-        await session.transition("acme-lib", "0.9.0", phase, reason="rc1 looks good")
+    await session.transition("acme-lib", "0.9.0", Phase.CHECKS, reason="rc1 looks good")
     await session.create_release("acme-lib", "0.8.2")
+    await session.upload("acme-lib", "0.8.2", make_artifacts(work / "0.8.2", "0.8.2", sign))
     await session.transition("acme-lib", "0.8.2", Phase.CHECKS)
     await session.transition("acme-lib", "0.8.2", Phase.FAILED, reason="missing NOTICE")
 
