@@ -1,12 +1,17 @@
 """Votes from the desktop against a real agent: the RM publishes their key and uploads
 desktop-signed artifacts, the checks pass, the vote starts; three PMC members each verify
-the candidate on their own desktop, then cast a clear-signed +1; the tally follows live.
+the candidate on their own desktop, then cast a clear-signed +1; the tally follows live; a
+committer votes by email; the operator closes the vote, which passes with the right [RESULT] mail.
 
 Also the votes screen's models and its rules for +1, with protocol objects built here."""
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ from shared.protocol import Membership, Project, Role, User
 from shared.protocol.votes import BallotOut, Tally, VoteOut
 from tests.desktop.conftest import QtLoop
 from tests.desktop.helpers import PASSPHRASE, keystore_for
+from tests.integration.test_votes import mbox
 from tests.integration.vote_support import add_member, source_release
 from tests.support.agent import AgentProcess
 from tests.support.keys import fresh_key
@@ -274,5 +280,48 @@ def test_three_pmc_members_verify_and_vote_from_the_desktop(
         lambda: first_vm.vote is not None and first_vm.vote.tally.non_binding["0"] == 1,
         what="bob's non-binding 0 on alice's screen",
     )
+
+    # then bob votes +1 by email on the list: his last vote is the one that counts (the
+    # mbox helper dates replies 5 s back, so let them be later than his desktop ballot)
+    qloop.run(asyncio.sleep(6.0))
+    outbox = _outbox(agent)
+    [opening] = [m for subject, m in outbox.items() if subject.startswith("[VOTE]")]
+    source = mbox((f"Bob <{agent.committer.email}>", opening["Message-ID"], "+1\n\nBuilt it.\n"))
+    with agent.client(agent.committer_token) as c:
+        r = c.post(
+            f"/projects/{PROJECT}/releases/{VERSION}/vote/mail",
+            json={"format": "mbox", "content": source},
+        )
+        assert r.status_code == 200, r.text
+    assert r.json()["tally"]["non_binding"] == {"+1": 1, "0": 0, "-1": 0}
+    qloop.wait_until(
+        lambda: first_vm.vote is not None and first_vm.vote.tally.non_binding["+1"] == 1,
+        what="bob's email +1 on alice's screen",
+    )
+
+    # the operator closes the vote: it passes, and the [RESULT] mail has the right tally
+    closed = agent.cli("vote", "close", PROJECT, VERSION, "--reason", "test: all votes are in")
+    assert "passed" in closed.stdout
+    qloop.wait_until(
+        lambda: first_vm.vote is not None and first_vm.vote.tally.outcome == "passed",
+        what="the decision on alice's screen",
+    )
+    with agent.client(agent.committer_token) as c:
+        assert c.get(f"/projects/{PROJECT}/releases/{VERSION}").json()["phase"] == "passed"
+    result = next(m for subject, m in _outbox(agent).items() if subject.startswith("[RESULT]"))
+    body = result.get_content()
+    assert "has PASSED" in body
+    assert "Binding votes:     +1: 3   0: 0   -1: 0" in body
+    assert "Non-binding votes: +1: 1   0: 0   -1: 0" in body
     for session in [*sessions, bob]:
         qloop.run(session.aclose())
+
+
+def _outbox(agent: AgentProcess) -> dict[str, EmailMessage]:
+    """Subject → message of every mail the agent wrote to its file outbox."""
+    found = {}
+    for path in sorted((agent.data_dir / "outbox").glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        found[str(msg["Subject"])] = msg
+    return found
