@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from shared.client._requests import RequestMethods
 from shared.errors import ValidationError
 from shared.ids import check_fingerprint, check_key
 from shared.protocol.keys import (
@@ -24,13 +23,6 @@ from shared.protocol.keys import (
     ProjectKeyOut,
     Revocation,
 )
-
-if TYPE_CHECKING:
-    import httpx
-
-    from shared.protocol.models import Model
-
-T = TypeVar("T")
 
 MAX_KEY_TEXT = 16 * 1024 * 1024
 """The largest key, KEYS or revocation file sent (the agent refuses larger ones too)."""
@@ -56,32 +48,8 @@ def read_key_text(path: Path, *, what: str) -> str:
         raise ValidationError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
-class KeysMethods:
+class KeysMethods(RequestMethods):
     """Project keys: list, publish, import a KEYS file, revoke, and the KEYS file itself."""
-
-    if TYPE_CHECKING:
-
-        async def _call(
-            self,
-            answer: type[T],
-            method: str,
-            path: str,
-            *,
-            body: Model | None = None,
-            params: Mapping[str, str | int] | None = None,
-        ) -> T: ...
-
-        async def _send(
-            self,
-            method: str,
-            path: str,
-            *,
-            body: Model | None = None,
-            params: Mapping[str, str | int] | None = None,
-            content: Any = None,
-            headers: Mapping[str, str] | None = None,
-            stream: bool = False,
-        ) -> httpx.Response: ...
 
     async def list_project_keys(self, project: str) -> list[ProjectKeyOut]:
         """The project's keys, in KEYS order, with their state and flags."""

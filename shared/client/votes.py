@@ -16,9 +16,10 @@ computed on their own copies; :func:`sign_ballot` clear-signs it with a pgpy key
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
+from shared.client._requests import RequestMethods
 from shared.errors import ValidationError
 from shared.ids import check_key, check_version
 from shared.openpgp.cleartext import clear_sign
@@ -38,13 +39,9 @@ from shared.protocol.votes import (
 from shared.votes import ballot_text
 
 if TYPE_CHECKING:
-    import httpx
     import pgpy
 
     from shared.protocol import Revision
-    from shared.protocol.models import Model
-
-T = TypeVar("T")
 
 __all__ = ["VotesMethods", "ballot_for", "sign_ballot"]
 
@@ -83,33 +80,10 @@ def sign_ballot(key: pgpy.PGPKey, content: BallotContent, *, passphrase: str | N
     return clear_sign(key, ballot_text(content), passphrase=passphrase)
 
 
-class VotesMethods:
+class VotesMethods(RequestMethods):
     """Release votes: start, read, cast a signed ballot, import email ballots."""
 
     if TYPE_CHECKING:
-
-        async def _call(
-            self,
-            answer: type[T],
-            method: str,
-            path: str,
-            *,
-            body: Model | None = None,
-            params: Mapping[str, str | int] | None = None,
-        ) -> T: ...
-
-        async def _send(
-            self,
-            method: str,
-            path: str,
-            *,
-            body: Model | None = None,
-            params: Mapping[str, str | int] | None = None,
-            content: Any = None,
-            headers: Mapping[str, str] | None = None,
-            stream: bool = False,
-        ) -> httpx.Response: ...
-
         base_url: str
 
     async def start_vote(
