@@ -82,11 +82,28 @@ class Agent:
     def owners(self) -> set[str]:
         return set(_READY.findall(self.log.read_text(errors="replace")))
 
+    def group(self) -> list[psutil.Process]:
+        """The live processes of this agent's process group (the agent and its workers)."""
+        members = []
+        for process in psutil.process_iter(["pid"]):
+            with contextlib.suppress(psutil.Error, OSError):
+                if os.getpgid(process.pid) == self.proc.pid:
+                    members.append(process)
+        return members
+
     def kill(self) -> None:
-        """SIGKILL the whole process group: the agent and its workers, no goodbye."""
+        """SIGKILL the whole process group: the agent and its workers, no goodbye.
+
+        Returns once every member is gone (or a zombie nobody has reaped yet):
+        SIGKILL is delivered asynchronously, so a loaded machine may show a
+        worker running for a moment after ``killpg`` returned.
+        """
+        members = self.group()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(15)
+        _, alive = psutil.wait_procs(members, timeout=15)
+        assert all(_dead(p) for p in alive), alive
 
     def stop(self) -> int:
         """SIGTERM and wait; returns the exit code."""
@@ -95,6 +112,13 @@ class Agent:
             return self.proc.wait(20)
         finally:
             self.kill()
+
+
+def _dead(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 @pytest.fixture
@@ -217,7 +241,7 @@ def test_two_agents_run_each_task_exactly_once(
 def test_a_killed_agents_task_is_reclaimed_by_the_other(
     database: Factory, agents: Callable[..., Agent]
 ) -> None:
-    a, b = agents("agent-a", lease_seconds=2), agents("agent-b", lease_seconds=2)
+    a, b = agents("agent-a", lease_seconds=4), agents("agent-b", lease_seconds=4)
     _wait_ready(a, b)
     task_id = _enqueue(database, {"count": 15, "rate": 5.0})
 
@@ -231,6 +255,7 @@ def test_a_killed_agents_task_is_reclaimed_by_the_other(
     assert first_owner in holder.owners()
     holder_pids = [int(o.split(":")[1]) for o in holder.owners()]
 
+    assert {p.pid for p in holder.group()} >= set(holder_pids)
     holder.kill()
     for pid in holder_pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
