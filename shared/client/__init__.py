@@ -13,6 +13,7 @@ from shared.client.stream import (
     CLOSED,
     CONNECTED,
     CONNECTING,
+    MAX_PENDING,
     RECONNECTING,
     EventStream,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "CLOSED",
     "CONNECTED",
     "CONNECTING",
+    "MAX_PENDING",
     "RECONNECTING",
     "AgentClient",
     "EventStream",

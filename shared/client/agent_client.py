@@ -20,7 +20,7 @@ import pydantic
 from shared.client import _errors
 from shared.client._files import AtomicWriter, ChunkReader, check_readable_file
 from shared.client.keys import KeysMethods
-from shared.client.stream import EventStream
+from shared.client.stream import MAX_PENDING, EventStream
 from shared.client.votes import VotesMethods
 from shared.errors import ClientError, ValidationError
 from shared.ids import check_key, check_relpath, check_user_name, check_version
@@ -603,8 +603,13 @@ class AgentClient(KeysMethods, VotesMethods):
         *,
         since: int | None = None,
         on_state: Callable[[str], None] | None = None,
+        max_pending: int = MAX_PENDING,
     ) -> EventStream:
-        """An :class:`EventStream` of ``scope``'s events after ``since`` (None: new ones only)."""
+        """An :class:`EventStream` of ``scope``'s events after ``since`` (None: new ones only).
+
+        At most ``max_pending`` received events wait for the consumer; beyond that
+        the stream stops reading until the consumer catches up (no event is lost).
+        """
         stream = EventStream(
             self.ws_url,
             token=lambda: self._token,
@@ -613,6 +618,7 @@ class AgentClient(KeysMethods, VotesMethods):
             on_state=on_state,
             timeout=self.timeout,
             agent_url=self.base_url,
+            max_pending=max_pending,
         )
         self._streams.add(stream)
         return stream

@@ -9,11 +9,25 @@ it received; when the connection drops it reconnects with exponential backoff
 event whose id it has already passed, so the consumer sees every event of the
 scope exactly once, in order.
 
-A background reader task owns the socket: events go to an unbounded queue that
-the ``async for`` drains, and ``result`` frames complete the futures of
+A background reader task owns the socket: events go to a queue that the
+``async for`` drains, and ``result`` frames complete the futures of
 :meth:`EventStream.command`. Authentication and protocol errors end the stream
 (they do not heal by retrying); transport errors after the first connection
 only make it reconnect.
+
+The queue holds at most ``max_pending`` events (:data:`MAX_PENDING` by default),
+so a slow consumer (a busy GUI, a slow terminal) cannot grow the client's memory.
+When it is full the reader *waits* for the consumer (backpressure): it stops
+reading the socket, websockets stops reading TCP once its own buffer holds 16
+frames, and the agent's sender waits in turn. Nothing is dropped on this side.
+If the consumer stays behind long enough that the agent gives up on the
+connection (its own per-subscriber bound, ``too_slow``) or the keepalive times
+out, that is an ordinary dropped connection: the events already queued stay
+queued and are delivered, and the stream reconnects with ``since`` = the id of
+the last event it queued, so every event still arrives exactly once, in order.
+A ``result`` frame is read in its turn behind the events sent before it, so a
+command's answer waits for a lagging consumer: issue commands from another task
+than the one consuming the events.
 """
 
 from __future__ import annotations
@@ -31,7 +45,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from shared.client import _errors
-from shared.errors import ApiError, ClientError, ConnectionFailed, ProtocolMismatch
+from shared.errors import (
+    ApiError,
+    ClientError,
+    ConnectionFailed,
+    ProtocolMismatch,
+    ValidationError,
+)
 from shared.protocol import (
     PROTOCOL_VERSION,
     CommandFrame,
@@ -56,6 +76,8 @@ BACKOFF_INITIAL: Final = 0.2
 """Seconds before the first reconnection attempt."""
 BACKOFF_MAX: Final = 5.0
 """The longest wait between reconnection attempts."""
+MAX_PENDING: Final = 4096
+"""Default bound of the events received and not yet taken by the consumer."""
 MAX_FRAME: Final = 16 * 1024 * 1024
 
 CLOSE_UNAUTHENTICATED: Final = 4001
@@ -110,6 +132,8 @@ class EventStream:
 
     ``on_state`` is called with ``"connecting"``, ``"connected"``, ``"reconnecting"``
     and ``"closed"``. Leaving the ``async with`` (or :meth:`close`) ends the iteration.
+    At most ``max_pending`` events wait for the consumer; beyond that the reader
+    waits for it (see the module docstring).
     """
 
     def __init__(
@@ -123,7 +147,12 @@ class EventStream:
         timeout: float = 30.0,
         client_name: str = "atr-client",
         agent_url: str | None = None,
+        max_pending: int = MAX_PENDING,
     ) -> None:
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+            raise ValidationError(
+                f"max_pending must be a positive number of events, got {max_pending!r}"
+            )
         self.url = url
         self.agent_url = agent_url or url
         """The agent's URL as the user gave it, for messages."""
@@ -137,7 +166,12 @@ class EventStream:
         self._client_name = client_name
         self._cursor: int | None = since
         self._last_event_id: int | None = None
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.max_pending = max_pending
+        """The most events that wait for the consumer; the reader waits beyond it."""
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_pending)
+        self._high_water = 0
+        self._ended = False
+        self._end_queued = False
         self._pending: dict[str, asyncio.Future[ResultFrame]] = {}
         self._connected = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -151,6 +185,16 @@ class EventStream:
     def last_event_id(self) -> int | None:
         """The id of the last event handed to the consumer (``None`` before the first)."""
         return self._last_event_id
+
+    @property
+    def pending(self) -> int:
+        """Events received and not yet taken by the consumer (at most :attr:`max_pending`)."""
+        return self._queue.qsize() - int(self._end_queued)
+
+    @property
+    def pending_high_water(self) -> int:
+        """The most events that were ever waiting for the consumer at once."""
+        return self._high_water
 
     @property
     def connected(self) -> bool:
@@ -175,12 +219,15 @@ class EventStream:
     async def __anext__(self) -> Event:
         if self._runner is None and not self._closed:
             await self.start()
+        if self._ended and self._queue.empty():
+            raise self._ending()
         item = await self._queue.get()
         if item is _END:
-            self._queue.put_nowait(_END)  # every later call ends too
-            if self._error is not None:
-                raise self._error
-            raise StopAsyncIteration
+            self._queue.put_nowait(_END)  # every later (or concurrent) call ends too
+            raise self._ending()
+        if self._ended and self._queue.empty():
+            self._queue.put_nowait(_END)  # the last event is out: wake any other waiter
+            self._end_queued = True
         event: Event = item
         self._last_event_id = event.id
         return event
@@ -359,13 +406,13 @@ class EventStream:
         while True:
             frame = await self._recv(ws)
             if isinstance(frame, SubscribedFrame):
-                self._handle(frame)
+                await self._handle(frame)
                 return
             if isinstance(frame, ErrorFrame):
                 raise _Fatal(
                     _fatal_for(frame.error, None) or _errors.api_error_from_code(frame.error)
                 )
-            self._handle(frame)
+            await self._handle(frame)
 
     async def _recv(self, ws: ClientConnection) -> ServerFrame:
         raw = await ws.recv()
@@ -385,15 +432,15 @@ class EventStream:
                     raise _Fatal(fatal) from exc
                 log.info("event stream %s dropped: %s", self.url, exc)
                 return
-            self._handle(frame)
+            await self._handle(frame)
 
-    def _handle(self, frame: ServerFrame) -> None:
+    async def _handle(self, frame: ServerFrame) -> None:
         """Act on one frame after the handshake; raises :class:`_Fatal` to end the stream."""
         if isinstance(frame, EventFrame):
-            self._accept(frame.event)
+            await self._accept(frame.event)
         elif isinstance(frame, EventsFrame):
             for event in frame.events:
-                self._accept(event)
+                await self._accept(event)
         elif isinstance(frame, SubscribedFrame):
             if self._cursor is None:
                 self._cursor = frame.replay_until
@@ -408,11 +455,13 @@ class EventStream:
             log.warning("agent error on %s: %s", self.url, frame.error.message)
         # pong and a stray welcome need nothing
 
-    def _accept(self, event: Event) -> None:
-        if self._cursor is not None and event.id <= self._cursor:
-            return  # already seen: replay overlap after a reconnection
+    async def _accept(self, event: Event) -> None:
+        """Queue ``event`` for the consumer, waiting while :attr:`max_pending` are queued."""
+        if self._ended or (self._cursor is not None and event.id <= self._cursor):
+            return  # the iteration is over, or already seen (replay overlap after a reconnection)
+        await self._queue.put(event)
         self._cursor = event.id
-        self._queue.put_nowait(event)
+        self._high_water = max(self._high_water, self._queue.qsize())
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -439,9 +488,18 @@ class EventStream:
         self._closed = True
 
     def _end(self) -> None:
-        if self.state != CLOSED:
+        """End the iteration once the consumer has taken the events already queued."""
+        if self._ended:
+            return
+        self._ended = True
+        if self._queue.empty():  # wake a consumer waiting in get(); else once drained
             self._queue.put_nowait(_END)
-            self._set_state(CLOSED)
+            self._end_queued = True
+        self._set_state(CLOSED)
+
+    def _ending(self) -> BaseException:
+        """What the iteration raises once it is over: the error that ended it, or the end."""
+        return self._error if self._error is not None else StopAsyncIteration()
 
     def _set_state(self, state: str) -> None:
         if state == self.state:

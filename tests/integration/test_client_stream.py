@@ -4,6 +4,7 @@ handshake refusals, and commands over the websocket."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,92 @@ async def test_commands_over_the_stream(agent: AgentProcess):
             # The command's own event comes through the same stream.
             event = await asyncio.wait_for(stream.__anext__(), 30)
             assert (event.kind, event.version) == (EventKind.RELEASE_CREATED, "3.2.0")
+
+
+BOUND = 16
+MANY = 400  # far more than BOUND
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for ``condition`` (polling; the wait_for is a guard against a hang, not a measure)."""
+
+    async def poll() -> None:
+        while not condition():  # noqa: ASYNC110 - the stream has no event to say "queue full"
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), 120)
+    except TimeoutError:
+        pytest.fail(f"gave up waiting for {what}")
+
+
+async def slow_consumer_run(
+    agent: AgentProcess, tmp_path: Path, version: str, *, drop_while_full: bool
+) -> tuple[list[Event], list[Event], list[str], int, int]:
+    """Emit MANY log lines to a stream bounded at BOUND whose consumer sleeps between reads.
+
+    Returns what the consumer got, what the log holds over the same ids, the stream's
+    states, the most events ever seen pending at a read and the stream's high-water mark.
+    """
+    states: list[str] = []
+    async with AgentClient(agent.url, token=agent.committer_token, timeout=30) as client:
+        await prepare_release(client, version, tmp_path)
+        since = (await client.health()).last_event_id
+        scope = Scope(project=PROJECT, version=version)
+        stream = client.stream(scope, since=since, on_state=states.append, max_pending=BOUND)
+        received: list[Event] = []
+        most_pending = 0
+        async with stream:
+            task = await client.start_task(
+                PROJECT, version, TaskType.DIAGNOSTIC_EMIT, args={"count": MANY, "rate": 10_000}
+            )
+            # Nobody reads yet: the reader fills the queue to the bound and waits there.
+            await until(lambda: stream.pending == BOUND, "a full queue")
+            if drop_while_full:
+                ws = stream._ws  # the test reaches in to break the connection
+                assert ws is not None
+                ws.transport.abort()  # as if the agent gave up on the slow client
+
+            async def consume() -> None:
+                nonlocal most_pending
+                async for event in stream:
+                    most_pending = max(most_pending, stream.pending)
+                    received.append(event)
+                    if event.kind == EventKind.TASK_FINISHED and event.task_id == task.id:
+                        return
+                    await asyncio.sleep(0.002)  # a slow consumer
+
+            await asyncio.wait_for(consume(), 300)
+            high_water = stream.pending_high_water
+        stored = await all_events(client, since=since, scope=scope)
+    # (the revision's check tasks log too; compare over the ids the consumer covered)
+    stored = [e for e in stored if e.id <= received[-1].id]
+    seqs = [
+        e.data["seq"] for e in received if e.kind == EventKind.TASK_LOG and e.task_id == task.id
+    ]
+    assert seqs == list(range(1, MANY + 1))
+    return received, stored, states, most_pending, high_water
+
+
+async def test_a_slow_consumer_gets_every_event_once_with_a_bounded_queue(
+    agent: AgentProcess, tmp_path: Path
+):
+    received, stored, states, most_pending, high_water = await slow_consumer_run(
+        agent, tmp_path, "3.3.0", drop_while_full=False
+    )
+    assert [e.id for e in received] == [e.id for e in stored]
+    assert most_pending <= BOUND
+    assert high_water == BOUND  # the bound was reached, never passed
+    assert "reconnecting" not in states  # the reader waited; nothing was dropped
+
+
+async def test_a_connection_lost_while_the_queue_is_full_resumes_without_loss(
+    agent: AgentProcess, tmp_path: Path
+):
+    received, stored, states, most_pending, high_water = await slow_consumer_run(
+        agent, tmp_path, "3.4.0", drop_while_full=True
+    )
+    assert [e.id for e in received] == [e.id for e in stored]
+    assert most_pending <= BOUND
+    assert high_water == BOUND
+    assert states.count("reconnecting") == 1

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from shared.client import AgentClient
-from shared.errors import ApiError, ConnectionFailed, ProtocolMismatch
+from shared.client import AgentClient, EventStream
+from shared.errors import ApiError, ConnectionFailed, ProtocolMismatch, ValidationError
 from shared.protocol import (
     PROTOCOL_VERSION,
     ErrorBody,
@@ -264,3 +264,65 @@ async def test_start_returns_once_the_subscription_is_confirmed():
     async with scripted(script) as client, client.stream() as stream:
         assert confirmed.is_set()
         assert stream.state == "connected"
+
+
+async def wait_for_pending(stream, n: int) -> None:
+    async def poll() -> None:
+        while stream.pending != n:  # noqa: ASYNC110 - the stream has no event to say "queue full"
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), 5)
+
+
+async def test_a_full_queue_makes_the_reader_wait_and_a_too_slow_close_resumes_after_it():
+    """The agent gives up on a client that lags (``too_slow``, close 1013): the events the
+    client already holds are delivered and it resumes after the last one it queued."""
+    sinces: list[int | None] = []
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        sub = await handshake(ws, last=0)
+        sinces.append(sub.since)
+        if n == 0:
+            for i in range(1, 21):
+                await ws.send(EventFrame(event=event(i)).model_dump_json())
+            body = ErrorBody(code="too_slow", message="the client fell more than 20 events behind")
+            await ws.send(ErrorFrame(error=body).model_dump_json())
+            await ws.close(1013, "event stream closed")
+            return
+        start = (sub.since or 0) + 1
+        await ws.send(EventsFrame(events=[event(i) for i in range(start, 31)]).model_dump_json())
+        await ws.wait_closed()
+
+    states: list[str] = []
+    async with scripted(script) as client:
+        stream = client.stream(since=0, on_state=states.append, max_pending=4)
+        async with stream:
+            await wait_for_pending(stream, 4)  # the reader now waits for the consumer
+            got = await take(stream, 30)
+            assert stream.pending_high_water == 4
+    assert [e.id for e in got] == list(range(1, 31))
+    assert sinces == [0, 20]  # every event it had read was kept, none fetched twice
+    assert states == ["connecting", "connected", "reconnecting", "connected", "closed"]
+
+
+async def test_close_ends_the_iteration_after_the_events_already_queued():
+    async def script(ws: ServerConnection, n: int) -> None:
+        await handshake(ws)
+        for i in range(1, 11):
+            await ws.send(EventFrame(event=event(i)).model_dump_json())
+        await ws.wait_closed()
+
+    async with scripted(script) as client:
+        stream = client.stream(since=0, max_pending=3)
+        async with stream:
+            await wait_for_pending(stream, 3)
+        assert stream.state == "closed"
+        got = [e.id async for e in stream]  # what was queued before the close, then the end
+        assert got == [1, 2, 3]
+        assert [e async for e in stream] == []
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5])
+def test_max_pending_must_be_a_positive_count(bad):
+    with pytest.raises(ValidationError, match="max_pending"):
+        EventStream("ws://127.0.0.1:9/api/v1/ws", token=lambda: "tok", max_pending=bad)
