@@ -295,16 +295,19 @@ class AgentClient(KeysMethods, VotesMethods):
         path = Path(path)
         size = check_readable_file(path)
         reader = ChunkReader(path, size=size, chunk_size=chunk_size, progress=progress)
-        response = await self._send(
-            "POST",
-            "/uploads",
-            content=reader,
-            headers={
-                "Content-Length": str(size),
-                "Content-Type": "application/octet-stream",
-                "X-Atr-Filename": quote(path.name, safe=""),
-            },
-        )
+        try:
+            response = await self._send(
+                "POST",
+                "/uploads",
+                content=reader,
+                headers={
+                    "Content-Length": str(size),
+                    "Content-Type": "application/octet-stream",
+                    "X-Atr-Filename": quote(path.name, safe=""),
+                },
+            )
+        finally:
+            await reader.aclose()  # also when cancelled or failed half-way
         info = _errors.validate(_adapter(BlobInfo), response.content, what="an upload answer")
         if info.sha256 != reader.sha256 or info.size != size:
             raise ClientError(
