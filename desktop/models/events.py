@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QModelIndex, QObject, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
 from desktop.format import human_duration, human_size, local_time
+from desktop.models.table import Index, RowTableModel
 from desktop.theme import EVENT_KIND_COLOURS, FAILED_EVENT_COLOUR, monospace_font
 from shared.protocol import Event, EventKind
 
 DEFAULT_MAX_ROWS = 10_000
 COLUMNS = ("Time", "Kind", "Release", "Task", "Message")
-_Index = QModelIndex | QPersistentModelIndex
 EventRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -216,42 +208,41 @@ def _is_failure(event: Event) -> bool:
     return event.kind is EventKind.PHASE_CHANGED and event.data.get("to") == "failed"
 
 
-class EventLogModel(QAbstractTableModel):
+class LogRow(NamedTuple):
+    """One row of the log: the event and its line for people, described once."""
+
+    event: Event
+    message: str
+
+
+class EventLogModel(RowTableModel[LogRow]):
     """At most ``max_rows`` events (the oldest fall off), one row each."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent: QObject | None = None, *, max_rows: int = DEFAULT_MAX_ROWS) -> None:
         super().__init__(parent)
         if max_rows < 1:
             raise ValueError("max_rows must be positive")
         self._max = max_rows
-        self._rows: deque[tuple[Event, str]] = deque()
         self._font = monospace_font()
 
     @property
     def max_rows(self) -> int:
         return self._max
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
     def event_at(self, row: int) -> Event:
-        return self._rows[row][0]
+        return self._rows[row].event
 
     def events(self) -> list[Event]:
         """Every event held, oldest first."""
-        return [event for event, _ in self._rows]
+        return [row.event for row in self._rows]
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def set_rows(self, rows: Iterable[LogRow]) -> None:
+        """Show ``rows`` instead of the current ones: the last ``max_rows`` of them."""
+        super().set_rows(list(rows)[-self._max :])
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         event, message = self._rows[index.row()]
@@ -296,15 +287,14 @@ class EventLogModel(QAbstractTableModel):
 
     def append(self, events: Iterable[Event]) -> None:
         """Add events at the bottom, dropping the oldest rows beyond the bound."""
-        batch = [(event, describe_event(event)) for event in events]
+        batch = [LogRow(event, describe_event(event)) for event in events]
         if not batch:
             return
         batch = batch[-self._max :]
         overflow = len(self._rows) + len(batch) - self._max
         if overflow > 0:
             self.beginRemoveRows(QModelIndex(), 0, overflow - 1)
-            for _ in range(overflow):
-                self._rows.popleft()
+            del self._rows[:overflow]
             self.endRemoveRows()
         first = len(self._rows)
         self.beginInsertRows(QModelIndex(), first, first + len(batch) - 1)
@@ -312,9 +302,7 @@ class EventLogModel(QAbstractTableModel):
         self.endInsertRows()
 
     def clear(self) -> None:
-        self.beginResetModel()
-        self._rows.clear()
-        self.endResetModel()
+        self.set_rows(())
 
 
 class EventFilterProxy(QSortFilterProxyModel):

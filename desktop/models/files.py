@@ -5,26 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 
 from desktop.format import human_size, short_hash
+from desktop.models.table import Index, RowTableModel
 from desktop.theme import monospace_font
 from shared.protocol import Revision, RevisionFile
 
 COLUMNS = ("Path", "Size", "SHA-512", "SHA-256")
 PATH, SIZE, SHA512, SHA256 = range(4)
-_Index = QModelIndex | QPersistentModelIndex
 FullValueRole = Qt.ItemDataRole.UserRole + 1
 """The unabbreviated value of a cell (what "copy" copies)."""
 SortRole = Qt.ItemDataRole.UserRole + 2
 
 
-class FilesModel(QAbstractTableModel):
-    """The files of one revision."""
+class FilesModel(RowTableModel[RevisionFile]):
+    """The files of one revision, by path."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._files: list[RevisionFile] = []
         self._revision: Revision | None = None
         self._font = monospace_font()
 
@@ -33,34 +34,20 @@ class FilesModel(QAbstractTableModel):
         return self._revision
 
     def set_revision(self, revision: Revision | None) -> None:
-        self.beginResetModel()
-        self._revision = revision
-        self._files = sorted(revision.files, key=lambda f: f.path) if revision else []
-        self.endResetModel()
+        with self._resetting():
+            self._revision = revision
+            self._rows = sorted(revision.files, key=lambda f: f.path) if revision else []
 
     def file_at(self, row: int) -> RevisionFile:
-        return self._files[row]
+        return self.row_at(row)
 
     def total_size(self) -> int:
-        return sum(f.size for f in self._files)
+        return sum(f.size for f in self._rows)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._files)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        item = self._files[index.row()]
+        item = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(item, column)
@@ -95,13 +82,13 @@ class FilesModel(QAbstractTableModel):
             return item.sha512
         return item.sha256
 
-    def copy_text(self, indexes: Iterable[_Index]) -> str:
+    def copy_text(self, indexes: Iterable[Index]) -> str:
         """Full values of the given cells: tab-separated per row, one row per line."""
         rows: dict[int, dict[int, str]] = {}
         for index in indexes:
             if index.isValid():
                 rows.setdefault(index.row(), {})[index.column()] = self._full(
-                    self._files[index.row()], index.column()
+                    self._rows[index.row()], index.column()
                 )
         return "\n".join(
             "\t".join(cells[c] for c in sorted(cells)) for _, cells in sorted(rows.items())
@@ -109,4 +96,4 @@ class FilesModel(QAbstractTableModel):
 
     def checksum_lines(self) -> str:
         """``sha512sum``-style lines (``<hash>  <path>``) for every file."""
-        return "".join(f"{f.sha512}  {f.path}\n" for f in self._files)
+        return "".join(f"{f.sha512}  {f.path}\n" for f in self._rows)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QFont
 
+from desktop.models.table import Index, RowTableModel
 from desktop.theme import MUTED_TEXT, monospace_font
 from shared.checks.policy import IgnoreRule
 
 COLUMNS = ("#", "Check", "Path glob", "Status", "Reason", "Matches")
 NUMBER, CHECK, PATH, STATUS, REASON, MATCHES = range(6)
 NEW_RULE_COLOUR = "#00796b"
-_Index = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,38 +31,18 @@ def status_text(status: str | None) -> str:
     return status if status is not None else "any not passing"
 
 
-class IgnoreRulesModel(QAbstractTableModel):
+class IgnoreRulesModel(RowTableModel[RuleRow]):
     """One row per rule, in policy order (the first matching rule wins)."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[RuleRow] = []
         self._mono = monospace_font()
         self._italic = QFont()
         self._italic.setItalic(True)
 
-    def set_rows(self, rows: Sequence[RuleRow]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def rows(self) -> list[RuleRow]:
-        return list(self._rows)
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         row = self._rows[index.row()]

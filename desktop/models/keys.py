@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QFont
 
 from desktop.keystore import StoredKey
+from desktop.models.table import Index, RowTableModel
 from desktop.theme import MUTED_TEXT, monospace_font
 from shared.protocol.keys import ProjectKeyOut
 
-_Index = QModelIndex | QPersistentModelIndex
 KeyRole = Qt.ItemDataRole.UserRole + 1
 """The row's key object (:class:`StoredKey` or :class:`ProjectKeyOut`)."""
 
@@ -77,7 +77,7 @@ def _state_role(state: str, role: int, bold: QFont) -> Any:
     return None
 
 
-class MyKeysModel(QAbstractTableModel):
+class MyKeysModel(RowTableModel[StoredKey]):
     """The keys of the local keystore, and where each one is published."""
 
     COLUMNS = ("Key", "State", "Fingerprint", "Algorithm", "Backend", "Expires", "Published")
@@ -85,7 +85,6 @@ class MyKeysModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._keys: list[StoredKey] = []
         self._published: dict[str, str] = {}
         self._login: str | None = None
         self._mono = monospace_font()
@@ -93,48 +92,31 @@ class MyKeysModel(QAbstractTableModel):
         self._bold.setBold(True)
 
     def set_keys(self, keys: list[StoredKey], *, login: str | None = None) -> None:
-        self.beginResetModel()
-        self._keys = list(keys)
-        self._login = login
-        self.endResetModel()
+        with self._resetting():
+            self._rows = list(keys)
+            self._login = login
 
     def set_published(self, published: dict[str, str]) -> None:
         """Fingerprint → where it is published (e.g. ``acme-lib (valid)``)."""
         self._published = dict(published)
-        if self._keys:
-            self.dataChanged.emit(
-                self.index(0, self.PUBLISHED), self.index(len(self._keys) - 1, self.PUBLISHED)
-            )
+        self._changed(0, len(self._rows) - 1, column=self.PUBLISHED)
 
     def entries(self) -> list[StoredKey]:
-        return list(self._keys)
+        return self.rows()
 
     def key_at(self, row: int) -> StoredKey:
-        return self._keys[row]
+        return self.row_at(row)
 
     def row_of(self, fingerprint: str) -> int:
-        for row, key in enumerate(self._keys):
+        for row, key in enumerate(self._rows):
             if key.fingerprint == fingerprint:
                 return row
         return -1
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._keys)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        key = self._keys[index.row()]
+        key = self._rows[index.row()]
         column = index.column()
         if role == KeyRole:
             return key
@@ -180,7 +162,7 @@ class MyKeysModel(QAbstractTableModel):
         return None
 
 
-class ProjectKeysModel(QAbstractTableModel):
+class ProjectKeysModel(RowTableModel[ProjectKeyOut]):
     """A project's keys as the agent lists them (the KEYS file's entries)."""
 
     COLUMNS = ("State", "Owner", "User IDs", "Fingerprint", "Algorithm", "Expires", "Flags")
@@ -188,44 +170,29 @@ class ProjectKeysModel(QAbstractTableModel):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._keys: list[ProjectKeyOut] = []
         self.project: str | None = None
         self._mono = monospace_font()
         self._bold = QFont()
         self._bold.setBold(True)
 
     def set_keys(self, project: str | None, keys: list[ProjectKeyOut]) -> None:
-        self.beginResetModel()
-        self.project = project
-        self._keys = list(keys)
-        self.endResetModel()
+        with self._resetting():
+            self.project = project
+            self._rows = list(keys)
 
     def entries(self) -> list[ProjectKeyOut]:
-        return list(self._keys)
+        return self.rows()
 
     def key_at(self, row: int) -> ProjectKeyOut:
-        return self._keys[row]
+        return self.row_at(row)
 
     def find(self, fingerprint: str) -> ProjectKeyOut | None:
-        return next((k for k in self._keys if k.fingerprint == fingerprint), None)
+        return next((k for k in self._rows if k.fingerprint == fingerprint), None)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._keys)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        key = self._keys[index.row()]
+        key = self._rows[index.row()]
         column = index.column()
         if role == KeyRole:
             return key

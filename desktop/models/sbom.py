@@ -12,16 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-)
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
+from desktop.models.table import Index, RowTableModel
 from desktop.theme import LICENSE_CATEGORY_COLOURS, monospace_font
 
 COLUMNS = ("Name", "Version", "License", "Category", "Scope", "purl")
@@ -36,7 +30,6 @@ CATEGORY_MEANING = {
 }
 ComponentRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
-_Index = QModelIndex | QPersistentModelIndex
 
 
 def _text(value: object) -> str:
@@ -80,38 +73,24 @@ def category_counts(components: Sequence[Component]) -> dict[str, int]:
     return counts
 
 
-class ComponentsModel(QAbstractTableModel):
+class ComponentsModel(RowTableModel[Component]):
     """The components of one SBOM."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[Component] = []
         self._mono = monospace_font()
         self._bold = QFont()
         self._bold.setBold(True)
 
     def set_components(self, components: Sequence[Component]) -> None:
-        self.beginResetModel()
-        self._rows = list(components)
-        self.endResetModel()
+        self.set_rows(components)
 
     def components(self) -> list[Component]:
-        return list(self._rows)
+        return self.rows()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         component = self._rows[index.row()]

@@ -6,16 +6,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor
 
 from desktop.format import human_duration, local_time
+from desktop.models.table import Index, RowTableModel
 from desktop.theme import monospace_font, task_state_colour
 from shared.protocol import Task, TaskState
 
 COLUMNS = ("ID", "Type", "State", "Attempts", "Duration", "Started", "Result")
 ID, TYPE, STATE, ATTEMPTS, DURATION, STARTED, RESULT = range(7)
-_Index = QModelIndex | QPersistentModelIndex
 TaskRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -47,61 +47,43 @@ def task_summary(task: Task) -> str:
     return ", ".join(parts)
 
 
-class TasksModel(QAbstractTableModel):
+class TasksModel(RowTableModel[Task]):
     """Tasks newest first; :meth:`upsert` updates one row in place."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._tasks: list[Task] = []
         self._font = monospace_font()
 
     def set_tasks(self, tasks: list[Task]) -> None:
-        self.beginResetModel()
-        self._tasks = sorted(tasks, key=lambda t: t.id, reverse=True)
-        self.endResetModel()
+        self.set_rows(sorted(tasks, key=lambda t: t.id, reverse=True))
 
     def upsert(self, task: Task) -> None:
         """Replace the row of ``task.id`` or insert it at its place (newest first)."""
-        for row, existing in enumerate(self._tasks):
+        for row, existing in enumerate(self._rows):
             if existing.id == task.id:
-                self._tasks[row] = task
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+                self._replace_row(row, task)
                 return
-        row = next((i for i, t in enumerate(self._tasks) if t.id < task.id), len(self._tasks))
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._tasks.insert(row, task)
-        self.endInsertRows()
+        row = next((i for i, t in enumerate(self._rows) if t.id < task.id), len(self._rows))
+        self._insert_row(row, task)
 
     def tasks(self) -> list[Task]:
-        return list(self._tasks)
+        return self.rows()
 
     def task_at(self, row: int) -> Task:
-        return self._tasks[row]
+        return self.row_at(row)
 
     def refresh_durations(self) -> None:
         """Repaint the duration of running tasks (called by a view timer)."""
-        for row, task in enumerate(self._tasks):
+        for row, task in enumerate(self._rows):
             if task.state is TaskState.RUNNING:
-                index = self.index(row, DURATION)
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
+                self._changed(row, row, column=DURATION, roles=[Qt.ItemDataRole.DisplayRole])
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._tasks)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        task = self._tasks[index.row()]
+        task = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return _DISPLAY[column](task)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QFont
 
 from desktop.format import human_size, short_hash
+from desktop.models.table import Index, RowTableModel
 from desktop.theme import MUTED_TEXT, monospace_font
 from desktop.verify import FileCheck, Verification
 from shared.protocol.votes import BallotOut, BallotValue, VoteOut
 from shared.votes import MIN_BINDING_APPROVALS
 
-_Index = QModelIndex | QPersistentModelIndex
 VoteRole = Qt.ItemDataRole.UserRole + 1
 
 VALUE_COLOURS = {"+1": "#2e7d32", "0": "#757575", "-1": "#c62828"}
@@ -64,27 +64,7 @@ def time_left(ends_at: datetime, *, now: datetime | None = None) -> str:
     return f"{max(minutes, 1)}m left"
 
 
-class _Table(QAbstractTableModel):
-    COLUMNS: tuple[str, ...] = ()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self._rows()
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
-    def _rows(self) -> int:
-        raise NotImplementedError
-
-
-class VotesModel(_Table):
+class VotesModel(RowTableModel[VoteOut]):
     """Votes (open ones, usually): release, round, time left, binding and non-binding counts."""
 
     COLUMNS = ("Release", "Revision", "Ends", "Binding", "Non-binding", "Standing")
@@ -92,43 +72,36 @@ class VotesModel(_Table):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._votes: list[VoteOut] = []
         self._bold = QFont()
         self._bold.setBold(True)
 
     def set_votes(self, votes: list[VoteOut]) -> None:
-        self.beginResetModel()
-        self._votes = sorted(votes, key=lambda v: (v.ends_at, v.project, v.version))
-        self.endResetModel()
+        self.set_rows(sorted(votes, key=lambda v: (v.ends_at, v.project, v.version)))
 
     def update_vote(self, vote: VoteOut) -> None:
         """Replace the row of the same vote (a new tally), or add it."""
-        for row, known in enumerate(self._votes):
+        for row, known in enumerate(self._rows):
             if known.id == vote.id:
-                self._votes[row] = vote
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+                self._replace_row(row, vote)
                 return
-        self.set_votes([*self._votes, vote])
+        self.set_votes([*self._rows, vote])
 
     def votes(self) -> list[VoteOut]:
-        return list(self._votes)
+        return self.rows()
 
     def vote_at(self, row: int) -> VoteOut:
-        return self._votes[row]
+        return self.row_at(row)
 
     def row_of(self, project: str, version: str) -> int:
-        for row, vote in enumerate(self._votes):
+        for row, vote in enumerate(self._rows):
             if (vote.project, vote.version) == (project, version):
                 return row
         return -1
 
-    def _rows(self) -> int:
-        return len(self._votes)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        vote = self._votes[index.row()]
+        vote = self._rows[index.row()]
         column = index.column()
         if role == VoteRole:
             return vote
@@ -159,7 +132,7 @@ class VotesModel(_Table):
         )
 
 
-class BallotsModel(_Table):
+class BallotsModel(RowTableModel[BallotOut]):
     """The ballots of one vote, newest first; superseded ones greyed."""
 
     COLUMNS = ("Voter", "Vote", "Binding", "Cast", "Via", "Comment")
@@ -167,25 +140,19 @@ class BallotsModel(_Table):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._ballots: list[BallotOut] = []
         self._bold = QFont()
         self._bold.setBold(True)
 
     def set_ballots(self, ballots: list[BallotOut]) -> None:
-        self.beginResetModel()
-        self._ballots = sorted(ballots, key=lambda b: b.cast_at, reverse=True)
-        self.endResetModel()
+        self.set_rows(sorted(ballots, key=lambda b: b.cast_at, reverse=True))
 
     def ballots(self) -> list[BallotOut]:
-        return list(self._ballots)
+        return self.rows()
 
-    def _rows(self) -> int:
-        return len(self._ballots)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        ballot = self._ballots[index.row()]
+        ballot = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return (
@@ -212,7 +179,7 @@ class BallotsModel(_Table):
         return None
 
 
-class VerificationModel(_Table):
+class VerificationModel(RowTableModel[FileCheck]):
     """The candidate's files as verified on this computer."""
 
     COLUMNS = ("File", "Result", "Signature", "Checksum", "Size", "SHA-512")
@@ -220,42 +187,37 @@ class VerificationModel(_Table):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._files: list[FileCheck] = []
         self._progress: dict[str, tuple[int, int]] = {}
         self._mono = monospace_font()
         self._bold = QFont()
         self._bold.setBold(True)
 
     def set_verification(self, verification: Verification | None) -> None:
-        self.beginResetModel()
-        self._files = list(verification.files) if verification else []
-        self._progress = {}
-        self.endResetModel()
+        self._show(verification.files if verification else [])
 
     def set_pending(self, files: list[FileCheck]) -> None:
         """Files being downloaded or checked (their results not known yet)."""
-        self.beginResetModel()
-        self._files = list(files)
-        self._progress = {}
-        self.endResetModel()
+        self._show(files)
+
+    def _show(self, files: Iterable[FileCheck]) -> None:
+        with self._resetting():
+            self._rows = list(files)
+            self._progress = {}
 
     def set_progress(self, path: str, done: int, total: int) -> None:
         self._progress[path] = (done, total)
-        for row, check in enumerate(self._files):
+        for row, check in enumerate(self._rows):
             if check.path == path:
-                self.dataChanged.emit(self.index(row, self.RESULT), self.index(row, self.RESULT))
+                self._changed(row, row, column=self.RESULT)
                 return
 
     def files(self) -> list[FileCheck]:
-        return list(self._files)
+        return self.rows()
 
-    def _rows(self) -> int:
-        return len(self._files)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        check = self._files[index.row()]
+        check = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._cells(check)[column]
