@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -223,6 +223,8 @@ class Session(QObject):
     ) -> asyncio.Task[User]:
         """Sign the agent's challenge with the key, then stream events and load the projects.
 
+        The key is read, unlocked and used in a worker thread: the window stays responsive
+        while a passphrase's S2K and an RSA-4096 signature (or gpg and its pinentry) run.
         Failures are raised from the returned task only (the login dialog shows them).
         """
         return self._jobs.start(
@@ -235,8 +237,10 @@ class Session(QObject):
         client = self._client_factory(url)
         try:
             health = await client.health()
+            # an unknown or unreadable key fails here, before the agent makes a challenge
+            await asyncio.to_thread(self._keystore.get, fingerprint)
             answer = await client.login_with_signature(
-                user, self._keystore.signer(fingerprint, passphrase=passphrase)
+                user, self._challenge_signer(fingerprint, passphrase)
             )
         except BaseException:
             await client.aclose()
@@ -254,6 +258,19 @@ class Session(QObject):
         self._jobs.start(self._run_stream(client, since), key="stream")
         self.refresh_projects()
         return answer.user
+
+    def _challenge_signer(
+        self, fingerprint: str, passphrase: str | None
+    ) -> Callable[[bytes], Awaitable[str]]:
+        """The login's ``sign``: the keystore loads, unlocks and signs in a worker thread."""
+        keystore = self._keystore
+
+        async def sign(challenge: bytes) -> str:
+            return await asyncio.to_thread(
+                keystore.sign, fingerprint, challenge, passphrase=passphrase
+            )
+
+        return sign
 
     def logout(self) -> asyncio.Task[None]:
         """Stop the stream, cancel every job and forget the token."""

@@ -7,8 +7,9 @@ into :mod:`shared.protocol` models; every failure is a
 
 from __future__ import annotations
 
+import inspect
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -216,16 +217,20 @@ class AgentClient(KeysMethods, VotesMethods):
         """``GET /health``: the agent's version, protocol and last event id (no auth needed)."""
         return await self._call(Health, "GET", "/health")
 
-    async def login_with_signature(self, user: str, sign: Callable[[bytes], str]) -> LoginResponse:
+    async def login_with_signature(
+        self, user: str, sign: Callable[[bytes], str | Awaitable[str]]
+    ) -> LoginResponse:
         """Log in by signing a one-time challenge; sets :attr:`token` to the session token.
 
-        ``sign`` gets the challenge's bytes and returns an ASCII-armored detached signature.
+        ``sign`` gets the challenge's bytes and returns an ASCII-armored detached signature,
+        or an awaitable of it (a GUI signs in a worker thread, off its event loop).
         """
         check_user_name(user)
         challenge = await self._call(
             ChallengeResponse, "POST", "/auth/challenge", body=ChallengeRequest(user=user)
         )
-        signature = sign(challenge.challenge.encode("utf-8"))
+        signed = sign(challenge.challenge.encode("utf-8"))
+        signature: str = await signed if inspect.isawaitable(signed) else signed
         answer = await self._call(
             LoginResponse,
             "POST",
