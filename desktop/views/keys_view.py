@@ -88,12 +88,13 @@ class KeysView(QWidget):
         vm.projects_changed.connect(self._projects_changed)
         vm.project_changed.connect(self._project_changed)
         vm.busy_changed.connect(self._busy_changed)
-        vm.message.connect(lambda text: self._show_status(text, OK_COLOUR))
-        vm.failed.connect(lambda text: self._show_status(text, ERROR_COLOUR))
+        # bound methods, not lambdas: Qt drops them with this window; the view-model stays
+        vm.message.connect(self._note)
+        vm.failed.connect(self._failure)
         self._kept: str | None = None
         vm.my_keys.modelAboutToBeReset.connect(self._keep_selection)
         vm.my_keys.modelReset.connect(self._keys_reset)
-        vm.my_keys.dataChanged.connect(lambda *_: self._update_buttons())
+        vm.my_keys.dataChanged.connect(self._update_buttons)
         vm.project_keys.modelReset.connect(self._update_buttons)
         self._projects_changed(vm.projects())
         self._project_changed(vm.project or "")
@@ -209,7 +210,7 @@ class KeysView(QWidget):
             self.mine.selectRow(max(row, 0))
         self._update_buttons()
 
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, *_signal_args: object) -> None:
         key = self.selected_key()
         fingerprint = key.fingerprint if key else None
         project = self.vm.project or "project"
@@ -263,6 +264,12 @@ class KeysView(QWidget):
         if busy:
             self._show_status(what, "")
         self._update_buttons()
+
+    def _note(self, text: str) -> None:
+        self._show_status(text, OK_COLOUR)
+
+    def _failure(self, text: str) -> None:
+        self._show_status(text, ERROR_COLOUR)
 
     def _show_status(self, text: str, colour: str) -> None:
         self.status.setText(text)

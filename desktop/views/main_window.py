@@ -95,14 +95,21 @@ class MainWindow(QMainWindow):
         self._build_actions()
         session.state_changed.connect(self._state_changed)
         session.logged_in.connect(self._logged_in)
-        session.error.connect(self.errors.show)
-        vm.status_message.connect(lambda text: self.statusBar().showMessage(text, STATUS_NOTE_MS))
+        # bound methods of this window, so Qt drops the connections when the window goes
+        session.error.connect(self._show_error)
+        vm.status_message.connect(self._show_note)
         vm.actions_changed.connect(self._update_actions)
         vm.selection_changed.connect(self._selection_changed)
         self._state_changed(session.state)
         if session.user is not None:
             self._logged_in(session.user)
         self._update_actions()
+
+    def _show_error(self, text: str) -> None:
+        self.errors.show(text)
+
+    def _show_note(self, text: str) -> None:
+        self.statusBar().showMessage(text, STATUS_NOTE_MS)
 
     def _build_tree(self) -> QTreeView:
         tree = QTreeView()

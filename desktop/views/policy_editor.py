@@ -197,8 +197,8 @@ class IgnoreRulesDialog(QDialog):
 
         vm.rules_changed.connect(self._render)
         vm.loaded_changed.connect(self._loaded)
-        vm.saving_changed.connect(lambda _saving: self._render())
-        vm.stale_changed.connect(lambda _stale: self._render())
+        vm.saving_changed.connect(self._render)  # bound methods: Qt drops them with the view
+        vm.stale_changed.connect(self._render)
         vm.saved.connect(self._saved)
         self._render()
         if vm.loaded:
@@ -260,7 +260,7 @@ class IgnoreRulesDialog(QDialog):
         rows = self.table.selectionModel().selectedRows()
         return rows[0].row() if rows else None
 
-    def _render(self) -> None:
+    def _render(self, *_signal_args: object) -> None:
         vm = self._vm
         self.updated.setText(vm.updated_note)
         editable = vm.can_edit and vm.loaded and not vm.saving

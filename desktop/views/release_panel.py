@@ -73,7 +73,7 @@ class ReleasePanel(QWidget):
         vm.revisions_listed.connect(self._list_revisions)
         vm.revision_shown.connect(self._show_revision)
         vm.actions_changed.connect(self._update_actions)
-        vm.selection_changed.connect(lambda _node: self._update_actions())
+        vm.selection_changed.connect(self._update_actions)
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
         self._tick.timeout.connect(vm.tasks.refresh_durations)
@@ -266,7 +266,7 @@ class ReleasePanel(QWidget):
         if isinstance(number, int):
             self._vm.show_revision(number)
 
-    def _update_actions(self) -> None:
+    def _update_actions(self, *_signal_args: object) -> None:
         self.upload_button.setEnabled(self._vm.can_upload)
         self.inventory_button.setEnabled(self._vm.can_start_inventory)
         choices = self._vm.transitions()

@@ -127,9 +127,10 @@ class VotesView(QWidget):
         vm.vote_shown.connect(self._show_vote)
         vm.verification_changed.connect(self._show_verification)
         vm.stage_changed.connect(self._stage_changed)
-        vm.busy_changed.connect(lambda _busy, _what: self._update_ballot())
-        vm.message.connect(lambda text: self._status(text, ""))
-        vm.failed.connect(lambda text: self._status(text, FAIL_COLOUR))
+        # bound methods, not lambdas: Qt drops them with this window; the view-model stays
+        vm.busy_changed.connect(self._update_ballot)
+        vm.message.connect(self._note)
+        vm.failed.connect(self._failure)
         vm.ballot_cast.connect(self._ballot_cast)
         vm.votes.modelReset.connect(self._votes_reset)
         self._show_vote(vm.vote)
@@ -355,7 +356,7 @@ class VotesView(QWidget):
             what = "Downloading" if stage == "downloading" else "Verifying"
             self.progress.setFormat(f"{what} {human_size(done)} of {human_size(total)}")
 
-    def _update_ballot(self) -> None:
+    def _update_ballot(self, *_signal_args: object) -> None:
         vm = self.vm
         plus = self.value_buttons["+1"]
         plus_problem = vm.cast_problem("+1")
@@ -381,6 +382,12 @@ class VotesView(QWidget):
             if button.isChecked():
                 return value  # type: ignore[return-value]
         return "0"
+
+    def _note(self, text: str) -> None:
+        self._status(text, "")
+
+    def _failure(self, text: str) -> None:
+        self._status(text, FAIL_COLOUR)
 
     def _status(self, text: str, colour: str) -> None:
         self.status.setText(text)
