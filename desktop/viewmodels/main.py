@@ -187,11 +187,10 @@ class MainViewModel(QObject):
     @property
     def can_start_inventory(self) -> bool:
         release = self._release
-        return (
-            release is not None
-            and release.latest_revision is not None
-            and self.role().rank >= Role.COMMITTER.rank
+        has_revision = release is not None and (
+            release.latest_revision is not None or bool(self._revisions)
         )
+        return has_revision and self.role().rank >= Role.COMMITTER.rank
 
     # --- actions --------------------------------------------------------------------------------
 
