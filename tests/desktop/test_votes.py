@@ -308,7 +308,13 @@ def test_three_pmc_members_verify_and_vote_from_the_desktop(
     )
     with agent.client(agent.committer_token) as c:
         assert c.get(f"/projects/{PROJECT}/releases/{VERSION}").json()["phase"] == "passed"
-    result = next(m for subject, m in _outbox(agent).items() if subject.startswith("[RESULT]"))
+
+    # the outbox is delivered by the agent's mail loop, a moment after the decision
+    def results() -> list[EmailMessage]:
+        return [m for subject, m in _outbox(agent).items() if subject.startswith("[RESULT]")]
+
+    qloop.wait_until(lambda: bool(results()), what="the [RESULT] mail in the outbox")
+    (result,) = results()
     body = result.get_content()
     assert "has PASSED" in body
     assert "Binding votes:     +1: 3   0: 0   -1: 0" in body
