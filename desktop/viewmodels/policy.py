@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.models.checks import original_status
 from desktop.models.ignore_rules import IgnoreRulesModel, RuleRow
+from desktop.qtsignals import disconnect
 from desktop.session import Session
 from shared.checks.policy import UNIGNORABLE_CHECKS, IgnoreRule, Policy
 from shared.errors import ValidationError
@@ -147,7 +148,7 @@ class PolicyEditorViewModel(QObject):
         self._stale = False
         self._saving: asyncio.Task[PolicyOut] | None = None
         self._closed = False
-        session.policy_loaded.connect(self._on_policy)
+        self._following = session.policy_loaded.connect(self._on_policy)
         session.load_policy(project)
 
     # --- what the dialog reads ------------------------------------------------------------------
@@ -283,7 +284,7 @@ class PolicyEditorViewModel(QObject):
         if self._closed:
             return
         self._closed = True
-        self._session.policy_loaded.disconnect(self._on_policy)
+        disconnect(self._following)
         self._session.forget_policy()
         self.setParent(None)  # no longer kept alive by its parent: gone with the editor's view
 

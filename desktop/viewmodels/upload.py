@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.qtsignals import disconnect
 from desktop.session import Session, describe_error
 from desktop.signing import SignedArtifact, is_signature_or_checksum
 from shared.errors import ValidationError
@@ -156,7 +157,7 @@ class UploadViewModel(QObject):
         for item in self._items:
             item.sent = 0
         self.overall_progress.emit(0, self.total)
-        self._session.upload_progress.connect(self._on_progress)
+        progress = self._session.upload_progress.connect(self._on_progress)
         try:
             return await self._session.upload(
                 self.project,
@@ -166,7 +167,7 @@ class UploadViewModel(QObject):
                 message=self.message,
             )
         finally:
-            self._session.upload_progress.disconnect(self._on_progress)
+            disconnect(progress)
 
     async def _sign_artifacts(self, passphrase: str | None) -> None:
         """Sign each artifact in a worker thread; add its ``.asc`` and ``.sha512`` to the list."""
