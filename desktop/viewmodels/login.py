@@ -153,8 +153,10 @@ class LoginViewModel(QObject):
                 raise ValidationError("choose a key to sign the login with, or make one")
             if passphrase:
                 await asyncio.to_thread(self._keystore.check_passphrase, fingerprint, passphrase)
-                if remember:
-                    self._keystore.remember_passphrase(fingerprint, passphrase)
+                if remember:  # it unlocks the key again: S2K and a test signature
+                    await asyncio.to_thread(
+                        self._keystore.remember_passphrase, fingerprint, passphrase
+                    )
             logged_in = await self._session.login(
                 agent_url, name, fingerprint, passphrase=passphrase or None
             )
