@@ -3,6 +3,7 @@ revision composition, tasks, tokens, and errors mapped to the shared error types
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -25,6 +26,18 @@ async def test_login_with_a_signed_challenge(agent: AgentProcess):
         me = await client.me()
     assert me.name == PMC
     assert answer.user.name == PMC
+
+
+async def test_login_with_a_signer_that_signs_in_a_thread(agent: AgentProcess):
+    """A GUI hands in an async signer (it signs off its event loop); the result is the same."""
+
+    async def sign(challenge: bytes) -> str:
+        return await asyncio.to_thread(agent.pmc.key.sign, challenge)
+
+    async with AgentClient(agent.url) as client:
+        answer = await client.login_with_signature(PMC, sign)
+        assert client.token == answer.token
+        assert (await client.me()).name == PMC
 
 
 async def test_login_with_another_users_key_is_refused(agent: AgentProcess):
