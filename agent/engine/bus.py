@@ -8,6 +8,17 @@ PostgreSQL, by other agents), so the table is the one source: the bus reads
 :class:`BusBatch` whose websocket frame text (``event`` or ``events``) is built once
 and shared by every subscriber that wants them all.
 
+On PostgreSQL the bus also holds one dedicated connection listening (``LISTEN``) on
+:data:`~agent.engine.events.EVENTS_CHANNEL` (every event-writing transaction notifies it
+at commit, whichever process or agent wrote it): a notification wakes the tail at once,
+and polling slows to ``listen_poll_interval`` (1 s), a fallback only. If the listening
+connection drops (or stops answering), the bus polls every ``poll_interval`` again,
+reconnects with backoff, and reads once after each new ``LISTEN`` so that nothing
+committed meanwhile waits for a poll. Notifications only wake the tail; what is read,
+and in which order, is still ``id > last ORDER BY id`` (event ids follow commit order,
+see :mod:`agent.engine.events`), so a lost or extra notification never makes a gap or
+a duplicate.
+
 Each subscriber has a queue bounded in events. One that falls behind far enough to fill it
 is closed with a reason (:class:`SubscriptionClosed`); its client reconnects and
 replays from the last id it saw, so a slow client never grows the agent's memory.
@@ -21,20 +32,32 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+import psycopg
+from psycopg import sql
+from sqlalchemy import URL, Engine, func, select
 
 from agent.db import models
-from agent.engine.events import to_wire
+from agent.engine.events import EVENTS_CHANNEL, to_wire
 from shared.errors import AtrError
 from shared.protocol import Scope
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.02
+LISTEN_POLL_INTERVAL = 1.0
+"""Polling interval on PostgreSQL while the LISTEN connection is up (a fallback only)."""
+LISTENER_NAME = "atr-event-bus"
+"""``application_name`` of the LISTEN connection (as ``pg_stat_activity`` shows it)."""
 QUEUE_SIZE = 10_000
 BATCH_SIZE = 2_000
 _RETRY_AFTER_ERROR = 1.0
+_LISTEN_RETRY = 1.0
+_LISTEN_RETRY_MAX = 30.0
+_LISTEN_HEALTH_EVERY = 30.0
+"""Seconds without a notification after which the LISTEN connection is checked."""
+_LISTEN_HEALTH_TIMEOUT = 10.0
 
 _EVENTS = models.Event.__table__
 
@@ -168,6 +191,15 @@ def read_events(
     return out
 
 
+def listen_params(url: URL) -> dict[str, Any]:
+    """psycopg connection parameters for the PostgreSQL database of the SQLAlchemy ``url``."""
+    params: dict[str, Any] = url.translate_connect_args(username="user", database="dbname")
+    for name, value in url.query.items():
+        params[name] = value if isinstance(value, str) else value[-1]
+    params["application_name"] = LISTENER_NAME
+    return params
+
+
 def max_event_id(engine: Engine) -> int:
     """The largest event id stored (0 when there is none)."""
     with engine.connect() as conn:
@@ -175,18 +207,31 @@ def max_event_id(engine: Engine) -> int:
 
 
 class EventBus:
-    """Tails the events table and fans each new event out to the matching subscribers."""
+    """Tails the events table and fans each new event out to the matching subscribers.
+
+    ``listen`` (default: on PostgreSQL) holds a LISTEN connection woken by every event
+    commit; polling then runs every ``listen_poll_interval`` instead of ``poll_interval``.
+    """
 
     def __init__(
         self,
         engine: Engine,
         *,
         poll_interval: float = POLL_INTERVAL,
+        listen: bool | None = None,
+        listen_poll_interval: float = LISTEN_POLL_INTERVAL,
         queue_size: int = QUEUE_SIZE,
         batch_size: int = BATCH_SIZE,
     ) -> None:
+        if listen is None:
+            listen = engine.dialect.name == "postgresql"
+        if listen and engine.dialect.name != "postgresql":
+            raise ValueError("LISTEN/NOTIFY needs PostgreSQL")
         self._engine = engine
         self._poll_interval = poll_interval
+        self._listen = listen
+        self._listen_poll_interval = listen_poll_interval
+        self._listening = False
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._subscribers: set[Subscription] = set()
@@ -194,6 +239,7 @@ class EventBus:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     @property
     def last_id(self) -> int:
@@ -204,6 +250,11 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def listening(self) -> bool:
+        """Whether the PostgreSQL LISTEN connection is up (always ``False`` on SQLite)."""
+        return self._listening
+
     async def start(self) -> None:
         """Start tailing after the events already stored (call on the agent's loop)."""
         if self._task is not None:
@@ -212,14 +263,20 @@ class EventBus:
         self._wake = asyncio.Event()
         self._last_id = await asyncio.to_thread(max_event_id, self._engine)
         self._task = asyncio.create_task(self._run(self._wake), name="event-bus")
+        if self._listen:
+            self._listener = asyncio.create_task(
+                self._listen_loop(self._wake), name="event-bus-listen"
+            )
 
     async def stop(self) -> None:
         """Stop tailing and close every subscription."""
+        listener, self._listener = self._listener, None
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for running in (listener, task):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
         for sub in list(self._subscribers):
             sub.close("the agent is shutting down")
         self._subscribers.clear()
@@ -266,8 +323,12 @@ class EventBus:
 
     async def _run(self, wake: asyncio.Event) -> None:
         while True:
+            interval = self._listen_poll_interval if self._listening else self._poll_interval
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that comes as
+            # the wake fires (stop() after a last notification), and the task never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._poll_interval)
+                async with asyncio.timeout(interval):
+                    await wake.wait()
             wake.clear()
             try:
                 while True:
@@ -285,3 +346,61 @@ class EventBus:
             except Exception:
                 log.exception("event bus: reading the events table failed; retrying")
                 await asyncio.sleep(_RETRY_AFTER_ERROR)
+
+    async def _listen_loop(self, wake: asyncio.Event) -> None:
+        """Keep a LISTEN connection up, reconnecting with backoff (1 s, doubling up to 30 s;
+        back to 1 s once a connection got to listen)."""
+        params = listen_params(self._engine.url)
+        delay = _LISTEN_RETRY
+        while True:
+            if await self._listen_session(params, wake):
+                delay = _LISTEN_RETRY
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LISTEN_RETRY_MAX)
+
+    async def _listen_session(self, params: dict[str, Any], wake: asyncio.Event) -> bool:
+        """One LISTEN connection, until it fails; ``True`` if it got to listen."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)
+        except psycopg.Error as exc:
+            log.warning(
+                "event bus: cannot connect to LISTEN for events (%s); polling every %s s",
+                exc,
+                self._poll_interval,
+            )
+            return False
+        try:
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(EVENTS_CHANNEL)))
+            self._listening = True
+            log.info("event bus: listening on PostgreSQL channel %s", EVENTS_CHANNEL)
+            wake.set()  # catch up: events committed before the LISTEN took effect
+            await self._wake_on_notifications(conn, wake)
+        except psycopg.Error as exc:
+            log.warning("event bus: the LISTEN connection failed (%s); reconnecting", exc)
+        except Exception:
+            log.exception("event bus: listening for events failed; reconnecting")
+        finally:
+            listened, self._listening = self._listening, False
+            wake.set()  # the tail polls at the fast interval until listening again
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+        return listened
+
+    async def _wake_on_notifications(
+        self, conn: psycopg.AsyncConnection[Any], wake: asyncio.Event
+    ) -> None:
+        """Wake the tail on each notification; return when the connection stops answering
+        (raise :class:`psycopg.Error` when it fails)."""
+        while True:
+            woken = False
+            async for _ in conn.notifies(timeout=_LISTEN_HEALTH_EVERY):
+                woken = True
+                wake.set()
+            if woken:
+                continue
+            try:  # quiet for a while: make sure the connection still answers
+                async with asyncio.timeout(_LISTEN_HEALTH_TIMEOUT):
+                    await conn.execute("SELECT 1")
+            except TimeoutError:
+                log.warning("event bus: the LISTEN connection does not answer; reconnecting")
+                return

@@ -5,6 +5,12 @@ last id it saw could miss an event committed late with a smaller id. SQLite
 serializes writers, so its ids already do. On PostgreSQL a sequence value is
 taken before commit, so writers of events take a transaction-level advisory
 lock first: event-writing transactions then commit one after another.
+
+On PostgreSQL the same statement also issues ``pg_notify('atr_events', '')``: the
+notification is delivered when (and only if) the transaction commits, and wakes the
+event bus of every agent sharing the database (:mod:`agent.engine.bus` listens on
+:data:`EVENTS_CHANNEL`). PostgreSQL folds identical notifications of one transaction
+into one, so a transaction appending many events wakes each listener once.
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from agent.db import models
 from shared.protocol import Event, EventKind
 
 EVENTS_LOCK_KEY = 0x41545245  # "ATRE": the advisory lock that orders event commits
+EVENTS_CHANNEL = "atr_events"
+"""The PostgreSQL NOTIFY channel of committed events (empty payload: readers tail the table)."""
+
+_LOCK_AND_NOTIFY = text("SELECT pg_advisory_xact_lock(:key), pg_notify(:channel, '')")
 
 
 def append_event(
@@ -30,9 +40,13 @@ def append_event(
     task_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> models.Event:
-    """Add one event to ``session``'s transaction; it is visible once the caller commits."""
+    """Add one event to ``session``'s transaction; it is visible once the caller commits.
+
+    On PostgreSQL this takes the event-order lock and queues the commit-time notification
+    on :data:`EVENTS_CHANNEL` (one round trip).
+    """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK_KEY})
+        session.execute(_LOCK_AND_NOTIFY, {"key": EVENTS_LOCK_KEY, "channel": EVENTS_CHANNEL})
     row = models.Event(
         kind=kind.value,
         actor=actor,

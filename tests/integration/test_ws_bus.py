@@ -135,3 +135,10 @@ def test_replay_reads_and_frames(db) -> None:
     assert single["kind"] == "event" and single["event"]["id"] == 1
     several = parse_server_frame(frame_text(got))
     assert several.kind == "events" and [e.id for e in several.events] == [1, 2]
+
+
+def test_sqlite_does_not_listen(db) -> None:
+    _, reader = db
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        EventBus(reader, listen=True)
+    assert EventBus(reader).listening is False
