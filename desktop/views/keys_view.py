@@ -9,7 +9,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -27,7 +26,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -36,25 +34,12 @@ from desktop.keystore import REVOCATION_REASONS, RevocationReasonName, StoredKey
 from desktop.models.keys import KEY_STATE_COLOURS, KEY_STATE_TEXT, KeyRole, grouped_fingerprint
 from desktop.theme import MUTED_TEXT
 from desktop.viewmodels.keys import KeysViewModel
-from desktop.views.style import heading
+from desktop.views.style import heading, row_table
 from shared.errors import AtrError
 
 _REASON_CODES: tuple[RevocationReasonName, ...] = ("compromised", "superseded", "retired", "none")
 ERROR_COLOUR = "#c62828"
 OK_COLOUR = "#2e7d32"
-
-
-def _table() -> QTableView:
-    table = QTableView()
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.setWordWrap(False)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setHighlightSections(False)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    return table
 
 
 def state_legend() -> QLabel:
@@ -105,7 +90,7 @@ class KeysView(QWidget):
 
     def _build_mine(self) -> QGroupBox:
         box = QGroupBox("My keys — on this computer")
-        self.mine = _table()
+        self.mine = row_table()
         self.mine.setModel(self.vm.my_keys)
         header = self.mine.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -155,7 +140,7 @@ class KeysView(QWidget):
         top.addWidget(self.keys_url, 1)
         top.addWidget(state_legend())
 
-        self.theirs = _table()
+        self.theirs = row_table()
         self.theirs.setModel(self.vm.project_keys)
         header = self.theirs.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

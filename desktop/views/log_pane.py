@@ -11,13 +11,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.models import EventFilterProxy, EventLogModel
-from desktop.views.style import heading
+from desktop.views.style import heading, row_table
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -46,17 +45,11 @@ class LogPane(QWidget):
         self.clear_button.setToolTip("Clear the pane (Ctrl+L); the agent keeps every event")
         self.clear_button.clicked.connect(model.clear)
 
-        self.table = QTableView()
+        self.table = row_table(selection=QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setModel(proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setShowGrid(False)
-        self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
-        header.setHighlightSections(False)
         for column, width in enumerate((100, 150, 150, 60)):
             header.resizeSection(column, width)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 from desktop.models.ignore_rules import CHECK, MATCHES, NUMBER, PATH, REASON, STATUS, status_text
 from desktop.theme import MUTED_TEXT, monospace_font
 from desktop.viewmodels.policy import RULE_STATUSES, PolicyEditorViewModel, RuleDraft
-from desktop.views.style import heading
+from desktop.views.style import heading, row_table
 from shared.errors import ValidationError
 
 PROBLEM_STYLE = "color: #c62828;"
@@ -205,15 +204,8 @@ class IgnoreRulesDialog(QDialog):
             self._loaded()
 
     def _build_table(self) -> QTableView:
-        self.table = QTableView()
+        self.table = row_table()
         self.table.setModel(self._vm.rules)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         for column in (NUMBER, CHECK, PATH, STATUS, MATCHES):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)

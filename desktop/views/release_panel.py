@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,7 +27,7 @@ from desktop.theme import CHECK_STATUS_COLOURS, MUTED_TEXT, PHASE_COLOURS
 from desktop.viewmodels.main import MainViewModel, TransitionChoice
 from desktop.views.checks_view import ChecksView
 from desktop.views.sbom_view import SbomView
-from desktop.views.style import heading, set_phase_badge
+from desktop.views.style import heading, row_table, set_phase_badge
 from shared.lifecycle import Phase
 from shared.protocol import Release, Revision
 
@@ -36,17 +35,6 @@ PLACEHOLDER = (
     "<p style='font-size:large'>Select a release on the left</p>"
     "<p>or create one with <b>Release → New release…</b> (Ctrl+N).</p>"
 )
-
-
-def _table() -> QTableView:
-    table = QTableView()
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.setWordWrap(False)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setHighlightSections(False)
-    return table
 
 
 class ReleasePanel(QWidget):
@@ -151,7 +139,7 @@ class ReleasePanel(QWidget):
         top.addWidget(self.revision_info, 1)
         top.addWidget(self.upload_button)
 
-        self.files_table = _table()
+        self.files_table = row_table()
         proxy = QSortFilterProxyModel(self)
         proxy.setSourceModel(self._vm.files)
         proxy.setSortRole(SortRole)
@@ -189,7 +177,7 @@ class ReleasePanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.tasks_summary, 1)
         top.addWidget(self.inventory_button)
-        self.tasks_table = _table()
+        self.tasks_table = row_table()
         self.tasks_table.setModel(self._vm.tasks)
         header = self.tasks_table.horizontalHeader()
         for column in range(6):

@@ -31,6 +31,7 @@ from desktop.models.sbom import (
 )
 from desktop.theme import LICENSE_CATEGORY_COLOURS, MUTED_TEXT
 from desktop.viewmodels.checks import ChecksViewModel
+from desktop.views.style import row_table
 
 EMPTY_TEXT = (
     "No SBOM yet. The sbom check builds a CycloneDX SBOM for each source archive of the "
@@ -108,17 +109,11 @@ class SbomView(QWidget):
         return top
 
     def _build_table(self) -> QTableView:
-        self.table = QTableView()
+        self.table = row_table(selection=QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setModel(self._proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(CATEGORY, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
         for column, width in ((NAME, 240), (VERSION, 110), (LICENSE, 170), (CATEGORY, 90)):
             header.resizeSection(column, width)
         header.setSectionResizeMode(SCOPE, QHeaderView.ResizeMode.ResizeToContents)

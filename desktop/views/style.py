@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QTableView, QWidget
 
 from desktop.theme import CONNECTION_COLOURS, PHASE_COLOURS
 from shared.lifecycle import Phase
@@ -53,3 +53,22 @@ def heading(text: str, *, scale: float = 1.35, parent: QWidget | None = None) ->
         font.setPointSizeF(size * scale)
     label.setFont(font)
     return label
+
+
+def row_table(
+    *,
+    selection: QAbstractItemView.SelectionMode = QAbstractItemView.SelectionMode.SingleSelection,
+    parent: QWidget | None = None,
+) -> QTableView:
+    """A read-only table of rows, as every screen shows them: whole rows selected, alternating
+    colours, no grid, no wrapping, no row numbers."""
+    table = QTableView(parent)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(selection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    table.setWordWrap(False)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setHighlightSections(False)
+    return table

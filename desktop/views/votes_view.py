@@ -9,7 +9,6 @@ from html import escape
 
 from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QButtonGroup,
     QDialog,
     QFrame,
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -43,7 +41,7 @@ from desktop.models.votes import (
 from desktop.theme import MUTED_TEXT
 from desktop.verify import Verification
 from desktop.viewmodels.votes import VotesViewModel
-from desktop.views.style import heading
+from desktop.views.style import heading, row_table
 from shared.protocol.votes import BallotOut, BallotValue, VoteOut
 
 PLACEHOLDER = (
@@ -52,19 +50,6 @@ PLACEHOLDER = (
     "the tally follows every ballot live.</p>"
 )
 _PERMILLE = 1000
-
-
-def _table() -> QTableView:
-    table = QTableView()
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setAlternatingRowColors(True)
-    table.setShowGrid(False)
-    table.setWordWrap(False)
-    table.verticalHeader().hide()
-    table.horizontalHeader().setHighlightSections(False)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    return table
 
 
 def _value_label(value: str) -> str:
@@ -140,7 +125,7 @@ class VotesView(QWidget):
 
     def _build_list(self) -> QGroupBox:
         box = QGroupBox("Open votes of your projects")
-        self.votes_table = _table()
+        self.votes_table = row_table()
         self.votes_table.setModel(self.vm.votes)
         header = self.votes_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -209,7 +194,7 @@ class VotesView(QWidget):
         top.addWidget(self.verify_button)
         top.addWidget(self.progress, 1)
         top.addWidget(self.verify_summary, 3)
-        self.files_table = _table()
+        self.files_table = row_table()
         self.files_table.setModel(self.vm.files)
         header = self.files_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -266,7 +251,7 @@ class VotesView(QWidget):
 
     def _build_ballots(self) -> QGroupBox:
         box = QGroupBox("Ballots")
-        self.ballots_table = _table()
+        self.ballots_table = row_table()
         self.ballots_table.setModel(self.vm.ballots)
         header = self.ballots_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

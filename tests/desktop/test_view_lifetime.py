@@ -26,6 +26,7 @@ from desktop.views.keys_view import KeysWindow
 from desktop.views.main_window import MainWindow
 from desktop.views.policy_editor import IgnoreRulesDialog
 from desktop.views.votes_view import VotesWindow
+from tests.desktop.conftest import QtLoop
 
 
 def _delete(widget: QWidget) -> None:
@@ -35,7 +36,7 @@ def _delete(widget: QWidget) -> None:
 
 
 def test_signals_after_the_windows_are_gone_reach_no_dead_widget(
-    qtbot: Any, tmp_path: Path
+    qloop: QtLoop, qtbot: Any, tmp_path: Path
 ) -> None:
     session = Session(Keystore(tmp_path / "keys"))
     main_vm = MainViewModel(session)
@@ -67,4 +68,4 @@ def test_signals_after_the_windows_are_gone_reach_no_dead_widget(
     votes_vm.failed.emit("refused")
     policy_vm.saving_changed.emit(True)
     policy_vm.stale_changed.emit(True)
-    qtbot.wait(10)
+    qloop.settle()
