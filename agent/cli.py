@@ -608,11 +608,19 @@ def keys_import(ctx: _Context, project: str, keys_file: Path, as_json: bool) -> 
         text = keys_file.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         fail(f"KEYS file {keys_file} does not exist")
-    with _operator(ctx) as s:
-        result = (
-            _project_keys(s, ctx.settings())
-            .as_pmc(project)
-            .import_keys_file(KeysImport(keys_file=text))
+    from agent.blobs import BlobStore  # noqa: PLC0415
+    from agent.keys import import_keys_file  # noqa: PLC0415
+
+    settings = ctx.settings()
+    blobs = BlobStore(settings.blob_dir, max_size=settings.max_upload_bytes)
+    with _database(settings) as factory:
+        result = import_keys_file(
+            project,
+            KeysImport(keys_file=text),
+            principal=store.Principal.operator(),
+            read=lambda: transaction(factory),
+            write=lambda: transaction(factory),
+            blob_path=blobs.path_for,
         )
     if as_json:
         click.echo(result.model_dump_json(indent=2))

@@ -82,9 +82,15 @@ def add_key(
 def import_keys(
     key: ProjectKey, body: KeysImport, principal: CurrentPrincipal, state: State
 ) -> KeysImportResult:
-    """PMC of the project."""
-    with state.write(principal) as store:
-        return _keys(store, state).as_pmc(key).import_keys_file(body)
+    """PMC of the project. GnuPG reads the file before the write transaction opens."""
+    return project_keys.import_keys_file(
+        key,
+        body,
+        principal=principal,
+        read=state.read,
+        write=state.transaction,
+        blob_path=state.blobs.path_for,
+    )
 
 
 @router.post("/keys/revoke", response_model=KeyRevoked)

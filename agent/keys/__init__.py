@@ -2,7 +2,8 @@
 
 * :mod:`agent.keys.material` — keys as GnuPG reads them (one key, a KEYS file block by
   block, a revocation), with the key policy's verdict; no database;
-* :mod:`agent.keys.service` — the writers by role (:class:`ProjectKeys`) and the reads;
+* :mod:`agent.keys.service` — the writers by role (:class:`ProjectKeys`), the KEYS import
+  (:func:`import_keys_file`, GnuPG outside the write transaction) and the reads;
 * :mod:`agent.keys.generate` — the KEYS file text;
 * :mod:`agent.keys.signed` — which releases carry signatures by a key.
 """
@@ -12,6 +13,7 @@ from agent.keys.service import (
     PmcKeys,
     ProjectKeys,
     get_project_key,
+    import_keys_file,
     keys_file,
     list_project_keys,
 )
@@ -21,6 +23,7 @@ __all__ = [
     "PmcKeys",
     "ProjectKeys",
     "get_project_key",
+    "import_keys_file",
     "keys_file",
     "list_project_keys",
 ]

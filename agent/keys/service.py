@@ -5,8 +5,14 @@ hands out its tiers::
 
     keys = ProjectKeys(store.session, store.principal, blob_path=blobs.path_for)
     keys.writer("acme-lib").add_key(KeyAdd(armored=...))     # committer: own key; PMC: anyone's
-    keys.as_pmc("acme-lib").import_keys_file(KeysImport(keys_file=...))
     keys.writer("acme-lib").revoke(Revocation(armored=...))  # the key's owner, or PMC
+
+A KEYS import is the exception: GnuPG reads a whole file (about 10 ms a key), too long to
+hold the write lock, so :func:`import_keys_file` runs it between a short read and a write
+transaction that writes the rows (:meth:`PmcKeys.write_import`)::
+
+    import_keys_file("acme-lib", KeysImport(keys_file=...), principal=principal,
+                     read=state.read, write=state.transaction, blob_path=blobs.path_for)
 
 Rules:
 
@@ -31,21 +37,23 @@ Every write records its event through :func:`agent.engine.events.append_event`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent.checks.service import rerun_for_project
 from agent.db import models
 from agent.engine.events import append_event
 from agent.keys.generate import StoredKey, render_keys_file
-from agent.keys.material import KeyFacts, read_key, read_keys_file, read_revocation
+from agent.keys.material import KeyFacts, KeysRead, read_key, read_keys_file, read_revocation
 from agent.keys.signed import SignedRelease, releases_signed_by
-from agent.store import Forbidden, NotFound, Principal, require_role
+from agent.store import Conflict, Forbidden, NotFound, Principal, require_role
 from shared.errors import ValidationError
 from shared.ids import check_fingerprint
 from shared.protocol import EventKind, Role
@@ -62,10 +70,12 @@ from shared.protocol.keys import (
 
 __all__ = [
     "EXPIRING_WITHIN",
+    "IMPORT_ATTEMPTS",
     "CommitterKeys",
     "PmcKeys",
     "ProjectKeys",
     "get_project_key",
+    "import_keys_file",
     "keys_file",
     "list_project_keys",
 ]
@@ -84,7 +94,12 @@ _RULES = {
     "unknown_algorithm": "the key's algorithm is not accepted for releases",
 }
 
+IMPORT_ATTEMPTS = 3
+"""How many times a KEYS import reads the file again when keys in it changed meanwhile."""
+
 BlobPath = Callable[[str], Path]
+Sessions = Callable[[], AbstractContextManager[Session]]
+"""Opens a session: a read (no write lock) or a transaction committed on success."""
 
 
 # --- rows and the wire ---------------------------------------------------------------------------
@@ -325,13 +340,21 @@ class CommitterKeys:
             )
         )
 
-    def _stored(self) -> dict[str, str]:
-        rows = self.session.execute(
-            select(models.ProjectKey.fingerprint, models.ProjectKey.armored).where(
-                models.ProjectKey.project_id == self.project.id
-            )
+    def _stored(
+        self, fingerprints: Collection[str] | None = None, *, lock: bool = False
+    ) -> dict[str, str]:
+        query = select(models.ProjectKey.fingerprint, models.ProjectKey.armored).where(
+            models.ProjectKey.project_id == self.project.id
         )
-        return {fpr: armored for fpr, armored in rows}
+        if fingerprints is not None:
+            query = query.where(models.ProjectKey.fingerprint.in_(fingerprints))
+        if lock:  # PostgreSQL: no other writer changes these rows until this one commits
+            query = query.with_for_update()
+        return {fpr: armored for fpr, armored in self.session.execute(query)}
+
+    def stored_keys(self) -> dict[str, str]:
+        """The project's stored keys: fingerprint → GnuPG's armored export."""
+        return self._stored()
 
     def _owner_name(self, row: models.ProjectKey) -> str | None:
         if row.owner_user_id is None:
@@ -512,10 +535,18 @@ class PmcKeys(CommitterKeys):
 
     may_act_for_others = True
 
-    def import_keys_file(self, body: KeysImport) -> KeysImportResult:
-        """Import a KEYS file block by block: every key GnuPG reads is kept (flagged if the
-        policy refuses it), every other block is reported; nothing in it is fatal."""
-        read = read_keys_file(body.keys_file, existing=self._stored())
+    def write_import(self, read: KeysRead, *, basis: Mapping[str, str]) -> KeysImportResult | None:
+        """Store the keys GnuPG read from a KEYS file (:func:`import_keys_file`): every key
+        is kept (flagged if the policy refuses it), every other block is reported.
+
+        ``basis`` is the stored keys that GnuPG merged into ``read``. If the stored copy of
+        a key in ``read`` is no longer that one (added, merged or revoked since), nothing is
+        written and the answer is ``None``: the file must be read again.
+        """
+        fingerprints = [f.fingerprint for f in read.keys]
+        current = self._stored(fingerprints, lock=True)
+        if any(current.get(f) != basis.get(f) for f in fingerprints):
+            return None
         outcomes: dict[str, list[str]] = {"added": [], "updated": [], "unchanged": []}
         flagged: dict[str, list[str]] = {}
         now = datetime.now(UTC)
@@ -539,3 +570,47 @@ class PmcKeys(CommitterKeys):
         return KeysImportResult(
             imported=[f.fingerprint for f in read.keys], skipped=list(read.skipped)
         )
+
+
+def import_keys_file(
+    project: str,
+    body: KeysImport,
+    *,
+    principal: Principal,
+    read: Sessions,
+    write: Sessions,
+    blob_path: BlobPath,
+) -> KeysImportResult:
+    """Import a KEYS file into ``project`` as ``principal`` (a PMC member), block by block;
+    nothing in the file is fatal (see :meth:`PmcKeys.write_import`).
+
+    GnuPG reads the file outside the write transaction: ``read()`` checks the role and
+    takes the stored keys; with no session open GnuPG reads the file, merging the stored
+    copies of keys it holds; then one ``write()`` transaction checks that those copies did
+    not change meanwhile and writes the rows and the event. If they changed (a key of the
+    file added, merged or revoked concurrently) it starts again, up to
+    :data:`IMPORT_ATTEMPTS` times (then 409). The one GnuPG work left in the transaction is
+    rare: a key that the file newly revokes has the project's signatures checked for it
+    (:func:`agent.keys.signed.releases_signed_by`), to flag the releases it signed.
+    """
+    for attempt in range(1, IMPORT_ATTEMPTS + 1):
+        with read() as session:
+            keys = ProjectKeys(session, principal, blob_path=blob_path).as_pmc(project)
+            basis = keys.stored_keys()
+        keys_read = read_keys_file(body.keys_file, existing=basis)
+        try:
+            with write() as session:
+                writer = ProjectKeys(session, principal, blob_path=blob_path).as_pmc(project)
+                result = writer.write_import(keys_read, basis=basis)
+        except IntegrityError:
+            # PostgreSQL: a key of the file was inserted by another transaction after the
+            # check; this one rolled back, and the next attempt merges into that key.
+            if attempt == IMPORT_ATTEMPTS:
+                raise
+            continue
+        if result is not None:
+            return result
+    raise Conflict(
+        f"the keys of project '{project}' kept changing while the KEYS file was imported",
+        hint="import it again",
+    )
