@@ -8,36 +8,30 @@ failure is emitted as :attr:`KeysViewModel.failed`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from desktop.errors import DesktopError
-from desktop.jobs import Jobs
 from desktop.keystore import REVOCATION_REASONS, RevocationReasonName, StoredKey
 from desktop.models.keys import MyKeysModel, ProjectKeysModel
-from desktop.session import Session, describe_error
+from desktop.session import Session
 from desktop.viewmodels.main import role_for
+from desktop.viewmodels.steps import StepViewModel
 from shared.errors import AtrError
 from shared.protocol import Project, Role
 from shared.protocol.keys import ProjectKeyOut
 
-T = TypeVar("T")
 
-
-class KeysViewModel(QObject):
+class KeysViewModel(StepViewModel):
     """Everything the keys screen shows and can do."""
 
     projects_changed = Signal(list)
     """project keys (``list[str]``) the user may publish to"""
     project_changed = Signal(str)
     """the project whose keys are shown"""
-    busy_changed = Signal(bool, str)
     message = Signal(str)
     """a passing note about something done"""
-    failed = Signal(str)
 
     def __init__(
         self,
@@ -52,8 +46,6 @@ class KeysViewModel(QObject):
         self.project_keys = ProjectKeysModel(self)
         self._projects: dict[str, Project] = {}
         self._project: str | None = None
-        self._jobs = Jobs(self._failed)
-        self._busy = ""
         session.projects_changed.connect(self._on_projects)
         session.project_keys_changed.connect(self._on_project_keys)
         session.logged_in.connect(lambda _user: self.reload_my_keys())
@@ -66,10 +58,6 @@ class KeysViewModel(QObject):
     @property
     def project(self) -> str | None:
         return self._project
-
-    @property
-    def busy(self) -> str:
-        return self._busy
 
     def projects(self) -> list[str]:
         """The projects the user is a committer (or more) of, sorted."""
@@ -285,24 +273,6 @@ class KeysViewModel(QObject):
             for entry in self.project_keys.entries():
                 published[entry.fingerprint] = f"{project} ({entry.state})"
         self.my_keys.set_published(published)
-
-    def _start(self, coro: Coroutine[Any, Any, T], what: str) -> asyncio.Task[T]:
-        task = self._jobs.start(coro, key="step")
-        self._set_busy(what)
-
-        def done(_finished: asyncio.Task[T]) -> None:
-            if self._jobs.running("step") is None:
-                self._set_busy("")
-
-        task.add_done_callback(done)
-        return task
-
-    def _set_busy(self, what: str) -> None:
-        self._busy = what
-        self.busy_changed.emit(bool(what), what)
-
-    def _failed(self, error: BaseException) -> None:
-        self.failed.emit(describe_error(error))
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -9,33 +9,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from desktop.errors import DesktopError
-from desktop.jobs import Jobs
 from desktop.keystore import DEFAULT_BITS, Keystore, StoredKey
-from desktop.session import Session, describe_error
+from desktop.session import Session
 from desktop.settings import AgentProfile, Settings, check_agent_url
+from desktop.viewmodels.steps import StepViewModel
 from shared.errors import ValidationError
 from shared.ids import check_user_name
 from shared.protocol import User
 
-T = TypeVar("T")
 
-
-class LoginViewModel(QObject):
+class LoginViewModel(StepViewModel):
     """State and actions of the connect dialog."""
 
     keys_changed = Signal(list)
     """``list[StoredKey]``"""
     key_added = Signal(object)
     """the new :class:`StoredKey` (generated or imported), to preselect it"""
-    busy_changed = Signal(bool, str)
-    """whether a long step runs, and what it is (for a "working…" indicator)"""
-    failed = Signal(str)
-    """diagnostics of a failed step"""
     succeeded = Signal(object)
     """the :class:`~shared.protocol.User` logged in"""
 
@@ -51,8 +45,6 @@ class LoginViewModel(QObject):
         self._session = session
         self._keystore = keystore
         self._settings = settings
-        self._jobs = Jobs(self._failed)
-        self._busy = ""
         self.initial: AgentProfile | None = None
         """What the dialog preselects (e.g. from the command line); default: the last used."""
 
@@ -84,11 +76,6 @@ class LoginViewModel(QObject):
         if not fingerprint:
             return False
         return self._keystore.remembered_passphrase(fingerprint) is not None
-
-    @property
-    def busy(self) -> str:
-        """What runs now ("" when idle)."""
-        return self._busy
 
     # --- actions --------------------------------------------------------------------------------
 
@@ -185,21 +172,3 @@ class LoginViewModel(QObject):
             return key
 
         return self._start(run(), what)
-
-    def _start(self, coro: Coroutine[Any, Any, T], what: str) -> asyncio.Task[T]:
-        task = self._jobs.start(coro, key="step")
-        self._set_busy(what)
-
-        def done(finished: asyncio.Task[T]) -> None:
-            if self._jobs.running("step") is None:  # not replaced by a newer step
-                self._set_busy("")
-
-        task.add_done_callback(done)
-        return task
-
-    def _set_busy(self, what: str) -> None:
-        self._busy = what
-        self.busy_changed.emit(bool(what), what)
-
-    def _failed(self, error: BaseException) -> None:
-        self.failed.emit(describe_error(error))

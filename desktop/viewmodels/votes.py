@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from desktop.errors import DesktopError
-from desktop.jobs import Jobs
 from desktop.models.votes import BallotsModel, VerificationModel, VotesModel
 from desktop.paths import data_dir
-from desktop.session import Session, describe_error
+from desktop.session import Session
 from desktop.verify import FileCheck, Verification, file_kind, verify_candidate
+from desktop.viewmodels.steps import StepViewModel
 from shared.protocol import Project, RevisionFile, Role
 from shared.protocol.votes import BallotContent, BallotOut, BallotValue, VoteOut
 from shared.votes import ballot_text
-
-T = TypeVar("T")
 
 INCUBATOR = "incubator"
 
@@ -50,7 +46,7 @@ def candidates_dir() -> Path:
     return data_dir() / "candidates"
 
 
-class VotesViewModel(QObject):
+class VotesViewModel(StepViewModel):
     """Everything the votes screen shows and can do."""
 
     vote_shown = Signal(object)
@@ -61,9 +57,7 @@ class VotesViewModel(QObject):
     """``downloading`` / ``verifying`` / ``""`` (idle), bytes done, bytes in all"""
     ballot_cast = Signal(object)
     """the :class:`BallotOut` the agent recorded"""
-    busy_changed = Signal(bool, str)
     message = Signal(str)
-    failed = Signal(str)
 
     def __init__(
         self,
@@ -82,8 +76,6 @@ class VotesViewModel(QObject):
         self._verified: Verified | None = None
         self._cancel = threading.Event()
         self._progress: dict[str, tuple[int, int]] = {}
-        self._jobs = Jobs(self._failed)
-        self._busy = ""
         session.projects_changed.connect(self._on_projects)
         session.votes_changed.connect(self._on_votes)
         session.vote_changed.connect(self._on_vote)
@@ -108,10 +100,6 @@ class VotesViewModel(QObject):
     @property
     def download_folder(self) -> Path | None:
         return self._verified.folder if self._verified else None
-
-    @property
-    def busy(self) -> str:
-        return self._busy
 
     def mine(self, vote: VoteOut) -> bool:
         """Whether the vote is of one of the user's projects (or the user is an admin)."""
@@ -315,25 +303,9 @@ class VotesViewModel(QObject):
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _start(self, coro: Coroutine[Any, Any, T], what: str) -> asyncio.Task[T]:
-        task = self._jobs.start(coro, key="step")
-        self._set_busy(what)
-
-        def done(_finished: asyncio.Task[T]) -> None:
-            if self._jobs.running("step") is None:
-                self._set_busy("")
-                if self._vote is not None:
-                    self.vote_shown.emit(self._vote)  # what may be cast changed
-
-        task.add_done_callback(done)
-        return task
-
-    def _set_busy(self, what: str) -> None:
-        self._busy = what
-        self.busy_changed.emit(bool(what), what)
-
-    def _failed(self, error: BaseException) -> None:
-        self.failed.emit(describe_error(error))
+    def _step_finished(self) -> None:
+        if self._vote is not None:
+            self.vote_shown.emit(self._vote)  # what may be cast changed
 
 
 def _summary(result: Verification) -> str:
