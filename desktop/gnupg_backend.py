@@ -31,7 +31,7 @@ from typing import IO
 from desktop.signing import Progress, Signature, read_chunks
 from shared.errors import OpenPGPError
 from shared.ids import check_fingerprint
-from shared.openpgp.gnupg import throwaway_home
+from shared.openpgp.gnupg import colon_text, colon_time, throwaway_home
 from shared.openpgp.keys import KeyInfo
 from shared.openpgp.policy import algorithm_name
 
@@ -57,29 +57,6 @@ def default_home() -> Path:
     """``$GNUPGHOME`` or ``~/.gnupg`` (what ``gpg`` itself uses)."""
     env = os.environ.get("GNUPGHOME")
     return Path(env) if env else Path.home() / ".gnupg"
-
-
-def _epoch(text: str) -> datetime | None:
-    return datetime.fromtimestamp(int(text), UTC) if text.isdigit() else None
-
-
-def _unescape(text: str) -> str:
-    """Undo GnuPG's ``\\xHH`` escaping in colon listings."""
-    if "\\x" not in text:
-        return text
-    raw = bytearray()
-    i = 0
-    while i < len(text):
-        if text.startswith("\\x", i) and i + 4 <= len(text):
-            try:
-                raw.append(int(text[i + 2 : i + 4], 16))
-                i += 4
-                continue
-            except ValueError:
-                pass
-        raw += text[i].encode()
-        i += 1
-    return raw.decode("utf-8", "replace")
 
 
 @dataclass(slots=True)
@@ -109,8 +86,8 @@ class _Listing:
             algorithm=algorithm_name(int(fields[3])) if fields[3].isdigit() else "unknown",
             bits=int(fields[2]) if fields[2].isdigit() and int(fields[2]) > 0 else None,
             user_ids=tuple(self.uids),
-            created_at=_epoch(fields[5]) or datetime.fromtimestamp(0, UTC),
-            expires_at=_epoch(fields[6]),
+            created_at=colon_time(fields[5]) or datetime.fromtimestamp(0, UTC),
+            expires_at=colon_time(fields[6]),
         )
         return GnupgSecretKey(info=info, card=self.card, can_sign="S" in fields[11])
 
@@ -137,7 +114,7 @@ def parse_secret_listing(text: str) -> list[GnupgSecretKey]:
             listings[-1].fingerprint = fields[9].upper()
             fpr_for_primary = False
         elif record == "uid" and fields[1] != "r":
-            listings[-1].uids.append(_unescape(fields[9]))
+            listings[-1].uids.append(colon_text(fields[9]))
     return [key for item in listings if (key := item.finish()) is not None]
 
 

@@ -176,8 +176,8 @@ class GpgKey:
         return None
 
 
-def _unescape(text: str) -> str:
-    """Undo GnuPG's ``\\xHH`` escaping in colon listings."""
+def colon_text(text: str) -> str:
+    """A text field of a ``--with-colons`` listing, GnuPG's ``\\xHH`` escaping undone."""
     if "\\x" not in text:
         return text
     raw = bytearray()
@@ -195,7 +195,8 @@ def _unescape(text: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _epoch(text: str) -> datetime | None:
+def colon_time(text: str) -> datetime | None:
+    """A time field of a ``--with-colons`` listing (seconds since the epoch; empty: none)."""
     if not text.isdigit():
         return None
     return datetime.fromtimestamp(int(text), UTC)
@@ -208,8 +209,8 @@ def _colon_key(fields: list[str]) -> GpgSubkey:
         algorithm=int(fields[3]) if fields[3].isdigit() else 0,
         bits=int(fields[2]) if fields[2].isdigit() and int(fields[2]) > 0 else None,
         curve=fields[16] or None,
-        created=_epoch(fields[5]),
-        expires=_epoch(fields[6]),
+        created=colon_time(fields[5]),
+        expires=colon_time(fields[6]),
         validity=fields[1],
         capabilities=fields[11],
     )
@@ -247,7 +248,7 @@ def parse_colons(text: str) -> list[GpgKey]:
             # A revoked key shows every user id as revoked: keep them to name the key.
             key_revoked = pending is None and primary is not None and primary.revoked
             if fields[1] != "r" or key_revoked:
-                uids.append(_unescape(fields[9]))
+                uids.append(colon_text(fields[9]))
     flush()
     return keys
 
@@ -287,9 +288,9 @@ def parse_revocations(text: str) -> KeyRevocation | None:
             if not sig_class.startswith("20"):
                 continue
             found = KeyRevocation(
-                created=_epoch(fields[5]),
+                created=colon_time(fields[5]),
                 reason_code=_hex(code),
-                comment=_unescape(fields[20]),
+                comment=colon_text(fields[20]),
             )
             if newest is None or (found.created or _EPOCH0) > (newest.created or _EPOCH0):
                 newest = found
