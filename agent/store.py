@@ -391,6 +391,20 @@ def principal_for_user(user: models.User, *, token: models.ApiToken) -> Principa
     )
 
 
+# --- rows shared by writers --------------------------------------------------------------------
+
+
+def add_blob_row(session: Session, *, sha256: str, sha512: str, size: int) -> bool:
+    """Record a blob the :class:`agent.blobs.BlobStore` holds, once: ``True`` if this call
+    added its ``blobs`` row, ``False`` if it was there already. The caller records its own
+    event (an upload's ``blob.stored``, a check's ``sbom.stored``)."""
+    if session.get(models.Blob, sha256) is not None:
+        return False
+    session.add(models.Blob(sha256=sha256, sha512=sha512, size=size))
+    session.flush()
+    return True
+
+
 # --- the store and its tiers --------------------------------------------------------------------
 
 
@@ -687,9 +701,7 @@ class UploaderWriter(_Writer):
 
     def record_blob(self, info: p.BlobInfo, *, filename: str | None = None) -> p.BlobInfo:
         """Record a blob the BlobStore has stored (once; a second upload is a no-op)."""
-        if self.session.get(models.Blob, info.sha256) is None:
-            self.session.add(models.Blob(sha256=info.sha256, sha512=info.sha512, size=info.size))
-            self.session.flush()
+        if add_blob_row(self.session, sha256=info.sha256, sha512=info.sha512, size=info.size):
             data: dict[str, Any] = {"sha256": info.sha256, "size": info.size}
             if filename:
                 data["filename"] = filename

@@ -41,7 +41,7 @@ from agent.db.models import utcnow
 from agent.db.session import transaction
 from agent.engine import queue
 from agent.engine.events import append_event
-from agent.store import Store
+from agent.store import Store, add_blob_row
 from shared.checks.base import CheckResult, Status
 from shared.checks.policy import Policy
 from shared.checks.registry import by_id
@@ -408,9 +408,7 @@ def _put_revision_sbom(session: Session, revision_id: int, artifact: str, sha256
 
 
 def _record_sbom(session: Session, job: RunJob, sbom: StoredSbom) -> None:
-    if session.get(models.Blob, sbom.sha256) is None:
-        session.add(models.Blob(sha256=sbom.sha256, sha512=sbom.sha512, size=sbom.size))
-        session.flush()
+    add_blob_row(session, sha256=sbom.sha256, sha512=sbom.sha512, size=sbom.size)
     _put_revision_sbom(session, job.revision_id, sbom.artifact, sbom.sha256)
     append_event(
         session,

@@ -258,6 +258,17 @@ def test_blobs_are_recorded_once(factory: sessionmaker[Session]) -> None:
         Store(session, nobody).as_uploader()
 
 
+def test_a_blob_row_is_added_once(factory: sessionmaker[Session]) -> None:
+    blob = {"sha256": "a" * 64, "sha512": "b" * 128, "size": 3}
+    with transaction(factory) as session:
+        assert store.add_blob_row(session, **blob) is True
+        assert store.add_blob_row(session, **blob) is False
+    with transaction(factory) as session:
+        assert store.add_blob_row(session, **blob) is False
+        assert session.scalar(select(func.count()).select_from(models.Blob)) == 1
+    assert events(factory, "blob.stored") == []  # its callers record their own event
+
+
 def test_tokens(factory: sessionmaker[Session]) -> None:
     bob = principal(factory, "bob", role=Role.COMMITTER)
     with transaction(factory) as session:
