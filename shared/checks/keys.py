@@ -13,9 +13,9 @@ key ever used (old releases need them), so nothing here is a blocker:
 from __future__ import annotations
 
 from shared.checks.base import CheckInputs, Recorder, Scope
-from shared.openpgp.gnupg import GpgKey, GpgSubkey, Keyring
+from shared.openpgp.gnupg import GpgKey, Keyring
 from shared.openpgp.keysfile import parse_keys_texts
-from shared.openpgp.policy import KeyMaterial, algorithm_name, evaluate
+from shared.openpgp.policy import KeyMaterial, evaluate
 
 CHECK_ID = "keys"
 CHECK_VERSION = 1
@@ -24,20 +24,9 @@ SCOPE = Scope.RELEASE
 PATH = "KEYS"
 
 
-def _material(key: GpgSubkey) -> KeyMaterial:
-    return KeyMaterial(
-        algorithm=algorithm_name(key.algorithm),
-        bits=key.bits,
-        curve=key.curve,
-        revoked=key.revoked,
-        expires_at=key.expires,
-        expired=key.expired,
-    )
-
-
 def _can_release(key: GpgKey) -> tuple[bool, list[str]]:
     """Whether some signing key of ``key`` passes the policy, and the reasons when none does."""
-    reasons = [p.message for p in evaluate(_material(key.primary)) if p.fatal]
+    reasons = [p.message for p in evaluate(KeyMaterial.of_listed(key.primary)) if p.fatal]
     if reasons:
         return False, reasons
     signers = [k for k in (key.primary, *key.subkeys) if k.can_sign]
@@ -45,7 +34,7 @@ def _can_release(key: GpgKey) -> tuple[bool, list[str]]:
         return False, ["no key of it can sign"]
     sub_reasons: list[str] = []
     for signer in signers:
-        fatal = [p.message for p in evaluate(_material(signer)) if p.fatal]
+        fatal = [p.message for p in evaluate(KeyMaterial.of_listed(signer)) if p.fatal]
         if not fatal:
             return True, []
         sub_reasons.extend(fatal)

@@ -24,9 +24,9 @@ from typing import Any
 
 from shared.checks.artifacts import companions
 from shared.checks.base import CheckInputs, Recorder, Scope
-from shared.openpgp.gnupg import GpgSubkey, Keyring, SignatureResult, SignatureStatus
+from shared.openpgp.gnupg import Keyring, SignatureResult, SignatureStatus
 from shared.openpgp.keysfile import parse_keys_texts
-from shared.openpgp.policy import KeyMaterial, algorithm_name, evaluate
+from shared.openpgp.policy import KeyMaterial, evaluate
 
 CHECK_ID = "signatures"
 CHECK_VERSION = 1
@@ -125,17 +125,6 @@ def _verify_file(
         _report(ring, result, asc=asc, artifact=artifact, prefix=prefix, recorder=recorder)
 
 
-def _material(key: GpgSubkey) -> KeyMaterial:
-    return KeyMaterial(
-        algorithm=algorithm_name(key.algorithm),
-        bits=key.bits,
-        curve=key.curve,
-        revoked=key.revoked,
-        expires_at=key.expires,
-        expired=key.expired,
-    )
-
-
 def _signer_data(ring: Keyring, result: SignatureResult) -> tuple[dict[str, Any], list[str]]:
     """The result's data about its signer, and the policy problems of the signing key."""
     data: dict[str, Any] = {
@@ -157,11 +146,11 @@ def _signer_data(ring: Keyring, result: SignatureResult) -> tuple[dict[str, Any]
     if key is not None:
         data["user_ids"] = list(key.user_ids) or data["user_ids"]
         signing = key.find(result.fingerprint or "") or key.primary
-        data["algorithm"] = _material(signing).description
+        data["algorithm"] = KeyMaterial.of_listed(signing).description
         for which, part in (("signing key", signing), ("primary key", key.primary)):
             if which == "primary key" and part is signing:
                 continue
-            for problem in evaluate(_material(part)):
+            for problem in evaluate(KeyMaterial.of_listed(part)):
                 if problem.code in ("revoked", "expired") and result.status in (
                     SignatureStatus.REVOKED_KEY,
                     SignatureStatus.EXPIRED_KEY,

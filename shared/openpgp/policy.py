@@ -16,8 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from shared.openpgp.keys import KeyInfo
+
+if TYPE_CHECKING:
+    from shared.openpgp.gnupg import GpgSubkey
 
 __all__ = [
     "MIN_RSA_BITS",
@@ -84,6 +88,18 @@ class KeyMaterial:
     expires_at: datetime | None = None
     expired: bool | None = None
     """GnuPG's own verdict when known; otherwise ``expires_at`` is compared with now."""
+
+    @classmethod
+    def of_listed(cls, key: GpgSubkey) -> KeyMaterial:
+        """The policy's view of a primary key or subkey that GnuPG listed."""
+        return cls(
+            algorithm=algorithm_name(key.algorithm),
+            bits=key.bits,
+            curve=key.curve,
+            revoked=key.revoked,
+            expires_at=key.expires,
+            expired=key.expired,
+        )
 
     @property
     def description(self) -> str:
