@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -398,11 +400,16 @@ def add_blob_row(session: Session, *, sha256: str, sha512: str, size: int) -> bo
     """Record a blob the :class:`agent.blobs.BlobStore` holds, once: ``True`` if this call
     added its ``blobs`` row, ``False`` if it was there already. The caller records its own
     event (an upload's ``blob.stored``, a check's ``sbom.stored``)."""
-    if session.get(models.Blob, sha256) is not None:
-        return False
-    session.add(models.Blob(sha256=sha256, sha512=sha512, size=size))
-    session.flush()
-    return True
+    # INSERT ... ON CONFLICT DO NOTHING: two uploads of the same file at once (a retry, two
+    # release managers) both succeed; a check-then-insert lost the race with a key error
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(models.Blob)
+        .values(sha256=sha256, sha512=sha512, size=size)
+        .on_conflict_do_nothing(index_elements=[models.Blob.sha256])
+        .returning(models.Blob.sha256)  # a row only if this statement inserted it
+    )
+    return session.execute(statement).first() is not None
 
 
 # --- the store and its tiers --------------------------------------------------------------------
