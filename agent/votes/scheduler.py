@@ -114,8 +114,11 @@ class Scheduler:
             await asyncio.to_thread(self.tick)
             if self._stopping:
                 break
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that comes
+            # as the wake event fires, and the loop would run on after stop() gave up
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
 
 
 def build_scheduler(
