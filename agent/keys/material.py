@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.errors import ValidationError
-from shared.openpgp.gnupg import GpgKey, GpgSubkey, KeyRevocation, Keyring
+from shared.openpgp.gnupg import GpgKey, KeyRevocation, Keyring
 from shared.openpgp.keysfile import parse_keys
 from shared.openpgp.policy import KeyMaterial, KeyProblem, algorithm_name, evaluate
 from shared.protocol.keys import SkippedBlock
@@ -52,25 +52,13 @@ _BEGIN_PUBLIC = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 _BEGIN_SIGNATURE = "-----BEGIN PGP SIGNATURE-----"
 
 
-def material(key: GpgSubkey) -> KeyMaterial:
-    """The key policy's view of a primary key or subkey GnuPG listed."""
-    return KeyMaterial(
-        algorithm=algorithm_name(key.algorithm),
-        bits=key.bits,
-        curve=key.curve,
-        revoked=key.revoked,
-        expires_at=key.expires,
-        expired=key.expired,
-    )
-
-
 def release_problems(key: GpgKey) -> list[KeyProblem]:
     """Why ``key`` cannot make release signatures (an empty list: it can).
 
     The primary key must pass the policy (a revoked or expired primary key ends every
     subkey); then at least one key able to sign — the primary or a subkey — must pass.
     """
-    primary = [p for p in evaluate(material(key.primary)) if p.fatal]
+    primary = [p for p in evaluate(KeyMaterial.of_listed(key.primary)) if p.fatal]
     if primary:
         return primary
     signers = [k for k in (key.primary, *key.subkeys) if k.can_sign]
@@ -78,7 +66,7 @@ def release_problems(key: GpgKey) -> list[KeyProblem]:
         return [KeyProblem("cannot_sign", "neither the key nor a subkey of it can sign", True)]
     problems: list[KeyProblem] = []
     for signer in signers:
-        fatal = [p for p in evaluate(material(signer)) if p.fatal]
+        fatal = [p for p in evaluate(KeyMaterial.of_listed(signer)) if p.fatal]
         if not fatal:
             return []
         problems.extend(p for p in fatal if p.code not in {q.code for q in problems})
