@@ -70,6 +70,11 @@ class Conflict(AtrError):
     """The request clashes with the current state (exists already, wrong phase, ...)."""
 
 
+class WriteCollision(Conflict):
+    """A unique key broken by a change committed at the same moment (PostgreSQL runs
+    writers side by side); the transaction was rolled back and may simply be retried."""
+
+
 class Unauthenticated(AtrError):
     """No credentials, or credentials that cannot be used (unknown, expired, revoked)."""
 

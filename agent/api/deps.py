@@ -16,13 +16,14 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.blobs import BlobStore
 from agent.config import Settings
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
 from agent.engine.bus import EventBus
-from agent.store import Principal, Store
+from agent.store import Principal, Store, WriteCollision
 
 
 def make_read_engine(url: str) -> Engine:
@@ -40,6 +41,23 @@ def make_read_engine(url: str) -> Engine:
         cur.close()
 
     return engine
+
+
+@contextmanager
+def _collisions_are_conflicts() -> Iterator[None]:
+    """A unique key broken by a change made at the same moment is a 409, not a 500.
+
+    On PostgreSQL writers run side by side: two requests that both check that a row is
+    missing and then add it collide at flush or commit. The transaction was rolled back;
+    the client is told to retry (its retry sees the other change).
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise WriteCollision(
+            "the change collided with another change made at the same moment; nothing was written",
+            hint="retry the request",
+        ) from exc
 
 
 @dataclass
@@ -79,14 +97,14 @@ class AgentState:
     @contextmanager
     def write(self, principal: Principal) -> Iterator[Store]:
         """A :class:`Store` for ``principal`` in one transaction; wakes the bus after commit."""
-        with transaction(self.factory) as session:
+        with _collisions_are_conflicts(), transaction(self.factory) as session:
             yield Store(session, principal)
         self.bus.notify()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A plain write transaction (auth bookkeeping); wakes the bus after commit."""
-        with transaction(self.factory) as session:
+        with _collisions_are_conflicts(), transaction(self.factory) as session:
             yield session
         self.bus.notify()
 

@@ -53,7 +53,14 @@ from agent.engine.events import append_event
 from agent.keys.generate import StoredKey, render_keys_file
 from agent.keys.material import KeyFacts, KeysRead, read_key, read_keys_file, read_revocation
 from agent.keys.signed import SignedRelease, releases_signed_by
-from agent.store import Conflict, Forbidden, NotFound, Principal, require_role
+from agent.store import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Principal,
+    WriteCollision,
+    require_role,
+)
 from shared.errors import ValidationError
 from shared.ids import check_fingerprint
 from shared.protocol import EventKind, Role
@@ -602,7 +609,7 @@ def import_keys_file(
             with write() as session:
                 writer = ProjectKeys(session, principal, blob_path=blob_path).as_pmc(project)
                 result = writer.write_import(keys_read, basis=basis)
-        except IntegrityError:
+        except (IntegrityError, WriteCollision):
             # PostgreSQL: a key of the file was inserted by another transaction after the
             # check; this one rolled back, and the next attempt merges into that key.
             if attempt == IMPORT_ATTEMPTS:

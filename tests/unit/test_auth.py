@@ -12,9 +12,10 @@ from starlette.requests import Request
 
 from agent import auth, store
 from agent.api.deps import AgentState
+from agent.api.errors import error_status
 from agent.config import Settings
 from agent.db import models
-from agent.store import Principal, Store, Unauthenticated
+from agent.store import Principal, Store, Unauthenticated, WriteCollision
 from shared.protocol import (
     ChallengeRequest,
     CommitteeCreate,
@@ -175,3 +176,19 @@ def test_require_dependency(state: AgentState) -> None:
     missing = Request({"type": "http", "path_params": {"key": "nope"}, "headers": []})
     with pytest.raises(store.NotFound):
         auth.require(Role.COMMITTER, project_param="key")(missing, alice, state)
+
+
+def test_a_unique_key_collision_is_a_retryable_conflict(state: AgentState) -> None:
+    """What two writers racing on PostgreSQL meet at flush or commit: a 409, nothing written."""
+    with state.transaction() as session:
+        session.add(models.Blob(sha256="a" * 64, sha512="b" * 128, size=1))
+    with pytest.raises(WriteCollision, match="collided") as caught, state.transaction() as session:
+        session.add(models.Committee(name="globex", display_name="Globex"))
+        session.add(models.Blob(sha256="a" * 64, sha512="b" * 128, size=1))
+    assert error_status(caught.value)[0] == 409
+    assert caught.value.hint == "retry the request"
+    with state.read() as session:
+        assert (
+            session.scalar(select(models.Committee).where(models.Committee.name == "globex"))
+            is None
+        )  # the whole transaction was rolled back
