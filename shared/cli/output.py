@@ -89,12 +89,23 @@ def show_revision(revision: Revision) -> None:
     )
 
 
+def task_kind(task: Task) -> str:
+    """The task's type, and for a check which check on which artifact:
+    ``check signatures · apache-foo-1.0-src.tar.gz``."""
+    check, artifact = task.args.get("check_id"), task.args.get("artifact")
+    if not isinstance(check, str):
+        return str(task.type)
+    return f"{task.type} {check}" + (
+        f" · {artifact}" if isinstance(artifact, str) and artifact else ""
+    )
+
+
 def task_rows(tasks: Iterable[Task]) -> list[tuple[str, ...]]:
     """Table rows for tasks."""
     return [
         (
             str(t.id),
-            t.type,
+            task_kind(t),
             t.state,
             f"{t.project or '-'} {t.version or ''}".strip(),
             str(t.revision or "-"),

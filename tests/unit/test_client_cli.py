@@ -16,7 +16,7 @@ from shared.cli import ExitCode, main
 from shared.cli.config import Config, load_config, save_config
 from shared.cli.exit_codes import exit_code_for
 from shared.cli.options import parse_args
-from shared.cli.output import event_line
+from shared.cli.output import event_line, task_kind, task_rows
 from shared.cli.state import CliState
 from shared.errors import (
     ApiError,
@@ -390,3 +390,21 @@ def test_event_lines_are_readable():
     assert ev("task.progress", {"done": 1, "total": 2}).endswith("1/2")
     phase = ev("release.phase_changed", {"from": "compose", "to": "checks", "reason": "ok"}, None)
     assert phase.endswith("foo 1.0.0  compose -> checks (ok)")
+
+
+def _task(**args: object) -> Task:
+    return Task(
+        id=7, type="check", state="succeeded", project="acme-lib", version="1.0.0", revision=1,
+        args=args, result=None, error=None, attempts=1, max_attempts=3,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC), created_by="alice", started_at=None,
+        finished_at=None,
+    )  # fmt: skip
+
+
+def test_task_tables_name_the_check_and_its_artifact():
+    assert task_kind(_task(check_id="signatures", artifact="acme-1.0.0.tar.gz")) == (
+        "check signatures · acme-1.0.0.tar.gz"
+    )
+    assert task_kind(_task(check_id="keys", artifact="")) == "check keys"  # release-wide
+    assert task_kind(_task()) == "check"
+    assert task_rows([_task(check_id="paths")])[0][1] == "check paths"
