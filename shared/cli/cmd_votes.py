@@ -27,6 +27,7 @@ from shared.errors import ValidationError
 from shared.protocol import Revision
 from shared.protocol.votes import BallotOut, MailImportResult, Tally, VoteOut
 from shared.votes import ballot_text
+from shared.votes.ballot import check_reviewed
 
 __all__ = ["vote"]
 
@@ -198,10 +199,19 @@ def vote_ballot(
         return await client.get_revision(project, version, current.revision)
 
     revision = state.run(work)
+    reviewed = _reviewed(revision, folder)
+    if value == "+1" and folder is None:
+        raise ValidationError(
+            "a +1 ballot names the SHA-512 of every artifact you verified: give --dir",
+            hint="download and verify the candidate's files, then: atr vote ballot "
+            f"{project} {version} --value=+1 --dir DOWNLOADED",
+        )
+    # the agent's own rules, before anything is signed: a +1 reviews every artifact
+    check_reviewed(reviewed, {f.path: f.sha512 for f in revision.files}, value=value)
     content = ballot_for(
         revision,
         value,  # type: ignore[arg-type]
-        reviewed=_reviewed(revision, folder),
+        reviewed=reviewed,
         comment=comment,
         binding=binding,
     )

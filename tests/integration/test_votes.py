@@ -517,6 +517,17 @@ def test_a_ballot_made_with_gpg_and_atr(voting, tmp_path: Path) -> None:
     bad = atr_cli(agent, dave.token, "vote", "ballot", PROJECT, version, "--value=+1",
                   "--dir", str(downloads))  # fmt: skip
     assert bad.returncode == 2 and "differs from the candidate" in bad.stderr
+    # a +1 without the voter's copies, or with only some of them, is refused the same way
+    no_dir = atr_cli(agent, dave.token, "vote", "ballot", PROJECT, version, "--value=+1")
+    assert no_dir.returncode == 2 and "give --dir" in no_dir.stderr and no_dir.stdout == ""
+    artifact = next(
+        f["path"] for f in revision["files"] if not f["path"].endswith((".asc", ".sha512"))
+    )
+    (downloads / artifact).unlink()
+    partial = atr_cli(agent, dave.token, "vote", "ballot", PROJECT, version, "--value=+1",
+                      "--dir", str(downloads))  # fmt: skip
+    assert partial.returncode == 2 and "must review every artifact" in partial.stderr
+    assert partial.stdout == ""
 
     # email votes from the list archive's JSON
     with client(agent, agent.pmc_token) as c:
