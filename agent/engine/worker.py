@@ -24,6 +24,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -36,6 +37,7 @@ from agent.blobs import DEFAULT_MAX_SIZE, BlobStore
 from agent.db.session import make_engine, make_session_factory
 from agent.engine import queue
 from agent.engine.queue import ClaimedTask, LeaseLost
+from agent.engine.task_events import GroupedEvents
 from agent.engine.tasks import TaskContext, TaskError, run_task
 from shared.errors import AtrError
 
@@ -127,22 +129,31 @@ class Worker:
         """Run one task to its end. Returns an exit code when the process must end."""
         logger.info("task %s (%s) attempt %s started", task.id, task.type, task.attempt)
         outcome = _Outcome()
-        ctx = TaskContext(task=task, factory=self.factory, blobs=self.blobs)
+        events = GroupedEvents(
+            self.factory, task_id=task.id, project=task.project, version=task.version
+        )
+        ctx = TaskContext(task=task, factory=self.factory, blobs=self.blobs, events=events)
         thread = threading.Thread(
             target=_run_handler, args=(ctx, outcome), name=f"task-{task.id}", daemon=True
         )
+        thread.start()
+        then = self._watch(task, outcome)
+        events.close()  # the task's lines come before whatever records its end
+        return then()
+
+    def _watch(self, task: ClaimedTask, outcome: _Outcome) -> Callable[[], int | None]:
+        """Heartbeat while the handler runs; returns what to do once it ended or must end."""
         start = time.monotonic()
         deadline = start + task.timeout_seconds
         interval = self.config.lease_seconds / 3
         next_beat = start + interval
         last_beat = start
-        thread.start()
         while not outcome.done.wait(_until(min(next_beat, deadline))):
             now = time.monotonic()
             if self._stop.is_set() or self._parent_gone():
-                return self._hand_back(task)
+                return lambda: self._hand_back(task)
             if now >= deadline:
-                return self._time_out(task)
+                return lambda: self._time_out(task)
             if now < next_beat:
                 continue
             next_beat = now + min(interval, _HEARTBEAT_RETRY)
@@ -154,18 +165,17 @@ class Worker:
                 logger.error("task %s: heartbeat failed: %s", task.id, exc)
                 if now - last_beat > self.config.lease_seconds:
                     logger.error("task %s: lease expired while the database was away", task.id)
-                    return EXIT_LEASE_LOST
+                    return lambda: EXIT_LEASE_LOST
                 continue
             if not still_ours:
                 logger.error(
                     "task %s: lease lost (another worker took it, or it was cancelled); exiting",
                     task.id,
                 )
-                return EXIT_LEASE_LOST
+                return lambda: EXIT_LEASE_LOST
             last_beat = now
             next_beat = now + interval
-        self._report(task, outcome)
-        return None
+        return lambda: self._report(task, outcome)
 
     def _hand_back(self, task: ClaimedTask) -> int:
         reason = "the worker was stopped" if self._stop.is_set() else "the agent process died"

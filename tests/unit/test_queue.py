@@ -265,20 +265,7 @@ def test_release_hands_back_without_counting_the_attempt(factory: Factory) -> No
     assert task_events(factory, task_id)[2].data["reason"] == "released"
 
 
-def test_log_and_progress_carry_the_release(factory: Factory) -> None:
-    task_id = add_task(factory)
-    queue.log(factory, task_id, "hello", level="warning", data={"seq": 1})
-    queue.log(factory, task_id, "explicit", project="demo", version="1.0.0")
-    queue.progress(factory, task_id, done=1, total=4)
-    events = task_events(factory, task_id)[1:]
-    assert [e.kind for e in events] == ["task.log", "task.log", "task.progress"]
-    assert all((e.project, e.version) == ("demo", "1.0.0") for e in events)
-    assert events[0].data == {"seq": 1, "level": "warning", "message": "hello"}
-    assert events[2].data == {"done": 1, "total": 4}
-    with pytest.raises(ValueError, match="log level"):
-        queue.log(factory, task_id, "x", level="loud")
-    with pytest.raises(TaskNotFound):
-        queue.log(factory, 9999, "nobody")
+def test_complete_of_an_unknown_task(factory: Factory) -> None:
     with pytest.raises(TaskNotFound):
         queue.complete(factory, 9999, owner="w", result={})
 

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from agent.blobs import BlobStore
 from agent.engine import queue
 from agent.engine.queue import ClaimedTask
+from agent.engine.task_events import DirectEvents, TaskEvent, TaskEvents
 from shared.errors import AtrError
+from shared.protocol import EventKind
 
 
 class TaskError(AtrError):
@@ -30,31 +32,34 @@ class InvalidTaskArgs(TaskError):
 
 @dataclass(frozen=True)
 class TaskContext:
-    """Handed to every handler. ``factory`` is for reads; writes go through ``log``/``progress``."""
+    """Handed to every handler. ``factory`` is for reads; writes go through ``log``/``progress``.
+
+    ``events`` is where those go: a worker passes its :class:`GroupedEvents` writer;
+    without one each event is written before the call returns.
+    """
 
     task: ClaimedTask
     factory: sessionmaker[Session]
     blobs: BlobStore
+    events: TaskEvents | None = None
 
     def log(self, message: str, *, level: str = "info", data: dict[str, Any] | None = None) -> None:
         """Record one ``task.log`` line for this task."""
-        queue.log(
-            self.factory,
-            self.task.id,
-            message,
-            level=level,
-            project=self.task.project,
-            version=self.task.version,
-            data=data,
-        )
+        if level not in queue.LOG_LEVELS:
+            raise ValueError(f"log level {level!r} is not one of {sorted(queue.LOG_LEVELS)}")
+        self._add(EventKind.TASK_LOG, {**(data or {}), "level": level, "message": message})
 
     def progress(self, done: int, total: int | None) -> None:
         """Record a ``task.progress`` event: ``done`` of ``total`` units."""
-        queue.progress(
-            self.factory,
-            self.task.id,
-            done=done,
-            total=total,
-            project=self.task.project,
-            version=self.task.version,
-        )
+        self._add(EventKind.TASK_PROGRESS, {"done": done, "total": total})
+
+    def _add(self, kind: EventKind, data: dict[str, Any]) -> None:
+        sink = self.events
+        if sink is None:
+            sink = DirectEvents(
+                self.factory,
+                task_id=self.task.id,
+                project=self.task.project,
+                version=self.task.version,
+            )
+        sink.add(TaskEvent(kind, data))
