@@ -137,10 +137,7 @@ def _token_role(session: Session, user: models.User, project: str | None) -> Rol
         return Role.ADMIN
     roles = {m.committee.name: Role(m.role) for m in user.memberships}
     if project is not None:
-        row = session.scalar(select(models.Project).where(models.Project.key == project))
-        if row is None:
-            raise store.NotFound(f"no project '{project}'")
-        return roles.get(row.committee.name, Role.PUBLIC)
+        return roles.get(store.project_row(session, project).committee.name, Role.PUBLIC)
     return max(roles.values(), key=lambda r: r.rank, default=Role.PUBLIC)
 
 

@@ -336,7 +336,8 @@ def _committee_row(session: Session, name: str) -> models.Committee:
     return row
 
 
-def _project_row(session: Session, key: str) -> models.Project:
+def project_row(session: Session, key: str) -> models.Project:
+    """The project ``key`` (404 ``no project`` otherwise)."""
     row = session.scalar(select(models.Project).where(models.Project.key == key))
     if row is None:
         raise NotFound(f"no project '{key}'", hint="check the key against the project list")
@@ -350,9 +351,10 @@ def _user_row(session: Session, name: str) -> models.User:
     return row
 
 
-def _release_row(
+def release_row(
     session: Session, project: str, version: str, *, lock: bool = False
 ) -> models.Release:
+    """The release ``project`` ``version`` (``lock``: FOR UPDATE); 404 naming what is missing."""
     query = (
         select(models.Release)
         .join(models.Project)
@@ -362,12 +364,13 @@ def _release_row(
         query = query.with_for_update()
     row = session.scalar(query)
     if row is None:
-        _project_row(session, project)
+        project_row(session, project)
         raise NotFound(f"project '{project}' has no release '{version}'")
     return row
 
 
-def _revision_row(session: Session, release: models.Release, number: int | None) -> models.Revision:
+def revision_row(session: Session, release: models.Release, number: int | None) -> models.Revision:
+    """Revision ``number`` of ``release`` (``None``: its latest); 404 otherwise."""
     if number is None:
         number = _latest_revision_number(session, release.id)
         if number is None:
@@ -382,6 +385,22 @@ def _revision_row(session: Session, release: models.Release, number: int | None)
     )
     if row is None:
         raise NotFound(f"release {release.project.key} {release.version} has no revision {number}")
+    return row
+
+
+def release_revision(
+    session: Session, project: str, version: str, number: int | None
+) -> models.Revision:
+    """Revision ``number`` (``None``: the latest) of the release ``project`` ``version``."""
+    return revision_row(session, release_row(session, project, version), number)
+
+
+def project_for(
+    session: Session, principal: Principal, key: str, needed: Role, *, what: str
+) -> models.Project:
+    """The project ``key``, if ``principal`` holds ``needed`` on it (404, then 403)."""
+    row = project_row(session, key)
+    require_role(principal, needed, what=what, project=row.key, committee=row.committee.name)
     return row
 
 
@@ -442,7 +461,7 @@ class Store:
         """Storing blobs: a committer of at least one project (or of the token's project)."""
         principal = self.principal
         if principal.token_project is not None:
-            project = _project_row(self.session, principal.token_project)
+            project = project_row(self.session, principal.token_project)
             require_role(
                 principal,
                 Role.COMMITTER,
@@ -456,25 +475,23 @@ class Store:
 
     def as_committer(self, project: str) -> CommitterWriter:
         """A committer of ``project``: releases, revisions, tasks, compose ⇄ checks."""
-        row = _project_row(self.session, project)
-        require_role(
+        row = project_for(
+            self.session,
             self.principal,
+            project,
             Role.COMMITTER,
             what=f"changing releases of '{project}'",
-            project=row.key,
-            committee=row.committee.name,
         )
         return CommitterWriter(self.session, self.principal, row)
 
     def as_pmc(self, project: str) -> PmcWriter:
         """A PMC member of ``project``: every phase change."""
-        row = _project_row(self.session, project)
-        require_role(
+        row = project_for(
+            self.session,
             self.principal,
+            project,
             Role.PMC,
             what=f"this phase change of a '{project}' release",
-            project=row.key,
-            committee=row.committee.name,
         )
         return PmcWriter(self.session, self.principal, row)
 
@@ -484,7 +501,7 @@ class Store:
         An impossible change is refused first (409), so the message says what is wrong
         with the change rather than who may make it.
         """
-        release = _release_row(self.session, project, version)
+        release = release_row(self.session, project, version)
         check_transition(Phase(release.phase), to)
         if (Phase(release.phase), to) in COMMITTER_TRANSITIONS:
             return self.as_committer(project)
@@ -505,12 +522,12 @@ class _Writer:
         roles = {m.committee.name: Role(m.role) for m in user.memberships}
         if project is None:
             return max(roles.values(), key=lambda r: r.rank, default=Role.PUBLIC)
-        committee = _project_row(self.session, project).committee.name
+        committee = project_row(self.session, project).committee.name
         return roles.get(committee, Role.PUBLIC)
 
     def _create_token(self, user: models.User, body: p.TokenCreate) -> p.TokenCreated:
         if body.project is not None:
-            _project_row(self.session, body.project)
+            project_row(self.session, body.project)
         owner_role = self._token_owner_role(user, body.project)
         if body.role.rank > owner_role.rank:
             where = f" on project '{body.project}'" if body.project else ""
@@ -757,7 +774,7 @@ class CommitterWriter(_Writer):
 
     def create_revision(self, version: str, body: p.RevisionCreate) -> p.Revision:
         """A new immutable revision: the base's files, plus ``files``, minus ``remove``."""
-        release = _release_row(self.session, self.project.key, version, lock=True)
+        release = release_row(self.session, self.project.key, version, lock=True)
         if Phase(release.phase) not in MUTABLE_PHASES:
             raise Conflict(
                 f"release {self.project.key} {version} is in phase '{release.phase}'; "
@@ -766,7 +783,7 @@ class CommitterWriter(_Writer):
             )
         manifest: dict[str, str] = {}
         if body.base is not None:
-            base = _revision_row(self.session, release, body.base)
+            base = revision_row(self.session, release, body.base)
             manifest = {f.path: f.blob_sha256 for f in base.files}
         clash = sorted(set(body.files) & set(body.remove))
         if clash:
@@ -821,7 +838,7 @@ class CommitterWriter(_Writer):
         """Queue a task on a revision of a release (default: the latest revision)."""
         if body.project != self.project.key:
             raise ValidationError(f"task is for project '{body.project}', not '{self.project.key}'")
-        release = _release_row(self.session, self.project.key, body.version)
+        release = release_row(self.session, self.project.key, body.version)
         if body.revision is None:
             latest = _latest_revision_number(self.session, release.id)
             if latest is None:
@@ -831,7 +848,7 @@ class CommitterWriter(_Writer):
                 )
             revision = latest
         else:
-            revision = _revision_row(self.session, release, body.revision).number
+            revision = revision_row(self.session, release, body.revision).number
         row = queue.enqueue(
             self.session,
             body.type,
@@ -854,7 +871,7 @@ class CommitterWriter(_Writer):
         *,
         allowed: frozenset[tuple[Phase, Phase]] | None,
     ) -> p.Release:
-        release = _release_row(self.session, self.project.key, version, lock=True)
+        release = release_row(self.session, self.project.key, version, lock=True)
         current = Phase(release.phase)
         check_transition(current, body.to)
         if allowed is not None and (current, body.to) not in allowed:
@@ -939,7 +956,7 @@ def list_projects(session: Session, *, committee: str | None = None) -> list[p.P
 
 
 def get_project(session: Session, key: str) -> p.Project:
-    return project_to_wire(_project_row(session, key))
+    return project_to_wire(project_row(session, key))
 
 
 def list_users(session: Session) -> list[p.User]:
@@ -952,7 +969,7 @@ def get_user(session: Session, name: str) -> p.User:
 
 
 def list_releases(session: Session, project: str) -> list[p.Release]:
-    row = _project_row(session, project)
+    row = project_row(session, project)
     releases = session.scalars(
         select(models.Release)
         .where(models.Release.project_id == row.id)
@@ -962,11 +979,11 @@ def list_releases(session: Session, project: str) -> list[p.Release]:
 
 
 def get_release(session: Session, project: str, version: str) -> p.Release:
-    return release_to_wire(session, _release_row(session, project, version))
+    return release_to_wire(session, release_row(session, project, version))
 
 
 def list_revisions(session: Session, project: str, version: str) -> list[p.Revision]:
-    release = _release_row(session, project, version)
+    release = release_row(session, project, version)
     return [revision_to_wire(r) for r in release.revisions]
 
 
@@ -980,16 +997,16 @@ def parse_revision_number(value: str) -> int | None:
 
 
 def get_revision(session: Session, project: str, version: str, number: int | None) -> p.Revision:
-    release = _release_row(session, project, version)
-    return revision_to_wire(_revision_row(session, release, number))
+    release = release_row(session, project, version)
+    return revision_to_wire(revision_row(session, release, number))
 
 
 def revision_file_blob(
     session: Session, project: str, version: str, number: int | None, path: str
 ) -> p.RevisionFile:
     """The file at ``path`` of a revision (its blob's digests and size)."""
-    release = _release_row(session, project, version)
-    revision = _revision_row(session, release, number)
+    release = release_row(session, project, version)
+    revision = revision_row(session, release, number)
     for f in revision.files:
         if f.path == path:
             return p.RevisionFile(

@@ -24,7 +24,7 @@ from agent.pages.page import (
     render_page,
     sbom_artifact,
 )
-from agent.store import NotFound
+from agent.store import NotFound, release_row
 from agent.votes import views
 from shared.ids import ProjectKey, Version, check_relpath
 from shared.protocol import BlobInfo
@@ -68,7 +68,7 @@ def candidate(key: ProjectKey, version: Version, state: State) -> HTMLResponse:
 def candidate_tally(key: ProjectKey, version: Version, state: State) -> Response:
     """The live tally of the release's latest vote."""
     with state.read() as session:
-        release = views.find_release(session, key, version)
+        release = release_row(session, key, version)
         vote = views.latest_vote(session, release)
         if vote is None:
             raise NotFound(f"{key} {version} has no release candidate under vote")
@@ -81,7 +81,7 @@ def candidate_file(key: ProjectKey, version: Version, path: str, state: State) -
     """A file of the candidate under vote (or the SBOM the agent made for an artifact)."""
     relpath = check_relpath(path)
     with state.read() as session:
-        release = views.find_release(session, key, version)
+        release = release_row(session, key, version)
         vote = views.latest_vote(session, release)
         if vote is None or vote.state != "open":
             raise NotFound(

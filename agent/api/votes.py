@@ -18,13 +18,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 
 from agent.api.deps import AgentState, get_state
 from agent.auth import CurrentPrincipal
-from agent.db import models
 from agent.mail.outbox import list_outbox
-from agent.store import NotFound, require_role
+from agent.store import NotFound, project_row, release_row, require_role
 from agent.votes import views
 from agent.votes.scheduler import Scheduler
 from agent.votes.service import VoteService
@@ -81,7 +79,7 @@ def get_vote(
 ) -> VoteOut:
     """The release's latest vote (the Incubator round once it started)."""
     with state.read() as session:
-        release = views.find_release(session, key, version)
+        release = release_row(session, key, version)
         vote = views.latest_vote(session, release)
         if vote is None:
             raise NotFound(f"release {key} {version} has had no vote")
@@ -94,7 +92,7 @@ def list_release_votes(
 ) -> list[VoteOut]:
     """Every vote of the release, newest first."""
     with state.read() as session:
-        views.find_release(session, key, version)
+        release_row(session, key, version)
         return views.list_votes(session, votes.links, project=key, version=version)
 
 
@@ -104,7 +102,7 @@ def get_tally(
 ) -> Tally:
     """The live tally of the latest vote: the shape of ``atr vote status --json``."""
     with state.read() as session:
-        release = views.find_release(session, key, version)
+        release = release_row(session, key, version)
         vote = views.latest_vote(session, release)
         if vote is None:
             raise NotFound(f"release {key} {version} has had no vote")
@@ -133,10 +131,7 @@ def import_mail(
 def get_vote_settings(key: ProjectKey, _principal: CurrentPrincipal, state: State) -> VoteSettings:
     """Where the project's vote mail goes and how long its votes last at least."""
     with state.read() as session:
-        row = session.scalar(select(models.Project).where(models.Project.key == key))
-        if row is None:
-            raise NotFound(f"no project '{key}'")
-        return views.vote_settings(row)
+        return views.vote_settings(project_row(session, key))
 
 
 @router.put("/projects/{key}/vote-settings", response_model=VoteSettings)

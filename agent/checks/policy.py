@@ -29,10 +29,9 @@ from sqlalchemy.orm import Session
 
 from agent.checks.gate import advance_if_clear
 from agent.checks.inputs import effective_policy, policy_error
-from agent.checks.lookup import project_row
 from agent.db import models
 from agent.engine.events import append_event
-from agent.store import Store
+from agent.store import Store, project_row
 from shared.checks.policy import UNIGNORABLE_CHECKS, Policy
 from shared.checks.registry import CHECKS
 from shared.errors import ValidationError

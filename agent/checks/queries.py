@@ -7,10 +7,9 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.checks.lookup import revision_row
 from agent.checks.report import load_revision_checks
 from agent.db import models
-from agent.store import NotFound
+from agent.store import NotFound, release_revision
 from shared.protocol import BlobInfo
 from shared.protocol.checks import CheckReport, SbomInfo
 
@@ -19,7 +18,7 @@ __all__ = ["get_report", "get_sbom", "list_sboms", "sbom_url"]
 
 def get_report(session: Session, project: str, version: str, number: int | None) -> CheckReport:
     """The check report of a revision (``None``: the latest), with the current ignore rules."""
-    revision = revision_row(session, project, version, number)
+    revision = release_revision(session, project, version, number)
     return load_revision_checks(session, revision).to_wire()
 
 
@@ -33,7 +32,7 @@ def sbom_url(project: str, version: str, number: int, artifact: str) -> str:
 
 def list_sboms(session: Session, project: str, version: str, number: int | None) -> list[SbomInfo]:
     """The SBOMs stored with a revision, one per source artifact, by artifact path."""
-    revision = revision_row(session, project, version, number)
+    revision = release_revision(session, project, version, number)
     rows = session.execute(
         select(models.RevisionSbom.artifact, models.Blob.sha256, models.Blob.size)
         .join(models.Blob, models.RevisionSbom.blob_sha256 == models.Blob.sha256)
@@ -55,7 +54,7 @@ def get_sbom(
     session: Session, project: str, version: str, number: int | None, artifact: str
 ) -> BlobInfo:
     """The blob of the SBOM stored for ``artifact`` in a revision."""
-    revision = revision_row(session, project, version, number)
+    revision = release_revision(session, project, version, number)
     row = session.get(models.RevisionSbom, (revision.id, artifact))
     if row is None:
         raise NotFound(

@@ -34,14 +34,13 @@ from agent.checks.inputs import (
     plan_runs,
     run_hashes,
 )
-from agent.checks.lookup import revision_row
 from agent.checks.report import FINISHED_STATES, load_revision_checks, run_summary
 from agent.db import models
 from agent.db.models import utcnow
 from agent.db.session import transaction
 from agent.engine import queue
 from agent.engine.events import append_event
-from agent.store import Store, add_blob_row
+from agent.store import Store, add_blob_row, release_revision
 from shared.checks.base import CheckResult, Status
 from shared.checks.policy import Policy
 from shared.checks.registry import by_id
@@ -541,7 +540,7 @@ def rerun_checks(
 ) -> QueueSummary:
     """:func:`rerun` for a committer of ``project``."""
     store.as_committer(project)  # the role check
-    revision = revision_row(store.session, project, version, number)
+    revision = release_revision(store.session, project, version, number)
     return rerun(store.session, revision, actor=store.principal.name, everything=everything)
 
 

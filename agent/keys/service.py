@@ -59,7 +59,8 @@ from agent.store import (
     NotFound,
     Principal,
     WriteCollision,
-    require_role,
+    project_for,
+    project_row,
 )
 from shared.errors import ValidationError
 from shared.ids import check_fingerprint
@@ -145,13 +146,6 @@ def key_to_wire(
     )
 
 
-def _project_row(session: Session, key: str) -> models.Project:
-    row = session.scalar(select(models.Project).where(models.Project.key == key))
-    if row is None:
-        raise NotFound(f"no project '{key}'", hint="check the key against the project list")
-    return row
-
-
 def _key_rows(session: Session, project: models.Project) -> list[models.ProjectKey]:
     """The project's keys in KEYS order: added date, then fingerprint."""
     return list(
@@ -192,13 +186,13 @@ def _wire_all(
 
 def list_project_keys(session: Session, project: str) -> list[ProjectKeyOut]:
     """The project's keys in KEYS order."""
-    row = _project_row(session, project)
+    row = project_row(session, project)
     return _wire_all(session, row, _key_rows(session, row))
 
 
 def get_project_key(session: Session, project: str, fingerprint: str) -> ProjectKeyOut:
     """One key of the project by its fingerprint."""
-    row = _project_row(session, project)
+    row = project_row(session, project)
     fpr = check_fingerprint(fingerprint)
     key = session.scalar(
         select(models.ProjectKey).where(
@@ -212,7 +206,7 @@ def get_project_key(session: Session, project: str, fingerprint: str) -> Project
 
 def keys_file(session: Session, project: str) -> str:
     """The project's generated KEYS file (see :mod:`agent.keys.generate`)."""
-    row = _project_row(session, project)
+    row = project_row(session, project)
     stored = [
         StoredKey(
             fingerprint=k.fingerprint,
@@ -279,31 +273,29 @@ class ProjectKeys:
 
     def as_committer(self, project: str) -> CommitterKeys:
         """A committer of ``project``: publish their own key, revoke their own key."""
-        row = _project_row(self.session, project)
-        require_role(
+        row = project_for(
+            self.session,
             self.principal,
+            project,
             Role.COMMITTER,
             what=f"changing the keys of '{project}'",
-            project=row.key,
-            committee=row.committee.name,
         )
         return CommitterKeys(self.session, self.principal, row, blob_path=self.blob_path)
 
     def as_pmc(self, project: str) -> PmcKeys:
         """A PMC member of ``project``: anyone's key, KEYS import, any revocation."""
-        row = _project_row(self.session, project)
-        require_role(
+        row = project_for(
+            self.session,
             self.principal,
+            project,
             Role.PMC,
             what=f"importing or managing every key of '{project}'",
-            project=row.key,
-            committee=row.committee.name,
         )
         return PmcKeys(self.session, self.principal, row, blob_path=self.blob_path)
 
     def writer(self, project: str) -> CommitterKeys:
         """The highest tier the principal holds on ``project`` (403 below committer)."""
-        row = _project_row(self.session, project)
+        row = project_row(self.session, project)
         if self._role_on(row).rank >= Role.PMC.rank:
             return self.as_pmc(project)
         return self.as_committer(project)

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import models
-from agent.store import NotFound
+from agent.store import NotFound, release_row
 from agent.votes import views
 from shared.protocol.votes import Tally
 from shared.votes import is_artifact
@@ -167,7 +167,7 @@ def candidate_page(
     session: Session, project: str, version: str, links: views.Links
 ) -> tuple[ReleasePage, models.Vote]:
     """The candidate page of the release's latest vote; :class:`NotFound` if it had none."""
-    release = views.find_release(session, project, version)
+    release = release_row(session, project, version)
     vote = views.latest_vote(session, release)
     if vote is None:
         raise NotFound(f"{project} {version} has no release candidate under vote")

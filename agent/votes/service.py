@@ -49,7 +49,8 @@ from agent.store import (
     PmcWriter,
     Principal,
     Store,
-    require_role,
+    project_for,
+    release_row,
 )
 from agent.votes import mailparse
 from agent.votes.mails import VoteMail
@@ -59,7 +60,6 @@ from agent.votes.views import (
     Links,
     ballot_to_wire,
     ends_text,
-    find_release,
     open_vote,
     refresh_superseded,
     tally_of,
@@ -177,15 +177,12 @@ class VoteService:
     ) -> VoteSettings:
         """Change a project's lists and shortest vote (PMC of the project)."""
         with self.transaction() as session:
-            row = session.scalar(select(models.Project).where(models.Project.key == project))
-            if row is None:
-                raise NotFound(f"no project '{project}'")
-            require_role(
+            row = project_for(
+                session,
                 principal,
+                project,
                 Role.PMC,
                 what=f"changing the vote settings of '{project}'",
-                project=row.key,
-                committee=row.committee.name,
             )
             floor = self.settings.vote_min_hours_floor
             lowest = floor if self.test_mode else max(POLICY_MIN_HOURS, floor)
@@ -266,7 +263,7 @@ class VoteService:
                 hint="start the podling's vote (round 'project')",
             )
         with self.transaction() as session:
-            release = find_release(session, project, version, lock=True)
+            release = release_row(session, project, version, lock=True)
             self._require_manager(principal, release, what="starting a vote")
             row = release.project
             phase = Phase(release.phase)
@@ -394,7 +391,7 @@ class VoteService:
         if principal.user_id is None:
             raise Forbidden("a ballot is cast by a user with a registered key; log in as one")
         with self.read() as session:
-            release = find_release(session, project, version)
+            release = release_row(session, project, version)
             vote_id = open_vote(session, release).id
             keys = list(
                 session.scalars(
@@ -461,7 +458,7 @@ class VoteService:
         body: BallotCast,
     ) -> BallotOut:
         vote = session.get(models.Vote, vote_id, with_for_update=True)
-        release = find_release(session, project, version)
+        release = release_row(session, project, version)
         now = datetime.now(UTC)
         if (
             vote is None
@@ -623,7 +620,7 @@ class VoteService:
             else mailparse.read_ponymail(source.content)
         )
         with self.transaction() as session:
-            release = find_release(session, project, version)
+            release = release_row(session, project, version)
             vote = open_vote(session, release, lock=True)
             if release.phase != Phase.VOTE.value:
                 raise Conflict(
@@ -859,7 +856,7 @@ class VoteService:
             raise ValidationError("closing a vote early needs a reason, for the record")
         now = datetime.now(UTC)
         with self.transaction() as session:
-            release = find_release(session, project, version)
+            release = release_row(session, project, version)
             vote = open_vote(session, release, lock=True)
             scheduled = vote.ends_at
             vote.ends_at = min(vote.ends_at, now)

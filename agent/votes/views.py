@@ -31,7 +31,6 @@ __all__ = [
     "Links",
     "ballot_to_wire",
     "counted",
-    "find_release",
     "latest_vote",
     "list_votes",
     "open_vote",
@@ -73,25 +72,6 @@ def vote_settings(project: models.Project) -> VoteSettings:
         private_list=project.private_list or f"private@{project.key}.apache.org",
         vote_min_hours=project.vote_min_hours,
     )
-
-
-def find_release(
-    session: Session, project: str, version: str, *, lock: bool = False
-) -> models.Release:
-    """The release ``project`` ``version``; :class:`NotFound` naming what is missing."""
-    query = (
-        select(models.Release)
-        .join(models.Project)
-        .where(models.Project.key == project, models.Release.version == version)
-    )
-    if lock:
-        query = query.with_for_update()
-    row = session.scalar(query)
-    if row is None:
-        if session.scalar(select(models.Project.id).where(models.Project.key == project)) is None:
-            raise NotFound(f"no project '{project}'", hint="check the key against the project list")
-        raise NotFound(f"project '{project}' has no release '{version}'")
-    return row
 
 
 def latest_vote(session: Session, release: models.Release) -> models.Vote | None:
