@@ -61,6 +61,11 @@ class Settings(BaseModel):
     ws_revalidate_seconds: float = Field(
         default=15, gt=0, description="how often an open websocket's token is checked again"
     )
+    ws_max_pending_events: int = Field(
+        default=10_000,
+        ge=100,
+        description="events a websocket client may fall behind before it is closed as too slow",
+    )
     public_url: str | None = Field(
         default=None, description="how clients reach the agent; default http://host:port"
     )

@@ -86,7 +86,7 @@ class AgentState:
             factory=make_session_factory(engine),
             read_factory=make_session_factory(read_engine),
             blobs=BlobStore(settings.blob_dir, max_size=settings.max_upload_bytes),
-            bus=EventBus(read_engine),
+            bus=EventBus(read_engine, queue_size=settings.ws_max_pending_events),
         )
 
     def close(self) -> None:

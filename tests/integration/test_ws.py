@@ -288,3 +288,50 @@ async def test_resume_across_reconnects_has_no_gap_and_no_duplicate(agent: Agent
             cursor = page["next_since"]
     assert received == [i for i in stored if i <= received[-1]]
     assert log_seqs == list(range(1, total_logs + 1))
+
+
+async def test_a_client_that_stops_reading_is_closed_too_slow(agent_factory) -> None:
+    """``ws_max_pending_events`` bounds what the agent keeps for a client that does not read:
+    past it the client gets ``too_slow`` and close 1013 (and resumes by reconnecting)."""
+    agent = agent_factory(config={"ws_max_pending_events": 100})
+    with agent.client(agent.committer_token) as c:
+        r = c.post(f"/projects/{agent.project}/releases", json={"version": "9.0.0"})
+        assert r.status_code == 201, r.text
+        blob = c.post("/uploads", content=b"x", headers={"X-Atr-Filename": "README"}).json()
+        r = c.post(
+            f"/projects/{agent.project}/releases/9.0.0/revisions",
+            json={"files": {"README": blob["sha256"]}},
+        )
+        assert r.status_code == 201, r.text
+    ws = await connect(agent.ws_url, max_size=None, max_queue=1)
+    try:
+        token = agent.committer_token
+        await send(ws, {"kind": "hello", "protocol": PROTOCOL_VERSION, "token": token})
+        assert (await recv(ws))["kind"] == "welcome"
+        await send(ws, {"kind": "subscribe", "scope": {"project": agent.project}})
+        assert (await recv(ws))["kind"] == "subscribed"
+        with agent.client(agent.committer_token) as c:
+            r = c.post(
+                "/tasks",
+                json={
+                    "type": "diagnostic.emit", "project": agent.project, "version": "9.0.0",
+                    "args": {"count": 3000, "rate": 10000, "payload_bytes": 8192},
+                },
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+            task_id = r.json()["id"]
+            # not reading until every line is out: the socket buffers fill, then the agent's
+            # queue for this client (3,000 lines of 8 KiB are far more than both)
+            for _ in range(600):
+                if c.get(f"/tasks/{task_id}").json()["state"] == "succeeded":
+                    break
+                await asyncio.sleep(0.2)
+        frames = []
+        with pytest.raises(ConnectionClosed):
+            while True:
+                frames.append(await recv(ws, wait=30))
+        assert ws.close_code == 1013
+        assert frames[-1]["kind"] == "error" and frames[-1]["error"]["code"] == "too_slow"
+        assert "100 events behind" in frames[-1]["error"]["message"]
+    finally:
+        await ws.close()
