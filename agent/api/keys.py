@@ -98,8 +98,14 @@ def revoke_key(
     key: ProjectKey, body: Revocation, principal: CurrentPrincipal, state: State
 ) -> KeyRevoked:
     """The key's owner (a committer of the project) or PMC."""
-    with state.write(principal) as store:
-        return _keys(store, state).writer(key).revoke(body)
+    return project_keys.revoke_key(
+        key,
+        body,
+        principal=principal,
+        read=state.read,
+        write=state.transaction,
+        blob_path=state.blobs.path_for,
+    )
 
 
 def keys_file_response(request: Request, state: AgentState, project: str) -> Response:

@@ -3,7 +3,8 @@
 * :mod:`agent.keys.material` — keys as GnuPG reads them (one key, a KEYS file block by
   block, a revocation), with the key policy's verdict; no database;
 * :mod:`agent.keys.service` — the writers by role (:class:`ProjectKeys`), the KEYS import
-  (:func:`import_keys_file`, GnuPG outside the write transaction) and the reads;
+  (:func:`import_keys_file`) and revocation (:func:`revoke_key`) with GnuPG outside the
+  write transaction, and the reads;
 * :mod:`agent.keys.generate` — the KEYS file text;
 * :mod:`agent.keys.signed` — which releases carry signatures by a key.
 """
@@ -16,6 +17,7 @@ from agent.keys.service import (
     import_keys_file,
     keys_file,
     list_project_keys,
+    revoke_key,
 )
 
 __all__ = [
@@ -26,4 +28,5 @@ __all__ = [
     "import_keys_file",
     "keys_file",
     "list_project_keys",
+    "revoke_key",
 ]

@@ -37,8 +37,9 @@ Every write records its event through :func:`agent.engine.events.append_event`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,7 @@ __all__ = [
     "import_keys_file",
     "keys_file",
     "list_project_keys",
+    "revoke_key",
 ]
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -108,6 +110,16 @@ IMPORT_ATTEMPTS = 3
 BlobPath = Callable[[str], Path]
 Sessions = Callable[[], AbstractContextManager[Session]]
 """Opens a session: a read (no write lock) or a transaction committed on success."""
+
+
+@dataclass(frozen=True)
+class RevocationRead:
+    """A revocation as GnuPG read it, before the write transaction: the key with its
+    revocation, the stored copy it was read against, and the releases the key signed."""
+
+    facts: KeyFacts
+    basis: str
+    signed: list[SignedRelease]
 
 
 # --- rows and the wire ---------------------------------------------------------------------------
@@ -371,10 +383,14 @@ class CommitterKeys:
         owner: models.User | None,
         now: datetime,
         reason: str = "",
+        signed: Sequence[SignedRelease] | None = None,
     ) -> tuple[models.ProjectKey, str, list[SignedRelease]]:
         """Insert or merge ``facts``; returns the row, what happened (``added``, ``updated``,
         ``unchanged``) and the releases flagged if the key became revoked here. Keys added
-        by one call share its time ``now`` (the KEYS file then orders them by fingerprint)."""
+        by one call share its time ``now`` (the KEYS file then orders them by fingerprint).
+
+        ``signed``: the releases signed by the key, found by :meth:`signed_by` before the
+        write transaction (GnuPG then runs outside it); ``None``: found here."""
         row = self._row(facts.fingerprint)
         outcome = "added"
         if row is None:
@@ -406,7 +422,7 @@ class CommitterKeys:
             row.revoked_at = facts.revocation.created or now
             row.revocation_reason = reason or facts.revocation.reason or "no reason given"
             self.session.flush()
-            flagged = self._flag_releases(row, facts)
+            flagged = self._flag_releases(row, facts, signed)
         self.session.flush()
         return row, outcome, flagged
 
@@ -417,15 +433,45 @@ class CommitterKeys:
             flags.insert(0, "revoked")
         return flags
 
-    def _flag_releases(self, row: models.ProjectKey, facts: KeyFacts) -> list[SignedRelease]:
-        """Record the revocation (``key.revoked``) and flag each release signed by the key."""
-        signed = releases_signed_by(
+    def signed_by(self, facts: Iterable[KeyFacts]) -> dict[str, list[SignedRelease]]:
+        """For each key of ``facts`` that carries a revocation its stored copy does not have
+        yet: the releases of the project signed by it (GnuPG checks every ``.asc``).
+
+        Called in a read session before the write transaction: the writer re-checks that
+        the stored keys did not change meanwhile, so the answer still holds then.
+        """
+        revoked = [f for f in facts if f.revocation is not None]
+        if not revoked:
+            return {}
+        already = set(
+            self.session.scalars(
+                select(models.ProjectKey.fingerprint).where(
+                    models.ProjectKey.project_id == self.project.id,
+                    models.ProjectKey.fingerprint.in_([f.fingerprint for f in revoked]),
+                    models.ProjectKey.revoked_at.is_not(None),
+                )
+            )
+        )
+        return {
+            f.fingerprint: self._releases_signed_by(f)
+            for f in revoked
+            if f.fingerprint not in already
+        }
+
+    def _releases_signed_by(self, facts: KeyFacts) -> list[SignedRelease]:
+        return releases_signed_by(
             self.session,
             project_id=self.project.id,
             armored=facts.armored,
             key_ids=facts.key_ids,
             blob_path=self.blob_path,
         )
+
+    def _flag_releases(
+        self, row: models.ProjectKey, facts: KeyFacts, signed: Sequence[SignedRelease] | None
+    ) -> list[SignedRelease]:
+        """Record the revocation (``key.revoked``) and flag each release signed by the key."""
+        signed = list(signed) if signed is not None else self._releases_signed_by(facts)
         revoked_at = row.revoked_at.isoformat() if row.revoked_at else None
         self._event(
             EventKind.KEY_REVOKED,
@@ -508,16 +554,40 @@ class CommitterKeys:
 
     def revoke(self, body: Revocation) -> KeyRevoked:
         """Revoke a key of the project with a revocation certificate (or the key carrying its
-        revocation signature), verified by GnuPG. The key's owner, or a PMC member."""
+        revocation signature), verified by GnuPG. The key's owner, or a PMC member.
+
+        Everything in one transaction; :func:`revoke_key` runs GnuPG before it instead.
+        """
+        read = self.read_revocation(body)
+        result = self.write_revocation(read, reason=body.reason)
+        assert result is not None  # nothing changed in between: it is the same transaction
+        return result
+
+    def read_revocation(self, body: Revocation) -> RevocationRead:
+        """GnuPG's reading of the revocation against the stored key, and the releases that
+        key signed (no write). 403 unless the principal may revoke that key."""
         stored = self._stored()
         facts = read_revocation(body.armored, stored)
-        row = self._row(facts.fingerprint)
-        if row is None:  # pragma: no cover - read_revocation only answers stored keys
-            raise NotFound(f"project '{self.project.key}' has no key {facts.fingerprint}")
-        owner = self.session.get(models.User, row.owner_user_id) if row.owner_user_id else None
-        self._check_may_act_for(owner, "revoking another person's key")
+        self._check_may_revoke(facts.fingerprint)
+        return RevocationRead(
+            facts=facts,
+            basis=stored[facts.fingerprint],
+            signed=self.signed_by([facts]).get(facts.fingerprint, []),
+        )
+
+    def write_revocation(self, read: RevocationRead, *, reason: str) -> KeyRevoked | None:
+        """Store the revocation :meth:`read_revocation` read; ``None`` (nothing written) if
+        the stored key changed since, so the revocation must be read again."""
+        fingerprint = read.facts.fingerprint
+        if self._stored([fingerprint], lock=True).get(fingerprint) != read.basis:
+            return None
+        self._check_may_revoke(fingerprint)
         row, _, flagged = self._save(
-            facts, owner=None, now=datetime.now(UTC), reason=body.reason.strip()
+            read.facts,
+            owner=None,
+            now=datetime.now(UTC),
+            reason=reason.strip(),
+            signed=read.signed,
         )
         self._keys_changed()
         return KeyRevoked(
@@ -528,19 +598,33 @@ class CommitterKeys:
             ),
         )
 
+    def _check_may_revoke(self, fingerprint: str) -> None:
+        row = self._row(fingerprint)
+        if row is None:  # pragma: no cover - read_revocation only answers stored keys
+            raise NotFound(f"project '{self.project.key}' has no key {fingerprint}")
+        owner = self.session.get(models.User, row.owner_user_id) if row.owner_user_id else None
+        self._check_may_act_for(owner, "revoking another person's key")
+
 
 class PmcKeys(CommitterKeys):
     """What a PMC member may do in addition: anyone's key, a whole KEYS file."""
 
     may_act_for_others = True
 
-    def write_import(self, read: KeysRead, *, basis: Mapping[str, str]) -> KeysImportResult | None:
+    def write_import(
+        self,
+        read: KeysRead,
+        *,
+        basis: Mapping[str, str],
+        signed: Mapping[str, list[SignedRelease]] | None = None,
+    ) -> KeysImportResult | None:
         """Store the keys GnuPG read from a KEYS file (:func:`import_keys_file`): every key
         is kept (flagged if the policy refuses it), every other block is reported.
 
         ``basis`` is the stored keys that GnuPG merged into ``read``. If the stored copy of
         a key in ``read`` is no longer that one (added, merged or revoked since), nothing is
-        written and the answer is ``None``: the file must be read again.
+        written and the answer is ``None``: the file must be read again. ``signed``: the
+        releases signed by each key the file newly revokes (:meth:`signed_by`).
         """
         fingerprints = [f.fingerprint for f in read.keys]
         current = self._stored(fingerprints, lock=True)
@@ -551,7 +635,9 @@ class PmcKeys(CommitterKeys):
         now = datetime.now(UTC)
         for facts in read.keys:
             owner = _find_owner(self.session, self.project, facts, prefer=None)
-            row, outcome, _ = self._save(facts, owner=owner, now=now)
+            row, outcome, _ = self._save(
+                facts, owner=owner, now=now, signed=(signed or {}).get(facts.fingerprint)
+            )
             outcomes[outcome].append(row.fingerprint)
             if row.flags:
                 flagged[row.fingerprint] = list(row.flags)
@@ -588,19 +674,22 @@ def import_keys_file(
     copies of keys it holds; then one ``write()`` transaction checks that those copies did
     not change meanwhile and writes the rows and the event. If they changed (a key of the
     file added, merged or revoked concurrently) it starts again, up to
-    :data:`IMPORT_ATTEMPTS` times (then 409). The one GnuPG work left in the transaction is
-    rare: a key that the file newly revokes has the project's signatures checked for it
-    (:func:`agent.keys.signed.releases_signed_by`), to flag the releases it signed.
+    :data:`IMPORT_ATTEMPTS` times (then 409). A key that the file newly revokes has the
+    project's signatures checked for it in a read session too
+    (:meth:`CommitterKeys.signed_by`), to flag the releases it signed.
     """
     for attempt in range(1, IMPORT_ATTEMPTS + 1):
         with read() as session:
             keys = ProjectKeys(session, principal, blob_path=blob_path).as_pmc(project)
             basis = keys.stored_keys()
         keys_read = read_keys_file(body.keys_file, existing=basis)
+        with read() as session:  # a key the file newly revokes: the releases it signed
+            keys = ProjectKeys(session, principal, blob_path=blob_path).as_pmc(project)
+            signed = keys.signed_by(keys_read.keys)
         try:
             with write() as session:
                 writer = ProjectKeys(session, principal, blob_path=blob_path).as_pmc(project)
-                result = writer.write_import(keys_read, basis=basis)
+                result = writer.write_import(keys_read, basis=basis, signed=signed)
         except (IntegrityError, WriteCollision):
             # PostgreSQL: a key of the file was inserted by another transaction after the
             # check; this one rolled back, and the next attempt merges into that key.
@@ -612,4 +701,33 @@ def import_keys_file(
     raise Conflict(
         f"the keys of project '{project}' kept changing while the KEYS file was imported",
         hint="import it again",
+    )
+
+
+def revoke_key(
+    project: str,
+    body: Revocation,
+    *,
+    principal: Principal,
+    read: Sessions,
+    write: Sessions,
+    blob_path: BlobPath,
+) -> KeyRevoked:
+    """Revoke a key of ``project`` (its owner, or a PMC member), with GnuPG outside the write
+    transaction: a read session checks the revocation and finds the releases the key signed
+    (every ``.asc`` of the project), then one short transaction stores it, if the stored
+    key did not change meanwhile (else it starts again, :data:`IMPORT_ATTEMPTS` times)."""
+    for _attempt in range(IMPORT_ATTEMPTS):
+        with read() as session:
+            keys = ProjectKeys(session, principal, blob_path=blob_path).writer(project)
+            revocation = keys.read_revocation(body)
+        with write() as session:
+            writer = ProjectKeys(session, principal, blob_path=blob_path).writer(project)
+            result = writer.write_revocation(revocation, reason=body.reason)
+        if result is not None:
+            return result
+    raise Conflict(
+        f"key {revocation.facts.fingerprint} of project '{project}' kept changing while it "
+        "was being revoked",
+        hint="revoke it again",
     )

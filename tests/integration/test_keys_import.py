@@ -1,5 +1,5 @@
-"""A KEYS import runs GnuPG outside the write transaction, and stays right when keys change
-meanwhile: real SQLite, real GnuPG.
+"""A KEYS import and a revocation run GnuPG outside the write transaction, and stay right when
+keys change meanwhile: real SQLite, real GnuPG.
 
 Every GnuPG run goes through ``shared.openpgp.gnupg._run``; the tests wrap it with a probe
 that tries to take SQLite's write lock from a connection of its own, without waiting: it
@@ -23,9 +23,10 @@ from sqlalchemy.sql import text
 from agent.api.deps import make_read_engine
 from agent.db import models
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
-from agent.keys import ProjectKeys, import_keys_file, list_project_keys
+from agent.keys import ProjectKeys, import_keys_file, list_project_keys, revoke_key
 from agent.keys.material import read_key
 from agent.store import Principal, Store
+from shared.errors import ValidationError
 from shared.openpgp import gnupg
 from shared.protocol import CommitteeCreate, EventKind, ProjectCreate
 from shared.protocol.keys import KeysImport, Revocation
@@ -227,3 +228,45 @@ def test_a_key_added_during_the_import_is_not_added_twice(
         ).first()
     assert last is not None
     assert last.data["added"] == [second.fingerprint] and last.data["unchanged"] == 1
+
+
+def revoke(db: Db, certificate: str, reason: str = "lost") -> Any:
+    return revoke_key(
+        PROJECT,
+        Revocation(armored=certificate, reason=reason),
+        principal=OPERATOR,
+        read=db.read,
+        write=db.write,
+        blob_path=_no_blobs,
+    )
+
+
+def test_a_revocation_runs_gnupg_before_the_write_transaction(
+    db: Db, probe: GpgProbe, key_maker: KeyMaker
+) -> None:
+    key = key_maker.make(key_maker.unique("Gone Key", "gone@example.org"))
+    db.import_file(keys_file(key))
+    probe.runs.clear()
+    answer = revoke(db, key_maker.revocation_certificate(key))
+    assert answer.key.state == "revoked" and answer.key.revocation_reason == "lost"
+    assert probe.runs, "GnuPG did not run"
+    assert probe.under_lock == []
+
+
+def test_a_key_revoked_meanwhile_is_read_again_and_refused(
+    db: Db, probe: GpgProbe, key_maker: KeyMaker
+) -> None:
+    key = key_maker.make(key_maker.unique("Twice Key", "twice@example.org"))
+    db.import_file(keys_file(key))
+    certificate = key_maker.revocation_certificate(key)
+    probe.before = lambda: revoke(db, certificate, reason="first")  # a concurrent request
+    with pytest.raises(ValidationError, match="revoke"):
+        revoke(db, certificate, reason="second")
+    with db.read() as session:
+        row = session.scalars(
+            select(models.ProjectKey).where(models.ProjectKey.fingerprint == key.fingerprint)
+        ).one()
+        revoked_events = session.scalars(
+            select(models.Event).where(models.Event.kind == EventKind.KEY_REVOKED.value)
+        ).all()
+    assert row.revocation_reason == "first" and len(revoked_events) == 1
