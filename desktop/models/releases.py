@@ -92,7 +92,8 @@ class ReleaseTreeModel(QStandardItemModel):
         count = parent.rowCount()
         summary = self.item(parent.row(), 1)
         if summary is not None:
-            summary.setText(f"{count} release{'s' if count != 1 else ''}" if count else "none")
+            plural = "s" if count != 1 else ""
+            summary.setText(f"{count} release{plural}" if count else "no releases")
 
     def update_release(self, release: Release) -> None:
         """Update (or add) one release row, e.g. after a phase change."""

@@ -78,6 +78,8 @@ def test_tree_projects_and_releases(qapp: Any) -> None:
     assert model.project_keys() == ["acme-lib", "zeta"]
     assert model.item(0, 0).text() == "acme-lib"
 
+    model.set_releases("zeta", [])
+    assert model.item(1, 1).text() == "no releases"
     model.set_releases("acme-lib", [_release("1.9.0"), _release("1.10.0"), _release("1.2.0")])
     assert model.release_versions("acme-lib") == ["1.10.0", "1.9.0", "1.2.0"]
     assert model.item(0, 1).text() == "3 releases"
