@@ -560,7 +560,8 @@ class CommitterKeys:
         """
         read = self.read_revocation(body)
         result = self.write_revocation(read, reason=body.reason)
-        assert result is not None  # nothing changed in between: it is the same transaction
+        if result is None:  # pragma: no cover - nothing changes within one transaction
+            raise Conflict(f"key {read.facts.fingerprint} changed while it was being revoked")
         return result
 
     def read_revocation(self, body: Revocation) -> RevocationRead:
