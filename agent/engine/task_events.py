@@ -63,21 +63,25 @@ class TaskEvents(Protocol):
         """Write everything still queued; later :meth:`add` calls are refused."""
 
 
-def _write(
-    factory: sessionmaker[Session],
-    *,
-    task_id: int,
-    project: str | None,
-    version: str | None,
-    events: Sequence[TaskEvent],
-) -> None:
-    with transaction(factory) as session:
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Where a task's events are written, and what each of them carries."""
+
+    factory: sessionmaker[Session]
+    task_id: int
+    project: str | None
+    version: str | None
+
+
+def _write(scope: _Scope, events: Sequence[TaskEvent]) -> None:
+    """Write ``events`` of the task in one transaction."""
+    with transaction(scope.factory) as session:
         append_events(
             session,
             [(event.kind, event.data) for event in events],
-            project=project,
-            version=version,
-            task_id=task_id,
+            project=scope.project,
+            version=scope.version,
+            task_id=scope.task_id,
         )
 
 
@@ -92,19 +96,10 @@ class DirectEvents:
         project: str | None,
         version: str | None,
     ) -> None:
-        self._factory = factory
-        self._task_id = task_id
-        self._project = project
-        self._version = version
+        self._scope = _Scope(factory, task_id, project, version)
 
     def add(self, event: TaskEvent) -> None:
-        _write(
-            self._factory,
-            task_id=self._task_id,
-            project=self._project,
-            version=self._version,
-            events=[event],
-        )
+        _write(self._scope, [event])
 
     def close(self) -> None:
         """Nothing is queued."""
@@ -122,10 +117,7 @@ class GroupedEvents:
         version: str | None,
         max_pending: int = MAX_PENDING,
     ) -> None:
-        self._factory = factory
-        self._task_id = task_id
-        self._project = project
-        self._version = version
+        self._scope = _Scope(factory, task_id, project, version)
         self._max_pending = max_pending
         self._pending: list[TaskEvent] = []
         self._changed = threading.Condition()
@@ -144,7 +136,7 @@ class GroupedEvents:
             while len(self._pending) >= self._max_pending and not self._closed:
                 self._changed.wait()
             if self._closed:
-                raise RuntimeError(f"the events of task {self._task_id} are closed")
+                raise RuntimeError(f"the events of task {self._scope.task_id} are closed")
             self._pending.append(event)
             self._changed.notify_all()
 
@@ -156,7 +148,7 @@ class GroupedEvents:
         if self._thread.is_alive():
             logger.error(
                 "task %s: %d events were still being written when the task ended",
-                self._task_id,
+                self._scope.task_id,
                 len(self._pending),
             )
 
@@ -175,26 +167,20 @@ class GroupedEvents:
     def _write_with_retries(self, batch: list[TaskEvent]) -> None:
         for pause in (*RETRY_SECONDS, None):
             try:
-                _write(
-                    self._factory,
-                    task_id=self._task_id,
-                    project=self._project,
-                    version=self._version,
-                    events=batch,
-                )
+                _write(self._scope, batch)
             except SQLAlchemyError as exc:
                 if pause is None:
                     self.dropped += len(batch)
                     logger.error(
                         "task %s: %d log events could not be written and are lost: %s",
-                        self._task_id,
+                        self._scope.task_id,
                         len(batch),
                         exc,
                     )
                     return
                 logger.warning(
                     "task %s: writing %d events failed (retrying in %.1f s): %s",
-                    self._task_id,
+                    self._scope.task_id,
                     len(batch),
                     pause,
                     exc,
