@@ -8,8 +8,6 @@ Also the votes screen's models and its rules for +1, with protocol objects built
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -325,9 +323,4 @@ def test_three_pmc_members_verify_and_vote_from_the_desktop(
 
 def _outbox(agent: AgentProcess) -> dict[str, EmailMessage]:
     """Subject → message of every mail the agent wrote to its file outbox."""
-    found = {}
-    for path in sorted((agent.data_dir / "outbox").glob("*.eml")):
-        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        found[str(msg["Subject"])] = msg
-    return found
+    return {str(msg["Subject"]): msg for msg in agent.outbox()}

@@ -5,8 +5,6 @@ file outbox.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
 from pathlib import Path
 
@@ -33,8 +31,7 @@ VERSION = "0.9.0"
 def subjects(agent: AgentProcess) -> dict[str, list[list[str]]]:
     """Subject → the recipients of each .eml with that subject."""
     found: dict[str, list[list[str]]] = {}
-    for path in sorted((agent.data_dir / "outbox").glob("*.eml")):
-        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    for msg in agent.outbox():
         to = [a.strip() for a in str(msg["To"]).split(",")]
         found.setdefault(str(msg["Subject"]), []).append(to)
     return found

@@ -39,12 +39,7 @@ VOTE_HOURS = 0.012  # 43 seconds
 
 def outbox(agent: AgentProcess) -> dict[str, EmailMessage]:
     """Subject → message of every .eml in DATA_DIR/outbox."""
-    found = {}
-    for path in sorted((agent.data_dir / "outbox").glob("*.eml")):
-        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        found[str(msg["Subject"])] = msg
-    return found
+    return {str(msg["Subject"]): msg for msg in agent.outbox()}
 
 
 def wait_until(check, *, timeout: float = 120, what: str = "the condition"):

@@ -34,6 +34,8 @@ seeded through the CLI against that database instead.
 from __future__ import annotations
 
 import atexit
+import email
+import email.policy
 import os
 import shutil
 import signal
@@ -44,6 +46,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -283,6 +286,15 @@ class AgentProcess:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.Client(base_url=self.api_url, headers=headers,
                             timeout=kwargs.pop("timeout", 30), **kwargs)  # fmt: skip
+
+    def outbox(self) -> list[EmailMessage]:
+        """Every mail the agent wrote to its file outbox (``DATA_DIR/outbox/*.eml``)."""
+        found = []
+        for path in sorted((self.data_dir / "outbox").glob("*.eml")):
+            msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(msg, EmailMessage)
+            found.append(msg)
+        return found
 
     def log_text(self) -> str:
         """What the agent printed so far."""
