@@ -24,6 +24,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.db.session import sqlite_url
+from shared.checks.policy import ArchiveLimits
 from shared.errors import AtrError
 
 ENV_PREFIX = "ATR_"
@@ -57,7 +58,33 @@ class Settings(BaseModel):
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     max_upload_bytes: int = Field(default=4 * GIB, ge=1)
     session_token_hours: float = Field(default=12, gt=0)
-    challenge_ttl_seconds: float = Field(default=300, gt=0)
+    challenge_ttl_seconds: float = Field(
+        default=300, gt=0, le=600, description="how long a login challenge may be signed"
+    )
+    challenge_limit_per_minute: int = Field(
+        default=10, ge=1, description="login challenges a user name (or a client address) gets"
+    )
+    max_token_days: int = Field(
+        default=366, ge=1, le=3650, description="the longest an API token may be valid"
+    )
+    max_json_bytes: int = Field(
+        default=4 * 1024**2, ge=1024, description="the largest JSON request body"
+    )
+    max_mail_import_bytes: int = Field(
+        default=64 * 1024**2, ge=1024, description="the largest mail import (mbox, Pony Mail)"
+    )
+    archive_max_uncompressed_bytes: int = Field(
+        default=16 * GIB, ge=1, description="ceiling of a project's archive.max_uncompressed_bytes"
+    )
+    archive_max_members: int = Field(
+        default=1_000_000, ge=1, description="ceiling of a project's archive.max_members"
+    )
+    archive_max_ratio: float = Field(
+        default=1000.0, gt=1, description="ceiling of a project's archive.max_ratio"
+    )
+    archive_max_depth: int = Field(
+        default=64, ge=1, description="ceiling of a project's archive.max_depth"
+    )
     ws_revalidate_seconds: float = Field(
         default=15, gt=0, description="how often an open websocket's token is checked again"
     )
@@ -115,6 +142,16 @@ class Settings(BaseModel):
     def effective_public_url(self) -> str:
         """The URL clients use to reach this agent (it appears in login challenges)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def archive_ceiling(self) -> ArchiveLimits:
+        """The highest archive limits a project's policy may set."""
+        return ArchiveLimits(
+            max_uncompressed_bytes=self.archive_max_uncompressed_bytes,
+            max_members=self.archive_max_members,
+            max_ratio=self.archive_max_ratio,
+            max_depth=self.archive_max_depth,
+        )
 
     @property
     def blob_dir(self) -> Path:

@@ -141,6 +141,7 @@ class DesktopApp(QObject):
             and profile.user
             and profile.key
             and not self.login_vm.needs_passphrase(profile.key)
+            and not self.login_vm.is_insecure(profile.url)  # the dialog asks first
         ):
             task = self.login_vm.login(url=profile.url, user=profile.user, fingerprint=profile.key)
             task.add_done_callback(self._auto_login_done)

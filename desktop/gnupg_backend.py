@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO
 
 from desktop.signing import Progress, Signature, read_chunks
+from shared.challenge import NOTATION_NAME
 from shared.errors import OpenPGPError
 from shared.ids import check_fingerprint
 from shared.openpgp.gnupg import colon_text, colon_time, throwaway_home
@@ -193,6 +194,17 @@ class GnuPG:
     def sign_detached(self, fingerprint: str, data: bytes) -> str:
         """An armored detached signature of ``data`` (a login challenge)."""
         out = self._run(*self._sign_args(fingerprint, "--detach-sign"), what="sign", stdin=data)
+        return out.decode("ascii", "replace")
+
+    def sign_challenge(self, fingerprint: str, text: str, purpose: str) -> str:
+        """A detached text signature of a login challenge with its purpose notation."""
+        args = [
+            *self._sign_args(fingerprint, "--detach-sign"),
+            "--textmode",
+            "--sig-notation",
+            f"{NOTATION_NAME}={purpose}",
+        ]
+        out = self._run(*args, what="sign", stdin=text.encode("utf-8"))
         return out.decode("ascii", "replace")
 
     def clearsign(self, fingerprint: str, text: str) -> str:

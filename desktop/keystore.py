@@ -61,6 +61,7 @@ from desktop.signing import (
     write_public,
 )
 from desktop.sigpacket import StreamSigner
+from shared.challenge import Challenge
 from shared.errors import OpenPGPError, ValidationError
 from shared.ids import check_fingerprint
 from shared.openpgp.cleartext import clear_sign
@@ -71,6 +72,7 @@ from shared.openpgp.keys import (
     load_key,
     protect,
     public_armor,
+    sign_challenge,
     sign_detached,
 )
 
@@ -345,6 +347,21 @@ class Keystore:
             key, lambda: sign_detached(key, data, passphrase=secret)
         )
 
+    def sign_challenge(
+        self, fingerprint: str, challenge: Challenge, *, passphrase: str | None = None
+    ) -> str:
+        """The detached text signature of a checked login (or token) challenge, marked with its
+        purpose; without a passphrase, the remembered one (see :mod:`shared.challenge`)."""
+        text, purpose = challenge.render(), challenge.purpose.value
+        gnupg = self._gnupg_entry(fingerprint)
+        if gnupg is not None:
+            return GnuPG(gnupg.gnupg_home).sign_challenge(gnupg.fingerprint, text, purpose)
+        _, key = self._load(fingerprint)
+        secret = self._passphrase_for(key, passphrase)
+        return self._with_passphrase_errors(
+            key, lambda: sign_challenge(key, text, purpose=purpose, passphrase=secret)
+        )
+
     def sign_file(
         self,
         fingerprint: str,
@@ -468,12 +485,15 @@ class Keystore:
         write_private(path, json.dumps(ref, indent=2).encode("utf-8"))
         return self._read_gnupg_ref(path)
 
-    def signer(self, fingerprint: str, *, passphrase: str | None = None) -> Callable[[bytes], str]:
-        """A ``sign(data) -> armored signature`` callable, as the agent client's login wants."""
+    def signer(
+        self, fingerprint: str, *, passphrase: str | None = None
+    ) -> Callable[[Challenge], str]:
+        """A ``sign(challenge) -> armored signature`` callable, as the agent client's login
+        wants (it passes only challenges it has checked)."""
         self.get(fingerprint)  # fail now, not in the middle of a login
 
-        def sign(data: bytes) -> str:
-            return self.sign(fingerprint, data, passphrase=passphrase)
+        def sign(challenge: Challenge) -> str:
+            return self.sign_challenge(fingerprint, challenge, passphrase=passphrase)
 
         return sign
 

@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.errors import PolicyChanged
 from desktop.jobs import Jobs
 from desktop.keystore import Keystore
+from shared.challenge import Challenge
 from shared.client import AgentClient
 from shared.errors import AtrError, ClientError
 from shared.lifecycle import Phase
@@ -261,13 +262,14 @@ class Session(QObject):
 
     def _challenge_signer(
         self, fingerprint: str, passphrase: str | None
-    ) -> Callable[[bytes], Awaitable[str]]:
-        """The login's ``sign``: the keystore loads, unlocks and signs in a worker thread."""
+    ) -> Callable[[Challenge], Awaitable[str]]:
+        """The login's ``sign``: the keystore loads, unlocks and signs in a worker thread
+        (the client hands over only a challenge it has checked)."""
         keystore = self._keystore
 
-        async def sign(challenge: bytes) -> str:
+        async def sign(challenge: Challenge) -> str:
             return await asyncio.to_thread(
-                keystore.sign, fingerprint, challenge, passphrase=passphrase
+                keystore.sign_challenge, fingerprint, challenge, passphrase=passphrase
             )
 
         return sign

@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# Load pydantic whole before any test module imports it lazily: with PySide6 loaded (by
+# pytest-qt), shiboken's import hook inspects modules as they load and can re-enter
+# pydantic's lazy attribute lookup while pydantic is half imported (an ImportError at
+# collection). The product's own processes import the protocol models before that matters.
+import shared.protocol  # noqa: F401 - imported for its side effect, see above
 from tests.support.agent import AgentFactory, AgentProcess
 from tests.support.postgres import postgres_server, postgres_url
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -23,6 +23,7 @@ from agent.blobs import BlobStore
 from agent.config import Settings
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
 from agent.engine.bus import EventBus
+from agent.ratelimit import AddressLimiter
 from agent.store import Principal, Store, WriteCollision
 
 
@@ -71,6 +72,9 @@ class AgentState:
     read_factory: sessionmaker[Session]
     blobs: BlobStore
     bus: EventBus
+    challenge_limiter: AddressLimiter = field(
+        default_factory=lambda: AddressLimiter("login challenges")
+    )
 
     @classmethod
     def open(cls, settings: Settings) -> AgentState:

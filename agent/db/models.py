@@ -113,7 +113,11 @@ class UserKey(Base):
     bits: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     armored: Mapped[str] = mapped_column(Text)
+    """The public key; once revoked anywhere, with its revocation signature."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    """Set when the key is revoked through any project's keys: it no longer logs in or signs."""
+    revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="keys")
 
@@ -256,12 +260,13 @@ class LoginChallenge(Base):
     """A one-time text a desktop user signs to log in. Expires; used at most once."""
 
     __tablename__ = "login_challenges"
+    __table_args__ = (Index("ix_login_challenges_user", "user_name", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_name: Mapped[str] = mapped_column(String(64))
     challenge: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
@@ -431,3 +436,4 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+

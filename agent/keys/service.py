@@ -471,6 +471,7 @@ class CommitterKeys:
         self, row: models.ProjectKey, facts: KeyFacts, signed: Sequence[SignedRelease] | None
     ) -> list[SignedRelease]:
         """Record the revocation (``key.revoked``) and flag each release signed by the key."""
+        self._revoke_elsewhere(row, facts)
         signed = list(signed) if signed is not None else self._releases_signed_by(facts)
         revoked_at = row.revoked_at.isoformat() if row.revoked_at else None
         self._event(
@@ -492,6 +493,47 @@ class CommitterKeys:
                 signatures=list(release.signatures),
             )
         return signed
+
+    def _revoke_elsewhere(self, row: models.ProjectKey, facts: KeyFacts) -> None:
+        """A revocation reaches every place the key is trusted: the user's registered copy
+        (logins, ballots, distribution approvals) and the other projects' KEYS (their
+        checks are redone, so signatures by the key fail there too)."""
+        when, reason = row.revoked_at, row.revocation_reason
+        for user_key in self.session.scalars(
+            select(models.UserKey).where(models.UserKey.fingerprint == row.fingerprint)
+        ):
+            if user_key.revoked_at is None:
+                user_key.revoked_at, user_key.revocation_reason = when, reason
+                user_key.armored = facts.armored
+        others = self.session.scalars(
+            select(models.ProjectKey).where(
+                models.ProjectKey.fingerprint == row.fingerprint,
+                models.ProjectKey.project_id != self.project.id,
+                models.ProjectKey.revoked_at.is_(None),
+            )
+        )
+        for other in list(others):
+            other.revoked_at, other.revocation_reason = when, reason
+            other.armored = facts.armored
+            other.flags = ["revoked", *[f for f in other.flags if f != "revoked"]]
+            project = self.session.get(models.Project, other.project_id)
+            if project is None:  # pragma: no cover - foreign key
+                continue
+            append_event(
+                self.session,
+                EventKind.KEY_REVOKED,
+                actor=self.principal.name,
+                project=project.key,
+                data={
+                    "fingerprint": other.fingerprint,
+                    "user_ids": list(other.user_ids),
+                    "revoked_at": when.isoformat() if when else None,
+                    "reason": reason,
+                    "revoked_in": self.project.key,
+                },
+            )
+            rerun_for_project(self.session, project, actor=self.principal.name)
+        self.session.flush()
 
     def _keys_changed(self) -> None:
         """Redo the checks whose inputs (the project's keys among them) changed."""

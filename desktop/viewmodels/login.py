@@ -18,6 +18,7 @@ from desktop.keystore import DEFAULT_BITS, Keystore, StoredKey
 from desktop.session import Session
 from desktop.settings import AgentProfile, Settings, check_agent_url
 from desktop.viewmodels.steps import StepViewModel
+from shared.challenge import is_insecure_url
 from shared.errors import ValidationError
 from shared.ids import check_user_name
 from shared.protocol import User
@@ -59,6 +60,14 @@ class LoginViewModel(StepViewModel):
     def last(self) -> AgentProfile:
         """The profile to preselect."""
         return self.initial or self._settings.last
+
+    @staticmethod
+    def is_insecure(url: str) -> bool:
+        """Whether ``url`` is plain http:// to another computer (the dialog warns first)."""
+        try:
+            return is_insecure_url(check_agent_url(url))
+        except ValidationError:
+            return False
 
     def keys(self) -> list[StoredKey]:
         return self._keystore.list_keys()

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -28,6 +29,10 @@ from desktop.views.style import heading
 from shared.protocol import User
 
 REMEMBER_TEXT = "Remember the passphrase in the OS keyring"
+INSECURE_TEXT = (
+    "Plain http:// to another computer: the login and everything after it travel "
+    "unencrypted. Use https://."
+)
 REMEMBER_TIP = (
     "Store the passphrase in the operating system's keyring so signing does not ask for it.\n"
     "Leave unchecked to type it each time."
@@ -174,6 +179,11 @@ class LoginDialog(QDialog):
                 f"{profile.url}" + (f"  ({profile.user})" if profile.user else ""), profile
             )
         self.agent_combo.activated.connect(self._profile_chosen)
+        self.agent_combo.editTextChanged.connect(self._url_changed)
+        self.insecure_label = QLabel(INSECURE_TEXT)
+        self.insecure_label.setWordWrap(True)
+        self.insecure_label.setStyleSheet("color: #c62828;")
+        self.insecure_label.setVisible(False)
         self.user_edit = QLineEdit()
         self.user_edit.setPlaceholderText("your ASF id, e.g. alice")
         self.key_combo = QComboBox()
@@ -200,6 +210,7 @@ class LoginDialog(QDialog):
         self.remember_check.setToolTip(REMEMBER_TIP)
         form = QFormLayout()
         form.addRow("Agent:", self.agent_combo)
+        form.addRow("", self.insecure_label)
         form.addRow("User:", self.user_edit)
         form.addRow("Key:", key_row)
         form.addRow("Passphrase:", self.passphrase_edit)
@@ -240,6 +251,9 @@ class LoginDialog(QDialog):
         self.user_edit.setText(profile.user)
         if profile.key:
             self._select_fingerprint(profile.key)
+
+    def _url_changed(self, text: str) -> None:
+        self.insecure_label.setVisible(self._vm.is_insecure(text))
 
     def _profile_chosen(self, index: int) -> None:
         profile = self.agent_combo.itemData(index)
@@ -294,6 +308,9 @@ class LoginDialog(QDialog):
     # --- actions --------------------------------------------------------------------------------
 
     def _connect(self) -> None:
+        url = self.agent_combo.currentText()
+        if self._vm.is_insecure(url) and not self._confirm_insecure(url):
+            return
         self._vm.login(
             url=self.agent_combo.currentText(),
             user=self.user_edit.text(),
@@ -301,6 +318,19 @@ class LoginDialog(QDialog):
             passphrase=self.passphrase_edit.text(),
             remember=self.remember_check.isChecked() and self.passphrase_edit.isEnabled(),
         )
+
+    def _confirm_insecure(self, url: str) -> bool:
+        answer = QMessageBox.warning(
+            self,
+            "Unencrypted connection",
+            f"{url.strip()} is reached over plain http:// on the network.\n\n"
+            "Anyone on the way can read and change what the agent and this computer "
+            "exchange, including the session token your login earns. Use https:// unless "
+            "the agent runs on this computer.\n\nLog in anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def _cancel(self) -> None:
         if self._vm.busy:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import click
 
+from shared.challenge import Challenge
 from shared.cli.config import Config, save_config
 from shared.cli.options import PROJECT, json_option
 from shared.cli.output import echo_json, note, table, when
 from shared.cli.state import CliState, pass_state
 from shared.client import AgentClient, normalize_agent_url
 from shared.errors import ValidationError
-from shared.protocol import Role, TokenCreate, TokenCreated, TokenInfo, User
+from shared.ids import check_fingerprint
+from shared.openpgp.gnupg import sign_challenge_gpg
+from shared.protocol import Role, TokenCreate, TokenCreated, TokenInfo, TokenRequest, User
 
 
 @click.command()
@@ -86,7 +90,24 @@ def token() -> None:
     help="The highest role the token may use.",
 )
 @click.option("--label", default="", help="A note to recognize the token by.")
-@click.option("--expires-in-days", type=click.IntRange(1, 3650), default=90, show_default=True)
+@click.option(
+    "--expires-in-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Default: 90 days, or until the token used expires if that is sooner.",
+)
+@click.option(
+    "--sign-with",
+    "sign_with",
+    metavar="FINGERPRINT",
+    help="Ask with a fresh signature of this key of your GnuPG instead of a token: the new "
+    "token may then outlive your current one (up to the agent's max_token_days).",
+)
+@click.option(
+    "--gnupg-home",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The GnuPG home holding the key of --sign-with (default: GnuPG's own).",
+)
 @json_option
 @pass_state
 def token_create(
@@ -96,18 +117,43 @@ def token_create(
     project: str | None,
     role: str,
     label: str,
-    expires_in_days: int,
+    expires_in_days: int | None,
+    sign_with: str | None,
+    gnupg_home: Path | None,
     as_json: bool,
 ) -> None:
-    """Create a token; prints the secret (shown only once) on stdout."""
-    body = TokenCreate(
-        user=user, project=project, role=Role(role), label=label, expires_in_days=expires_in_days
-    )
+    """Create a token; prints the secret (shown only once) on stdout.
 
-    async def work(client: AgentClient) -> TokenCreated:
-        return await client.create_token(body)
+    A token never reaches further than the token that creates it (its project, role and
+    lifetime). With --sign-with, no token is used: your key signs a one-time request
+    naming exactly this token, and the agent issues it for --user (your own name).
+    """
+    if sign_with is not None:
+        created = _create_signed(
+            state,
+            user=user,
+            request=TokenRequest(
+                project=project,
+                role=Role(role),
+                label=label,
+                expires_in_days=expires_in_days or DEFAULT_SIGNED_DAYS,
+            ),
+            fingerprint=check_fingerprint(sign_with),
+            home=gnupg_home,
+        )
+    else:
+        body = TokenCreate(
+            user=user,
+            project=project,
+            role=Role(role),
+            label=label,
+            expires_in_days=expires_in_days,
+        )
 
-    created = state.run(work)
+        async def work(client: AgentClient) -> TokenCreated:
+            return await client.create_token(body)
+
+        created = state.run(work)
     if as_json:
         echo_json(created)
         return
@@ -118,6 +164,34 @@ def token_create(
         f"token {info.id} of {info.user}{scope}, role {info.role}, expires {when(info.expires_at)}"
     )
     note("the secret is shown only this once")
+
+
+DEFAULT_SIGNED_DAYS = 90
+
+
+def _create_signed(
+    state: CliState,
+    *,
+    user: str | None,
+    request: TokenRequest,
+    fingerprint: str,
+    home: Path | None,
+) -> TokenCreated:
+    if user is None:
+        raise ValidationError(
+            "--sign-with needs --user NAME: the user whose registered key signs",
+            hint="e.g. atr token create --user alice --sign-with FINGERPRINT",
+        )
+
+    def sign(challenge: Challenge) -> str:
+        return sign_challenge_gpg(
+            fingerprint, challenge.render(), challenge.purpose.value, home=home
+        )
+
+    async def work(client: AgentClient) -> TokenCreated:
+        return await client.create_token_signed(user, request, sign)
+
+    return state.run(work, token="")
 
 
 def _token_rows(tokens: list[TokenInfo]) -> list[tuple[str, ...]]:

@@ -6,7 +6,12 @@ unreachable), ``ProtocolMismatch`` and ``ApiError`` (an error answer, with its
 HTTP ``status`` and stable ``code``).
 """
 
-from shared.client.agent_client import API_PREFIX, AgentClient, normalize_agent_url
+from shared.client.agent_client import (
+    API_PREFIX,
+    AgentClient,
+    ChallengeSigner,
+    normalize_agent_url,
+)
 from shared.client.stream import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
@@ -28,6 +33,7 @@ __all__ = [
     "MAX_PENDING",
     "RECONNECTING",
     "AgentClient",
+    "ChallengeSigner",
     "EventStream",
     "normalize_agent_url",
 ]

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 import pydantic
 
+from shared.challenge import Challenge, Purpose, check_challenge
 from shared.client import _errors
 from shared.client._files import AtomicWriter, ChunkReader, check_readable_file
 from shared.client.keys import KeysMethods
@@ -47,6 +48,7 @@ from shared.protocol import (
     TokenCreate,
     TokenCreated,
     TokenInfo,
+    TokenRequest,
     TransitionRequest,
     User,
 )
@@ -54,6 +56,10 @@ from shared.protocol.checks import CheckReport, PolicyOut, PolicyUpdate, SbomInf
 from shared.protocol.models import Model
 
 T = TypeVar("T")
+
+ChallengeSigner = Callable[[Challenge], str | Awaitable[str]]
+"""Signs a checked challenge: the armored detached text signature of ``challenge.render()``
+with the notation ``purpose@atr.apache.org=<challenge.purpose>``."""
 
 API_PREFIX = "/api/v1"
 
@@ -217,28 +223,56 @@ class AgentClient(KeysMethods, VotesMethods):
         """``GET /health``: the agent's version, protocol and last event id (no auth needed)."""
         return await self._call(Health, "GET", "/health")
 
-    async def login_with_signature(
-        self, user: str, sign: Callable[[bytes], str | Awaitable[str]]
-    ) -> LoginResponse:
+    async def _signed_challenge(
+        self, body: ChallengeRequest, sign: ChallengeSigner
+    ) -> tuple[str, str]:
+        """Ask for a challenge, check it (:func:`shared.challenge.check_challenge`) and have
+        ``sign`` sign the checked challenge: (challenge id, signature). Nothing the agent sends
+        reaches the signer unless it parses as a challenge for this user, this agent and this
+        purpose, expiring within minutes."""
+        check_user_name(body.user)
+        answer = await self._call(ChallengeResponse, "POST", "/auth/challenge", body=body)
+        challenge = check_challenge(
+            answer.challenge, purpose=Purpose(body.purpose), user=body.user, agent=self.base_url
+        )
+        signed = sign(challenge)
+        signature: str = await signed if inspect.isawaitable(signed) else signed
+        return answer.challenge_id, signature
+
+    async def login_with_signature(self, user: str, sign: ChallengeSigner) -> LoginResponse:
         """Log in by signing a one-time challenge; sets :attr:`token` to the session token.
 
-        ``sign`` gets the challenge's bytes and returns an ASCII-armored detached signature,
-        or an awaitable of it (a GUI signs in a worker thread, off its event loop).
+        ``sign`` gets the checked :class:`~shared.challenge.Challenge` and returns the armored
+        detached text signature of ``challenge.render()`` with its purpose notation
+        (:func:`shared.openpgp.sign_challenge` makes one), or an awaitable of it (a GUI
+        signs in a worker thread, off its event loop).
         """
-        check_user_name(user)
-        challenge = await self._call(
-            ChallengeResponse, "POST", "/auth/challenge", body=ChallengeRequest(user=user)
+        challenge_id, signature = await self._signed_challenge(
+            ChallengeRequest(user=user, purpose="login"), sign
         )
-        signed = sign(challenge.challenge.encode("utf-8"))
-        signature: str = await signed if inspect.isawaitable(signed) else signed
         answer = await self._call(
             LoginResponse,
             "POST",
             "/auth/login",
-            body=LoginRequest(challenge_id=challenge.challenge_id, signature=signature),
+            body=LoginRequest(challenge_id=challenge_id, signature=signature),
         )
         self.token = answer.token
         return answer
+
+    async def create_token_signed(
+        self, user: str, token: TokenRequest, sign: ChallengeSigner
+    ) -> TokenCreated:
+        """An API token for ``user`` asked for with a fresh signature of their key (no bearer
+        token needed): it may live up to the agent's ``max_token_days``."""
+        challenge_id, signature = await self._signed_challenge(
+            ChallengeRequest(user=user, purpose="token", token=token), sign
+        )
+        return await self._call(
+            TokenCreated,
+            "POST",
+            "/auth/token",
+            body=LoginRequest(challenge_id=challenge_id, signature=signature),
+        )
 
     async def me(self) -> User:
         """``GET /users/me``: the user the token belongs to."""

@@ -16,6 +16,7 @@ from shared.openpgp.keys import (
     key_info,
     load_key,
     public_armor,
+    sign_challenge,
     sign_detached,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "key_info",
     "load_key",
     "public_armor",
+    "sign_challenge",
     "sign_detached",
     "verify_detached",
 ]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import unquote
 
 from shared.errors import OpenPGPError
 from shared.openpgp.keysfile import KeyBlock
@@ -60,6 +61,10 @@ class SignatureResult:
     pubkey_algorithm: int | None = None
     hash_algorithm: int | None = None
     """OpenPGP hash algorithm id of the signature (2 SHA-1, 8 SHA-256, 10 SHA-512, …)."""
+    sig_class: str | None = None
+    """The signature class in hex: ``00`` binary document, ``01`` canonical text, …"""
+    notations: dict[str, str] = field(default_factory=dict)
+    """The signature's notations, name → value."""
     detail: list[str] = field(default_factory=list)
 
     @property
@@ -94,8 +99,9 @@ def _may_have_daemons(home: Path) -> bool:
     return Path(f"/run/user/{os.getuid()}/gnupg").exists()
 
 
-def _run(args: list[str], *, what: str, stdin: bytes | None = None) -> bytes:
-    """Run ``gpg`` with ``args``; return its stdout. Raises OpenPGPError if it cannot run."""
+def _run(args: list[str], *, what: str, stdin: bytes | None = None, check: bool = False) -> bytes:
+    """Run ``gpg`` with ``args``; return its stdout. Raises OpenPGPError if it cannot run
+    (``check``: or if it fails, with GnuPG's own last words)."""
     try:
         proc = subprocess.run(
             [GPG, *args],
@@ -109,6 +115,9 @@ def _run(args: list[str], *, what: str, stdin: bytes | None = None) -> bytes:
             f"cannot run GnuPG to {what}: {exc}",
             hint="install GnuPG 2.2 or later, or point ATR_GPG at its gpg program",
         ) from exc
+    if check and proc.returncode != 0:
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise OpenPGPError(f"GnuPG could not {what}: {lines[-1] if lines else 'no reason given'}")
     return proc.stdout
 
 
@@ -458,6 +467,26 @@ class Keyring:
         return parse_status(out.decode("utf-8", "replace"))
 
 
+def sign_challenge_gpg(
+    fingerprint: str, text: str, purpose: str, *, home: Path | None = None
+) -> str:
+    """The detached text signature of a checked challenge ``text`` (:mod:`shared.challenge`),
+    made by the user's own GnuPG (``home``: its home; default GnuPG's), whose agent and
+    pinentry ask for the passphrase or the smartcard's PIN."""
+    from shared.challenge import NOTATION_NAME  # noqa: PLC0415 - challenge imports ids only
+
+    args = ["--homedir", str(home)] if home is not None else []
+    out = _run(
+        [*args, "--batch", "--armor", "--textmode", "--digest-algo", "SHA512",
+         "--local-user", fingerprint, "--sig-notation", f"{NOTATION_NAME}={purpose}",
+         "--detach-sign", "--output", "-"],
+        what="sign the challenge",
+        stdin=text.encode("utf-8"),
+        check=True,
+    )  # fmt: skip
+    return out.decode("ascii", "replace")
+
+
 def verify_detached(
     data: bytes | Path, signature: str | bytes, public_keys: Iterable[str]
 ) -> list[SignatureResult]:
@@ -481,11 +510,13 @@ def parse_status(text: str) -> list[SignatureResult]:
     """Read ``--status-fd`` output into one result per ``NEWSIG`` block."""
     results: list[SignatureResult] = []
     current: SignatureResult | None = None
+    notation: str | None = None
     for line in text.splitlines():
         if not line.startswith("[GNUPG:] "):
             continue
         keyword, _, rest = line[len("[GNUPG:] ") :].partition(" ")
         if keyword == "NEWSIG":
+            notation = None
             current = SignatureResult()
             results.append(current)
             continue
@@ -511,7 +542,13 @@ def parse_status(text: str) -> list[SignatureResult]:
             current.created = int(args[2]) if args[2].isdigit() else None
             current.pubkey_algorithm = int(args[6]) if len(args) > 6 and args[6].isdigit() else None
             current.hash_algorithm = int(args[7]) if len(args) > 7 and args[7].isdigit() else None
+            current.sig_class = args[8].lower() if len(args) > 8 else None
             current.primary_fingerprint = args[9].upper() if len(args) > 9 else args[0].upper()
+        elif keyword == "NOTATION_NAME":
+            notation = unquote(rest)
+            current.notations[notation] = ""
+        elif keyword == "NOTATION_DATA" and notation is not None:
+            current.notations[notation] += unquote(rest)
         elif keyword in ("KEYREVOKED", "KEYEXPIRED", "SIGEXPIRED", "NO_PUBKEY"):
             current.detail.append(keyword)
     return results

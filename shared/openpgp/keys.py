@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -21,6 +22,7 @@ with warnings.catch_warnings():
         SymmetricKeyAlgorithm,
     )
 
+from shared.challenge import NOTATION_NAME
 from shared.errors import OpenPGPError
 
 _ALGORITHM_NAMES = {
@@ -125,8 +127,8 @@ def public_armor(key: pgpy.PGPKey) -> str:
     return str(key.pubkey if not key.is_public else key)
 
 
-def sign_detached(key: pgpy.PGPKey, data: bytes, *, passphrase: str | None = None) -> str:
-    """An ASCII-armored detached binary-mode signature of ``data`` with SHA-512."""
+def _sign(key: pgpy.PGPKey, subject: Any, passphrase: str | None, **prefs: Any) -> str:
+    """Sign ``subject`` with ``key`` (unlocking it with ``passphrase``), SHA-512, armored."""
     if key.is_public:
         raise OpenPGPError("a public key cannot sign; load the secret key")
     with warnings.catch_warnings():
@@ -136,9 +138,24 @@ def sign_detached(key: pgpy.PGPKey, data: bytes, *, passphrase: str | None = Non
                 raise OpenPGPError("the key is protected; a passphrase is needed to sign")
             try:
                 with key.unlock(passphrase):
-                    sig = key.sign(data, hash=HashAlgorithm.SHA512)
+                    sig = key.sign(subject, hash=HashAlgorithm.SHA512, **prefs)
             except pgpy.errors.PGPDecryptionError as exc:
                 raise OpenPGPError("wrong passphrase for the key") from exc
         else:
-            sig = key.sign(data, hash=HashAlgorithm.SHA512)
+            sig = key.sign(subject, hash=HashAlgorithm.SHA512, **prefs)
     return str(sig)
+
+
+def sign_detached(key: pgpy.PGPKey, data: bytes, *, passphrase: str | None = None) -> str:
+    """An ASCII-armored detached binary-mode signature of ``data`` with SHA-512."""
+    return _sign(key, data, passphrase)
+
+
+def sign_challenge(
+    key: pgpy.PGPKey, text: str, *, purpose: str, passphrase: str | None = None
+) -> str:
+    """An ASCII-armored detached **text** signature (class 0x01) of a challenge ``text``
+    with the notation ``purpose@atr.apache.org=<purpose>`` (:mod:`shared.challenge`), as
+    ``gpg --textmode --detach-sign --sig-notation`` makes it."""
+    message = pgpy.PGPMessage.new(text, cleartext=True)
+    return _sign(key, message, passphrase, notation={NOTATION_NAME: purpose})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import keyring
@@ -17,6 +18,7 @@ from desktop.errors import (
 )
 from desktop.keystore import KEYRING_SERVICE, Keystore
 from desktop.securefile import write_private
+from shared.challenge import Challenge, Purpose
 from shared.errors import ValidationError
 from shared.openpgp import verify_detached
 from shared.openpgp.keys import generate_key, key_info, load_key, protect
@@ -162,8 +164,16 @@ def test_transient_key_is_used_but_not_stored(keystore: Keystore, tmp_path: Path
     assert key.transient and key.source == source and not key.protected
     assert not keystore.directory.exists() or list(keystore.directory.iterdir()) == []
     assert [k.fingerprint for k in keystore.list_keys()] == [pair.fingerprint]
-    signature = keystore.signer(key.fingerprint)(b"challenge")
-    assert _verifies(signature, b"challenge", pair.public_armor, tmp_path)
+    challenge = Challenge(
+        purpose=Purpose.LOGIN,
+        user="gina",
+        agent="http://127.0.0.1:8765",
+        nonce="ab" * 16,
+        issued=datetime.now(UTC),
+        expires=datetime.now(UTC) + timedelta(minutes=5),
+    )
+    signature = keystore.signer(key.fingerprint)(challenge)
+    assert _verifies(signature, challenge.render().encode(), pair.public_armor, tmp_path)
     # a fresh keystore (the next run) does not know it
     assert Keystore(keystore.directory).list_keys() == []
 

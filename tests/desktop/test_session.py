@@ -19,7 +19,7 @@ from shared.protocol import Event, EventKind, TaskState, TaskType
 from tests.desktop.conftest import QtLoop
 from tests.desktop.helpers import PASSPHRASE, Recorder, keystore_for
 from tests.desktop.proxy import TcpProxy
-from tests.support.agent import AgentProcess
+from tests.support.agent import AgentFactory, AgentProcess
 
 PROJECT = "acme-lib"
 
@@ -217,9 +217,12 @@ async def _agent_events(agent: AgentProcess, since: int, until: int) -> list[Eve
 
 
 def test_dropped_connection_resumes_without_gap_or_duplicate(
-    agent: AgentProcess, qloop: QtLoop, tmp_path: Path
+    agent_factory: AgentFactory, qloop: QtLoop, tmp_path: Path
 ) -> None:
-    with TcpProxy("127.0.0.1", agent.port) as proxy:
+    with TcpProxy("127.0.0.1", 0) as proxy:
+        # the agent knows the address it is reached at (its login challenges name it)
+        agent = agent_factory(env={"ATR_PUBLIC_URL": proxy.url})
+        proxy.target = ("127.0.0.1", agent.port)
         keystore, fingerprint = keystore_for(agent.committer, tmp_path / "home")
         session = Session(keystore)
         rec = Recorder(session)

@@ -18,6 +18,7 @@ import pytest
 from PySide6.QtCore import QTimer
 
 from desktop.session import Session
+from shared.challenge import Challenge
 from tests.desktop.conftest import QtLoop
 from tests.desktop.helpers import PASSPHRASE, keystore_for
 from tests.support.agent import AgentProcess
@@ -79,9 +80,9 @@ def test_login_signs_in_a_worker_thread_while_the_qt_loop_keeps_ticking(
     loop_thread = threading.get_ident()
     sign_threads: list[int] = []
     ticker = Ticker()
-    real_sign: Callable[..., str] = keystore.sign
+    real_sign: Callable[..., str] = keystore.sign_challenge
 
-    def sign(fingerprint: str, data: bytes, *, passphrase: str | None = None) -> str:
+    def sign(fingerprint: str, data: Challenge, *, passphrase: str | None = None) -> str:
         sign_threads.append(threading.get_ident())
         ticker.signing.set()
         ticker.ticked.wait(GIVE_UP)  # the loop ticks meanwhile, or this thread is the loop's
@@ -90,7 +91,7 @@ def test_login_signs_in_a_worker_thread_while_the_qt_loop_keeps_ticking(
         finally:
             ticker.finished.set()
 
-    monkeypatch.setattr(keystore, "sign", sign)
+    monkeypatch.setattr(keystore, "sign_challenge", sign)
     unlock_threads.clear()
     session = Session(keystore)
     with ticker:

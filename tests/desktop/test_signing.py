@@ -9,6 +9,7 @@ import subprocess
 import threading
 import tracemalloc
 import warnings
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from desktop.errors import DesktopError, KeystoreError, PassphraseRequired, Wron
 from desktop.gnupg_backend import parse_secret_listing
 from desktop.keystore import Keystore, StoredKey
 from desktop.signing import CHUNK, SigningCancelled, is_signature_or_checksum
+from shared.challenge import Challenge, Purpose
 from shared.openpgp.keys import load_key
 from tests.desktop.gpg_home import (
     gpg_key_validity,
@@ -267,6 +269,19 @@ def test_gnupg_backend_signs_streams_clearsigns_and_revokes(
         (tmp_path / "challenge").write_bytes(challenge)
         (tmp_path / "challenge.asc").write_text(keystore.sign(fingerprint, challenge))
         gpg_verify(public, tmp_path / "challenge", tmp_path / "challenge.asc")
+        login = Challenge(
+            purpose=Purpose.LOGIN,
+            user="alice",
+            agent="https://agent.example.org",
+            nonce="cd" * 16,
+            issued=datetime.now(UTC),
+            expires=datetime.now(UTC) + timedelta(minutes=5),
+        )
+        (tmp_path / "login").write_text(login.render())
+        (tmp_path / "login.asc").write_text(keystore.sign_challenge(fingerprint, login))
+        status = gpg_verify(public, tmp_path / "login", tmp_path / "login.asc")
+        assert "NOTATION_NAME purpose@atr.apache.org" in status and "NOTATION_DATA login" in status
+        assert f"VALIDSIG {fingerprint}" in status and " 01 " in status.split("VALIDSIG")[1]
 
         assert "GOODSIG" in gpg_verify_cleartext(public, keystore.clearsign(fingerprint, "ballot"))
 

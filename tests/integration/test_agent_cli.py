@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.openpgp import load_key, sign_detached
+from shared.challenge import parse_challenge
+from shared.openpgp import load_key, sign_challenge
 from tests.support.agent import AgentProcess, agent_command, free_port, last_line, run_cli
 from tests.support.keys import fresh_key, user_key
 
@@ -201,7 +202,8 @@ def test_demo_seeds_idempotently_and_its_key_logs_in(data_dir: Path) -> None:
         key = load_key(text)
         with httpx.Client(base_url=f"{url}/api/v1") as c:
             ch = c.post("/auth/challenge", json={"user": "demo"}).json()
-            signature = sign_detached(key, ch["challenge"].encode())
+            challenge = parse_challenge(ch["challenge"])
+            signature = sign_challenge(key, challenge.render(), purpose=challenge.purpose)
             r = c.post("/auth/login", json={"challenge_id": ch["challenge_id"],
                                             "signature": signature})  # fmt: skip
             assert r.status_code == 200, r.text

@@ -9,6 +9,7 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
+from shared.challenge import parse_challenge
 from shared.protocol import PROTOCOL_VERSION
 from tests.support.agent import AgentFactory
 from tests.support.postgres import PostgresServer
@@ -44,7 +45,7 @@ def test_agent_on_postgresql(agent_factory: AgentFactory,
             "/auth/login",
             json={
                 "challenge_id": ch["challenge_id"],
-                "signature": agent.pmc.key.sign(ch["challenge"]),
+                "signature": agent.pmc.key.sign_challenge(parse_challenge(ch["challenge"])),
             },
         )
         assert login.status_code == 200, login.text
@@ -52,7 +53,7 @@ def test_agent_on_postgresql(agent_factory: AgentFactory,
             "/auth/login",
             json={
                 "challenge_id": ch["challenge_id"],
-                "signature": agent.pmc.key.sign(ch["challenge"]),
+                "signature": agent.pmc.key.sign_challenge(parse_challenge(ch["challenge"])),
             },
         )
         assert replay.status_code == 401 and "already used" in replay.json()["message"]

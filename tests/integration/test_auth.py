@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from shared.challenge import parse_challenge
+from shared.openpgp import sign_challenge
 from tests.support.agent import AgentProcess
-from tests.support.keys import fresh_key, user_key
+from tests.support.keys import KeyPair, fresh_key, user_key
 
 pytestmark = pytest.mark.integration
 
@@ -23,6 +25,11 @@ def challenge(c: httpx.Client, user: str) -> dict:
 
 def login(c: httpx.Client, challenge_id: str, signature: str) -> httpx.Response:
     return c.post("/auth/login", json={"challenge_id": challenge_id, "signature": signature})
+
+
+def signed(key: KeyPair, text: str) -> str:
+    """The login signature the desktop makes of a challenge ``text``."""
+    return key.sign_challenge(parse_challenge(text))
 
 
 def refused(r: httpx.Response, *words: str) -> dict:
@@ -41,7 +48,7 @@ def test_login_with_the_users_key(agent: AgentProcess) -> None:
         assert "user: alice" in text and f"agent: {agent.url}" in text and "nonce: " in text
         expires = datetime.fromisoformat(ch["expires_at"])
         assert timedelta(seconds=200) < expires - datetime.now(UTC) <= timedelta(seconds=300)
-        r = login(c, ch["challenge_id"], agent.pmc.key.sign(text.encode()))
+        r = login(c, ch["challenge_id"], signed(agent.pmc.key, text))
         assert r.status_code == 200, r.text
         answer = r.json()
         assert answer["user"]["name"] == "alice" and answer["token"].startswith("atr_")
@@ -60,7 +67,7 @@ def test_login_with_the_users_key(agent: AgentProcess) -> None:
 def test_a_committer_session_is_no_more_than_a_committer(agent: AgentProcess) -> None:
     with agent.client() as c:
         ch = challenge(c, "bob")
-        token = login(c, ch["challenge_id"], agent.committer.key.sign(ch["challenge"])).json()
+        token = login(c, ch["challenge_id"], signed(agent.committer.key, ch["challenge"])).json()
     with agent.client(token["token"]) as bob:
         version = f"2.0.{time.time_ns() % 10**8}"
         assert bob.post(f"/projects/{agent.project}/releases", json={"version": version}).is_success
@@ -74,7 +81,8 @@ def test_wrong_signature_is_refused(agent: AgentProcess) -> None:
     with agent.client() as c:
         ch = challenge(c, "alice")
         other_text = ch["challenge"].replace("nonce: ", "nonce: 0")
-        refused(login(c, ch["challenge_id"], agent.pmc.key.sign(other_text)), "does not match")
+        signature = sign_challenge(agent.pmc.key.key, other_text, purpose="login")
+        refused(login(c, ch["challenge_id"], signature), "does not match")
 
 
 def test_signature_by_another_users_key_is_refused(agent: AgentProcess) -> None:
@@ -82,8 +90,8 @@ def test_signature_by_another_users_key_is_refused(agent: AgentProcess) -> None:
         ch = challenge(c, "alice")
         # bob's key is registered with the agent, but not for alice.
         body = refused(
-            login(c, ch["challenge_id"], agent.committer.key.sign(ch["challenge"])),
-            "not made with any key registered",
+            login(c, ch["challenge_id"], signed(agent.committer.key, ch["challenge"])),
+            "not made with a key registered",
             "alice",
         )
         assert body["hint"]
@@ -98,22 +106,32 @@ def test_garbage_signature_is_refused(agent: AgentProcess) -> None:
 def test_a_challenge_is_good_once(agent: AgentProcess) -> None:
     with agent.client() as c:
         ch = challenge(c, "alice")
-        signature = agent.pmc.key.sign(ch["challenge"])
+        signature = signed(agent.pmc.key, ch["challenge"])
         assert login(c, ch["challenge_id"], signature).status_code == 200
         body = refused(login(c, ch["challenge_id"], signature), "already used")
         assert "new challenge" in body["hint"]
         # A failed attempt uses the challenge up too (no guessing with one challenge).
         ch = challenge(c, "alice")
         refused(login(c, ch["challenge_id"], "garbage"))
-        refused(login(c, ch["challenge_id"], agent.pmc.key.sign(ch["challenge"])), "already used")
+        refused(
+            login(c, ch["challenge_id"], signed(agent.pmc.key, ch["challenge"])), "already used"
+        )
 
 
 def test_unknown_challenge_and_unknown_user(agent: AgentProcess) -> None:
     with agent.client() as c:
         refused(login(c, "no-such-challenge", "x"), "unknown login challenge")
-        refused(c.post("/auth/challenge", json={"user": "nobody"}), "nobody")
+        # An unknown user gets a challenge like anyone: the answer does not tell who exists.
+        ch = challenge(c, "nobody")
+        assert "user: nobody" in ch["challenge"]
+        unknown = refused(login(c, ch["challenge_id"], signed(agent.pmc.key, ch["challenge"])))
+        ch = challenge(c, "alice")
+        wrong_key = refused(
+            login(c, ch["challenge_id"], signed(agent.committer.key, ch["challenge"]))
+        )
+        assert unknown["message"] == wrong_key["message"].replace("alice", "nobody")
         r = c.post("/auth/challenge", json={"user": "Not Valid"})
-        assert r.status_code == 400 and r.json()["code"] == "invalid"
+        assert r.status_code in (400, 422) and r.json()["code"] == "invalid"
 
 
 def test_signature_by_a_revoked_key_is_refused(agent: AgentProcess) -> None:
@@ -131,7 +149,7 @@ def test_signature_by_a_revoked_key_is_refused(agent: AgentProcess) -> None:
         assert r.status_code == 201, r.text
     with agent.client() as c:
         ch = challenge(c, "mallory")
-        refused(login(c, ch["challenge_id"], key.sign(ch["challenge"])), "revoked")
+        refused(login(c, ch["challenge_id"], signed(key, ch["challenge"])), "revoked")
 
 
 def test_expired_challenge_and_expired_session_token(agent_factory) -> None:
@@ -142,10 +160,10 @@ def test_expired_challenge_and_expired_session_token(agent_factory) -> None:
     with short.client() as c:
         ch = challenge(c, "alice")
         time.sleep(1.5)
-        body = refused(login(c, ch["challenge_id"], alice.sign(ch["challenge"])), "expired")
+        body = refused(login(c, ch["challenge_id"], signed(alice, ch["challenge"])), "expired")
         assert "new challenge" in body["hint"]
         ch = challenge(c, "alice")
-        r = login(c, ch["challenge_id"], alice.sign(ch["challenge"]))
+        r = login(c, ch["challenge_id"], signed(alice, ch["challenge"]))
         assert r.status_code == 200, r.text
         token = r.json()["token"]
     with short.client(token) as session:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.challenge import Challenge
 from shared.client import AgentClient
 from shared.errors import ApiError, ConnectionFailed
 from shared.lifecycle import Phase
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def test_login_with_a_signed_challenge(agent: AgentProcess):
     async with AgentClient(agent.url) as client:
-        answer = await client.login_with_signature(PMC, agent.pmc.key.sign)
+        answer = await client.login_with_signature(PMC, agent.pmc.key.sign_challenge)
         assert client.token == answer.token
         me = await client.me()
     assert me.name == PMC
@@ -31,8 +32,8 @@ async def test_login_with_a_signed_challenge(agent: AgentProcess):
 async def test_login_with_a_signer_that_signs_in_a_thread(agent: AgentProcess):
     """A GUI hands in an async signer (it signs off its event loop); the result is the same."""
 
-    async def sign(challenge: bytes) -> str:
-        return await asyncio.to_thread(agent.pmc.key.sign, challenge)
+    async def sign(challenge: Challenge) -> str:
+        return await asyncio.to_thread(agent.pmc.key.sign_challenge, challenge)
 
     async with AgentClient(agent.url) as client:
         answer = await client.login_with_signature(PMC, sign)
@@ -43,7 +44,7 @@ async def test_login_with_a_signer_that_signs_in_a_thread(agent: AgentProcess):
 async def test_login_with_another_users_key_is_refused(agent: AgentProcess):
     async with AgentClient(agent.url) as client:
         with pytest.raises(ApiError) as caught:
-            await client.login_with_signature(PMC, agent.committer.key.sign)
+            await client.login_with_signature(PMC, agent.committer.key.sign_challenge)
         assert client.token is None
     assert caught.value.status == 401
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.challenge import parse_challenge
 from shared.cli import ExitCode
 from shared.openpgp.gnupg import Keyring, SignatureStatus
 from shared.protocol import EventKind
@@ -229,3 +230,66 @@ def test_revocation_of_a_key_not_in_keys(agent: AgentProcess, key_maker: KeyMake
         assert "does not revoke any key of the project" in r.json()["message"]
         r = alice.post(f"/projects/{PROJECT}/keys/revoke", json={"armored": "no certificate"})
         assert r.status_code == 400 and "no ASCII-armored revocation" in r.json()["message"]
+
+
+def test_a_key_revoked_in_a_projects_keys_no_longer_logs_in_anywhere(
+    agent: AgentProcess, tmp_path: Path
+) -> None:
+    """A revocation reaches every place the key is trusted: the user's registered copy (login,
+    ballots, approvals) and the KEYS of the other projects it is in."""
+    pair = fresh_key("gwen", "gwen@example.org")
+    public = pair.public_armor  # before revoking: pgpy adds the revocation to its cached key
+    with agent.client(agent.admin_token) as admin:
+        r = admin.post(
+            "/users",
+            json={
+                "name": "gwen",
+                "email": "gwen@example.org",
+                "public_key": public,
+                "memberships": [
+                    {"committee": "acme", "role": "pmc"},
+                    {"committee": "globex", "role": "pmc"},
+                ],
+            },
+        )
+        assert r.status_code == 201, r.text
+        token = admin.post("/tokens", json={"user": "gwen", "role": "pmc"}).json()["token"]
+    with agent.client(token) as gwen:
+        for project in (PROJECT, agent.other_project):
+            r = gwen.post(f"/projects/{project}/keys", json={"armored": public})
+            assert r.status_code == 201, r.text
+
+    def log_in() -> httpx.Response:
+        with agent.client() as c:
+            ch = c.post("/auth/challenge", json={"user": "gwen"}).json()
+            signature = pair.sign_challenge(parse_challenge(ch["challenge"]))
+            return c.post(
+                "/auth/login", json={"challenge_id": ch["challenge_id"], "signature": signature}
+            )
+
+    assert log_in().status_code == 200
+    with agent.client(token) as gwen:
+        r = gwen.post(
+            f"/projects/{PROJECT}/keys/revoke", json={"armored": pair.revoked_public_armor()}
+        )
+        assert r.status_code == 200, r.text
+        other = gwen.get(f"/projects/{agent.other_project}/keys/{pair.fingerprint}").json()
+    refused = log_in()
+    assert refused.status_code == 401 and "revoked" in refused.json()["message"], refused.text
+    assert other["state"] == "revoked" and "revoked" in other["flags"]
+    other_keys = httpx.get(f"{agent.url}/projects/{agent.other_project}/KEYS", timeout=30).text
+    with Keyring.open([other_keys]) as ring:
+        found = ring.key_for(pair.fingerprint)
+        assert found is not None and found.primary.revoked
+    revoked_elsewhere = [
+        e
+        for e in events_of(agent, agent.other_project, EventKind.KEY_REVOKED)
+        if e["data"]["fingerprint"] == pair.fingerprint
+    ]
+    assert revoked_elsewhere and revoked_elsewhere[0]["data"]["revoked_in"] == PROJECT
+
+
+def events_of(agent: AgentProcess, project: str, kind: EventKind) -> list[dict[str, Any]]:
+    with agent.client(agent.admin_token) as c:
+        page = c.get("/events", params={"since": 0, "limit": 1000, "project": project}).json()
+    return [e for e in page["events"] if e["kind"] == kind.value]

@@ -22,7 +22,8 @@ with warnings.catch_warnings():
     import pgpy
     from pgpy.constants import RevocationReason, SignatureType
 
-from shared.openpgp import generate_key, key_info, public_armor, sign_detached
+from shared.challenge import Challenge
+from shared.openpgp import generate_key, key_info, public_armor, sign_challenge, sign_detached
 
 TEST_KEY_BITS = 2048
 
@@ -54,6 +55,10 @@ class KeyPair:
         """An ASCII-armored detached signature of ``data`` (str is UTF-8 encoded)."""
         raw = data.encode() if isinstance(data, str) else data
         return sign_detached(self.key, raw)
+
+    def sign_challenge(self, challenge: Challenge) -> str:
+        """The login (or token) signature of a checked challenge, as the desktop makes it."""
+        return sign_challenge(self.key, challenge.render(), purpose=challenge.purpose.value)
 
     def write_public(self, path: Path) -> Path:
         """Write the public key to ``path``; returns ``path``."""

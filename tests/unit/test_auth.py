@@ -15,7 +15,8 @@ from agent.api.deps import AgentState
 from agent.api.errors import error_status
 from agent.config import Settings
 from agent.db import models
-from agent.store import Principal, Store, Unauthenticated, WriteCollision
+from agent.store import Principal, RateLimited, Store, Unauthenticated, WriteCollision
+from shared.challenge import parse_challenge
 from shared.protocol import (
     ChallengeRequest,
     CommitteeCreate,
@@ -51,7 +52,7 @@ def state(tmp_path: Path) -> Iterator[AgentState]:
 
 def token_for(state: AgentState, user: str = "alice", **kwargs: object) -> tuple[str, int]:
     with state.write(Principal.operator()) as s:
-        created = s.as_admin().create_token(TokenCreate(user=user, **kwargs))  # type: ignore[arg-type]
+        created = s.as_admin().create_token(TokenCreate(user=user, **kwargs), max_days=366)  # type: ignore[arg-type]
     return created.token, created.info.id
 
 
@@ -120,7 +121,7 @@ def test_challenge_text_and_single_use(state: AgentState) -> None:
     assert "agent: https://agent.example.org:9000\n" in ch.challenge
     other = auth.create_challenge(state, ChallengeRequest(user="alice"))
     assert other.challenge != ch.challenge and other.challenge_id != ch.challenge_id
-    signature = user_key("alice").sign(ch.challenge)
+    signature = user_key("alice").sign_challenge(parse_challenge(ch.challenge))
     answer = auth.login(state, LoginRequest(challenge_id=ch.challenge_id, signature=signature))
     assert answer.user.name == "alice"
     principal = auth.authenticate_token(state, answer.token)
@@ -138,9 +139,44 @@ def test_challenge_text_and_single_use(state: AgentState) -> None:
         auth.login(state, LoginRequest(challenge_id=ch.challenge_id, signature=signature))
 
 
-def test_a_user_without_keys_cannot_ask_for_a_challenge(state: AgentState) -> None:
-    with pytest.raises(Unauthenticated, match="nobody"):
-        auth.create_challenge(state, ChallengeRequest(user="nobody"))
+def test_an_unknown_user_gets_a_challenge_like_anyone_and_cannot_log_in(
+    state: AgentState,
+) -> None:
+    ch = auth.create_challenge(state, ChallengeRequest(user="nobody"))
+    signature = user_key("alice").sign_challenge(parse_challenge(ch.challenge))
+    with pytest.raises(Unauthenticated, match="not made with a key registered for user 'nobody'"):
+        auth.login(state, LoginRequest(challenge_id=ch.challenge_id, signature=signature))
+
+
+def test_challenges_are_rate_limited_per_user_and_purged(state: AgentState) -> None:
+    limit = state.settings.challenge_limit_per_minute
+    for _ in range(limit):
+        auth.create_challenge(state, ChallengeRequest(user="carol"), client="10.0.0.1")
+    with pytest.raises(RateLimited, match="carol") as caught:
+        auth.create_challenge(state, ChallengeRequest(user="carol"), client="10.0.0.2")
+    assert caught.value.retry_after > 0 and error_status(caught.value)[0] == 429
+    auth.create_challenge(state, ChallengeRequest(user="dave"), client="10.0.0.2")  # others may
+    # a challenge expired longer than CHALLENGE_KEEP is deleted when the next one is made
+    old = datetime.now(UTC) - auth.CHALLENGE_KEEP - timedelta(minutes=5)
+    with state.transaction() as session:
+        session.execute(
+            update(models.LoginChallenge)
+            .where(models.LoginChallenge.user_name == "carol")
+            .values(created_at=old, expires_at=old)
+        )
+    auth.create_challenge(state, ChallengeRequest(user="carol"), client="10.0.0.3")
+    with state.read() as session:
+        left = session.scalars(
+            select(models.LoginChallenge).where(models.LoginChallenge.user_name == "carol")
+        ).all()
+    assert len(left) == 1
+
+
+def test_one_address_asking_for_many_users_is_limited(state: AgentState) -> None:
+    limit = state.settings.challenge_limit_per_minute
+    with pytest.raises(RateLimited, match=r"10\.9\.9\.9"):
+        for number in range(limit * 3 + 1):
+            auth.create_challenge(state, ChallengeRequest(user=f"u{number}"), client="10.9.9.9")
 
 
 def test_admin_logs_in_with_the_admin_role(state: AgentState) -> None:
@@ -156,7 +192,10 @@ def test_admin_logs_in_with_the_admin_role(state: AgentState) -> None:
     ch = auth.create_challenge(state, ChallengeRequest(user="root"))
     answer = auth.login(
         state,
-        LoginRequest(challenge_id=ch.challenge_id, signature=user_key("root").sign(ch.challenge)),
+        LoginRequest(
+            challenge_id=ch.challenge_id,
+            signature=user_key("root").sign_challenge(parse_challenge(ch.challenge)),
+        ),
     )
     principal = auth.authenticate_token(state, answer.token)
     assert principal.token_role is Role.ADMIN and principal.admin_role is Role.ADMIN

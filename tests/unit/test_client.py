@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from shared.challenge import Challenge, Purpose
 from shared.client import AgentClient, normalize_agent_url
 from shared.errors import ApiError, ClientError, ConnectionFailed, ValidationError
 from shared.lifecycle import Phase
@@ -281,20 +283,28 @@ async def test_tokens():
     assert revoked.revoked_at == NOW
 
 
-async def test_login_signs_the_challenge_bytes_and_keeps_the_token():
-    signed: list[bytes] = []
+def _challenge_text(**changes: object) -> str:
+    now = datetime.now(UTC).replace(microsecond=0)
+    fields: dict[str, object] = {
+        "purpose": Purpose.LOGIN,
+        "user": "alice",
+        "agent": BASE,
+        "nonce": "0123456789abcdef" * 2,
+        "issued": now,
+        "expires": now + timedelta(minutes=5),
+    }
+    fields.update(changes)
+    return Challenge(**fields).render()  # type: ignore[arg-type]
 
+
+def _login_agent(challenge: str, seen: list[dict]) -> object:
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
+        seen.append(body)
         if request.url.path.endswith("/challenge"):
-            assert body == {"user": "alice"}
             return httpx.Response(
                 200,
-                json={
-                    "challenge_id": "c1",
-                    "challenge": "sign me ✓",
-                    "expires_at": NOW.isoformat(),
-                },
+                json={"challenge_id": "c1", "challenge": challenge, "expires_at": NOW.isoformat()},
             )
         assert body == {"challenge_id": "c1", "signature": "SIG"}
         user = {"name": "alice", "email": "a@example.org"}
@@ -302,15 +312,60 @@ async def test_login_signs_the_challenge_bytes_and_keeps_the_token():
             200, json={"token": "session", "expires_at": NOW.isoformat(), "user": user}
         )
 
-    def sign(data: bytes) -> str:
-        signed.append(data)
+    return handler
+
+
+async def test_login_signs_the_checked_challenge_and_keeps_the_token():
+    signed: list[Challenge] = []
+    seen: list[dict] = []
+    text = _challenge_text()
+
+    def sign(challenge: Challenge) -> str:
+        signed.append(challenge)
         return "SIG"
 
-    async with client_for(handler) as client:
+    async with client_for(_login_agent(text, seen)) as client:
         answer = await client.login_with_signature("alice", sign)
         assert client.token == "session"
-    assert signed == ["sign me ✓".encode()]
+    assert [c.render() for c in signed] == [text]
+    assert seen[0]["user"] == "alice" and seen[0]["purpose"] == "login"
     assert answer.user.name == "alice"
+
+
+ARTIFACT = b"\x1f\x8b\x08\x00release tarball bytes"
+
+
+@pytest.mark.parametrize(
+    ("challenge", "problem"),
+    [
+        (ARTIFACT.decode("latin-1"), "not an ATR challenge"),
+        ("ATR agent login challenge\nuser: alice\n", "not an ATR challenge"),
+        (_challenge_text(user="bob"), "user 'bob'"),
+        (_challenge_text(agent="http://evil.example.org"), "evil.example.org"),
+        (_challenge_text(purpose=Purpose.TOKEN, token=None), "not the expected"),
+        (
+            _challenge_text(
+                issued=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2),
+                expires=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1),
+            ),
+            "expired",
+        ),
+        (
+            _challenge_text(expires=datetime.now(UTC).replace(microsecond=0) + timedelta(days=9)),
+            "clock",
+        ),
+        (_challenge_text() + "extra: line\n", "not the expected"),
+        (_challenge_text().replace("nonce: ", "nonce:  "), "whitespace"),
+    ],
+)
+async def test_a_hostile_challenge_is_never_signed(challenge: str, problem: str):
+    """A spoofed or malicious agent cannot make the client sign bytes of its choosing."""
+    signed: list[Challenge] = []
+    seen: list[dict] = []
+    async with client_for(_login_agent(challenge, seen)) as client:
+        with pytest.raises(ValidationError, match=re.escape(problem)):
+            await client.login_with_signature("alice", lambda c: signed.append(c) or "SIG")
+    assert signed == [] and len(seen) == 1  # asked for a challenge, sent nothing back
 
 
 # --- uploads and revisions ------------------------------------------------------------------
