@@ -12,14 +12,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from agent import ws
-from agent.api import API_PREFIX, api_router, install_error_handlers
+from agent.api import API_PREFIX, api_routers, install_error_handlers
+from agent.api.access import guard, register
 from agent.api.deps import AgentState
 from agent.api.health import agent_version
-from agent.api.keys import public_router as keys_public_router
-from agent.api.pages import router as pages_router
+from agent.api.limits import BodyLimits
+from agent.api.openapi import install_openapi
 from agent.config import Settings
 from agent.engine.supervisor import Supervisor
 from agent.votes.scheduler import build_scheduler
@@ -83,8 +85,21 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.include_router(api_router(), prefix=API_PREFIX)
-    app.include_router(ws.router, prefix=API_PREFIX)
-    app.include_router(keys_public_router)  # GET /projects/{key}/KEYS, public
-    app.include_router(pages_router)  # GET /projects/{key}/candidates/{version}/, public
+    install_openapi(app)
+    mounts = api_routers(settings)
+    register((m.router, m.prefix) for m in mounts)  # every route has its access rule
+    for mount in mounts:
+        app.include_router(mount.router, prefix=mount.prefix, dependencies=[Depends(guard)])
+    app.add_middleware(
+        BodyLimits,
+        default=settings.max_json_bytes,
+        special=[
+            (mount.prefix + route.path, mount.max_body_size)
+            for mount in mounts
+            if mount.max_body_size != settings.max_json_bytes
+            for route in mount.router.routes
+            if isinstance(route, APIRoute)
+        ],
+    )
+    app.include_router(ws.router, prefix=API_PREFIX)  # authenticates in its hello frame
     return app

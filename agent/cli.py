@@ -162,7 +162,8 @@ def _issue(
             hint="add them to a committee with 'atr-agent user add ... --pmc/--committer'",
         )
     created = s.as_admin().create_token(
-        TokenCreate(user=user, project=project, role=chosen, label=label, expires_in_days=days)
+        TokenCreate(user=user, project=project, role=chosen, label=label, expires_in_days=days),
+        max_days=days,  # the operator at the host's shell sets any lifetime the CLI accepts
     )
     info = created.info
     click.echo(

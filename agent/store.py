@@ -21,6 +21,7 @@ Errors raised here (all :class:`shared.errors.AtrError`)::
     Conflict         409  already exists, wrong phase for the action, no revision yet
     Unauthenticated  401  no or unusable credentials
     Forbidden        403  the role held is lower than the role needed
+    RateLimited      429  too many requests of a kind (login challenges) in a minute
     ValidationError  400  (shared.errors) input that breaks a rule
     TransitionError  409  (shared.errors) a phase change the lifecycle forbids
 """
@@ -45,6 +46,7 @@ from agent.engine import queue
 from agent.engine.events import append_event, to_wire
 from shared import protocol as p
 from shared.errors import AtrError, ValidationError
+from shared.ids import MAX_ID
 from shared.lifecycle import INITIAL_PHASE, MUTABLE_PHASES, Phase, check_transition
 from shared.openpgp import key_info, load_key
 from shared.protocol import EventKind, Role
@@ -56,6 +58,8 @@ TOKEN_PREFIX = "atr_"
 COMMITTER_TRANSITIONS = frozenset({(Phase.COMPOSE, Phase.CHECKS), (Phase.CHECKS, Phase.COMPOSE)})
 """Phase changes a committer may make; every other one needs the PMC role."""
 MIN_RSA_BITS = 2048
+DEFAULT_TOKEN_DAYS = 90
+"""How long a new API token lives when no lifetime is asked for (at most its creator's)."""
 MAX_EVENT_PAGE = 1000
 
 
@@ -83,6 +87,14 @@ class Forbidden(AtrError):
     """The principal's role is lower than the action needs."""
 
 
+class RateLimited(AtrError):
+    """Too many requests of one kind in a short time (429); ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
 # --- who is acting ------------------------------------------------------------------------------
 
 
@@ -100,6 +112,8 @@ class Principal:
     token_role: Role
     token_project: str | None = None
     token_id: int | None = None
+    token_expires_at: datetime | None = None
+    """When the token acting expires (``None``: the operator, who has no token)."""
     memberships: Mapping[str, Role] = field(default_factory=dict)
     """committee name → the user's role on it"""
 
@@ -190,8 +204,10 @@ def issue_token(
     expires_at: datetime,
     kind: str,
     actor: str,
+    signed_by: str | None = None,
 ) -> tuple[str, models.ApiToken]:
-    """Create a token row (storing only its hash) and its TOKEN_CREATED event."""
+    """Create a token row (storing only its hash) and its TOKEN_CREATED event
+    (``signed_by``: the fingerprint of the key whose signature asked for it)."""
     secret = generate_token()
     row = models.ApiToken(
         user_id=user.id,
@@ -217,6 +233,7 @@ def issue_token(
             "kind": kind,
             "label": label,
             "expires_at": expires_at.isoformat(),
+            **({"signed_by": signed_by} if signed_by else {}),
         },
     )
     return secret, row
@@ -413,6 +430,7 @@ def principal_for_user(user: models.User, *, token: models.ApiToken) -> Principa
         token_role=Role(token.role),
         token_project=token.project,
         token_id=token.id,
+        token_expires_at=token.expires_at,
         memberships={m.committee.name: Role(m.role) for m in user.memberships},
     )
 
@@ -434,6 +452,55 @@ def add_blob_row(session: Session, *, sha256: str, sha512: str, size: int) -> bo
         .returning(models.Blob.sha256)  # a row only if this statement inserted it
     )
     return session.execute(statement).first() is not None
+
+
+def check_token_terms(
+    session: Session, user: models.User, *, project: str | None, role: Role
+) -> None:
+    """Refuse a token for ``user`` on ``project`` (None: every project) with a ``role`` the
+    user does not hold there, or for a project that does not exist."""
+    committee = project_row(session, project).committee.name if project is not None else None
+    if user.is_admin:
+        held = Role.ADMIN
+    else:
+        roles = {m.committee.name: Role(m.role) for m in user.memberships}
+        if committee is None:
+            held = max(roles.values(), key=lambda r: r.rank, default=Role.PUBLIC)
+        else:
+            held = roles.get(committee, Role.PUBLIC)
+    if role.rank > held.rank:
+        where = f" on project '{project}'" if project else ""
+        raise ValidationError(
+            f"user '{user.name}' holds the role '{held}'{where}; a token cannot carry '{role}'",
+            hint="ask for a lower role",
+        )
+
+
+def issue_signed_token(
+    session: Session,
+    user: models.User,
+    *,
+    project: str | None,
+    role: Role,
+    label: str,
+    expires_at: datetime,
+    fingerprint: str,
+) -> p.TokenCreated:
+    """The API token a user asked for with a fresh signature of their key (``POST
+    /auth/token``): bounded by the user's own role, not by any other token."""
+    check_token_terms(session, user, project=project, role=role)
+    secret, row = issue_token(
+        session,
+        user=user,
+        role=role,
+        project=project,
+        label=label,
+        expires_at=expires_at,
+        kind="api",
+        actor=user.name,
+        signed_by=fingerprint,
+    )
+    return p.TokenCreated(token=secret, info=token_to_wire(row))
 
 
 # --- the store and its tiers --------------------------------------------------------------------
@@ -516,30 +583,52 @@ class _Writer:
     def _event(self, kind: EventKind, **kwargs: Any) -> models.Event:
         return append_event(self.session, kind, actor=self.principal.name, **kwargs)
 
-    def _token_owner_role(self, user: models.User, project: str | None) -> Role:
-        if user.is_admin:
-            return Role.ADMIN
-        roles = {m.committee.name: Role(m.role) for m in user.memberships}
-        if project is None:
-            return max(roles.values(), key=lambda r: r.rank, default=Role.PUBLIC)
-        committee = project_row(self.session, project).committee.name
-        return roles.get(committee, Role.PUBLIC)
+    def _create_token(
+        self, user: models.User, body: p.TokenCreate, *, max_days: float
+    ) -> p.TokenCreated:
+        """A token for ``user`` that reaches no further than the token creating it.
 
-    def _create_token(self, user: models.User, body: p.TokenCreate) -> p.TokenCreated:
-        if body.project is not None:
-            project_row(self.session, body.project)
-        owner_role = self._token_owner_role(user, body.project)
-        if body.role.rank > owner_role.rank:
-            where = f" on project '{body.project}'" if body.project else ""
-            raise ValidationError(
-                f"user '{user.name}' holds the role '{owner_role}'{where}; "
-                f"a token cannot carry '{body.role}'",
-                hint="ask for a lower role",
+        Its project, role and lifetime stay within the creating token's (a token limited
+        to one project creates tokens for that project only; none outlives its creator),
+        within the user's own role, and within ``max_days`` (the operator's ceiling). A
+        longer-lived token is asked for with a fresh signature of the user's key
+        (``POST /auth/token``), or made by the operator with ``atr-agent token create``.
+        """
+        check_token_terms(self.session, user, project=body.project, role=body.role)
+        scope = self.principal.token_project
+        if scope is not None and body.project != scope:
+            asked = f"project '{body.project}'" if body.project else "every project"
+            raise Forbidden(
+                f"this token is limited to project '{scope}'; it cannot create a token for {asked}",
+                hint=f"ask for a token limited to '{scope}' (--project {scope})",
             )
-        if body.role.rank > self.principal.token_role.rank:
+        held = self.principal.token_role if scope is None else self.principal.admin_role
+        if body.role.rank > held.rank:
             raise Forbidden(
                 f"a token with the '{body.role}' role needs a token with that role to create it; "
-                f"yours has '{self.principal.token_role}'"
+                f"yours has '{held}'"
+            )
+        now = datetime.now(UTC)
+        parent_expires = self.principal.token_expires_at
+        days = body.expires_in_days
+        if days is None:
+            expires_at = now + timedelta(days=min(DEFAULT_TOKEN_DAYS, max_days))
+            if parent_expires is not None:
+                expires_at = min(expires_at, parent_expires)
+        elif days > max_days:
+            raise ValidationError(
+                f"a token may be valid for at most {max_days:g} days on this agent; "
+                f"{days} were asked for",
+                hint="ask for fewer days (the operator sets the ceiling: max_token_days)",
+            )
+        else:
+            expires_at = now + timedelta(days=days)
+        if parent_expires is not None and expires_at > parent_expires:
+            raise Forbidden(
+                f"this token expires at {parent_expires:%Y-%m-%d %H:%M} UTC; a token it creates "
+                "cannot outlive it",
+                hint="ask for fewer days, or sign a token request with your key "
+                "(atr token create --sign-with FINGERPRINT): a fresh signature may ask for more",
             )
         secret, row = issue_token(
             self.session,
@@ -547,7 +636,7 @@ class _Writer:
             role=body.role,
             project=body.project,
             label=body.label,
-            expires_at=datetime.now(UTC) + timedelta(days=body.expires_in_days),
+            expires_at=expires_at,
             kind="api",
             actor=self.principal.name,
         )
@@ -574,7 +663,7 @@ class _Writer:
 class UserWriter(_Writer):
     """Writes any authenticated user may make for themselves."""
 
-    def create_token(self, body: p.TokenCreate) -> p.TokenCreated:
+    def create_token(self, body: p.TokenCreate, *, max_days: float) -> p.TokenCreated:
         """A token for the user themselves, with a role no higher than their own."""
         if body.user is not None and body.user != self.principal.name:
             raise Forbidden(
@@ -586,7 +675,7 @@ class UserWriter(_Writer):
         user = self.session.get(models.User, self.principal.user_id)
         if user is None:
             raise Unauthenticated("your user no longer exists")
-        return self._create_token(user, body)
+        return self._create_token(user, body, max_days=max_days)
 
     def revoke_token(self, token_id: int) -> p.TokenInfo:
         """Revoke one of the user's own tokens (an admin may revoke any)."""
@@ -655,11 +744,11 @@ class AdminWriter(UserWriter):
         self.session.refresh(row)
         return user_to_wire(row)
 
-    def create_token(self, body: p.TokenCreate) -> p.TokenCreated:
+    def create_token(self, body: p.TokenCreate, *, max_days: float) -> p.TokenCreated:
         """A token for any user (``body.user``; default: the admin themselves)."""
         if body.user is None:
-            return super().create_token(body)
-        return self._create_token(_user_row(self.session, body.user), body)
+            return super().create_token(body, max_days=max_days)
+        return self._create_token(_user_row(self.session, body.user), body, max_days=max_days)
 
     def _add_key(self, user: models.User, armored: str) -> None:
         key = load_key(armored)
@@ -991,7 +1080,7 @@ def parse_revision_number(value: str) -> int | None:
     """``latest`` → None; a positive number → itself; anything else → ValidationError."""
     if value == "latest":
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
         raise ValidationError(f"{value!r} is not a revision number (1, 2, ... or 'latest')")
     return int(value)
 
@@ -1013,6 +1102,80 @@ def revision_file_blob(
                 path=f.path, size=f.blob.size, sha256=f.blob.sha256, sha512=f.blob.sha512
             )
     raise NotFound(f"revision {revision.number} of {project} {version} has no file {path!r}")
+
+
+def readable_project(principal: Principal, project: str | None, *, what: str) -> str | None:
+    """The project a listing of ``what`` is limited to: a token limited to one project reads
+    that project only (403 for another; its own when none is asked for)."""
+    scope = principal.token_project
+    if scope is None:
+        return project
+    if project not in (None, scope):
+        raise Forbidden(
+            f"reading the {what} of project '{project}': this token is limited to project "
+            f"'{scope}'",
+            hint="use a token for that project or an unscoped token",
+        )
+    return scope
+
+
+def _private_releases(session: Session, release_ids: set[int]) -> set[int]:
+    """Those of ``release_ids`` that had a security vote (voted on the private list)."""
+    if not release_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(models.Vote.release_id).where(
+                models.Vote.release_id.in_(release_ids), models.Vote.security.is_(True)
+            )
+        )
+    )
+
+
+def check_blob_readable(session: Session, principal: Principal, sha256: str) -> None:
+    """Refuse (404, as if absent) a blob the principal may not read: a file of a release the
+    token's project limit excludes, or of a security release of another committee. A blob
+    in no revision yet (an upload in progress) is for uploaders (committers) only."""
+    rows = session.execute(
+        select(models.Release.id, models.Project.key, models.Committee.name)
+        .join(models.Revision, models.Revision.release_id == models.Release.id)
+        .join(models.Project, models.Project.id == models.Release.project_id)
+        .join(models.Committee, models.Committee.id == models.Project.committee_id)
+        .where(
+            models.Revision.id.in_(
+                select(models.RevisionFile.revision_id).where(
+                    models.RevisionFile.blob_sha256 == sha256
+                )
+            )
+            | models.Revision.id.in_(
+                select(models.RevisionSbom.revision_id).where(
+                    models.RevisionSbom.blob_sha256 == sha256
+                )
+            )
+        )
+    ).all()
+    if not rows:
+        scope = principal.token_project
+        committee = project_row(session, scope).committee.name if scope else None
+        try:
+            require_role(
+                principal, Role.COMMITTER, what="reading an upload", project=scope,
+                committee=committee,
+            )  # fmt: skip
+        except Forbidden:
+            raise NotFound(f"no blob with SHA-256 {sha256} is stored") from None
+        return
+    private = _private_releases(session, {row[0] for row in rows})
+    for release_id, project, committee in rows:
+        if principal.token_project not in (None, project):
+            continue
+        if (
+            release_id in private
+            and principal.role_for(project, committee).rank < Role.COMMITTER.rank
+        ):
+            continue
+        return
+    raise NotFound(f"no blob with SHA-256 {sha256} is stored")
 
 
 def get_blob(session: Session, sha256: str) -> p.BlobInfo:

@@ -369,11 +369,23 @@ class Connection:
             self._subscription = None
 
     async def _subscribe(self, frame: SubscribeFrame) -> None:
+        scope = frame.scope
+        limit = self.principal.token_project if self.principal is not None else None
+        if limit is not None:  # a token limited to one project streams that project only
+            if scope.project not in (None, limit):
+                await self.send_error(
+                    "forbidden",
+                    f"this token is limited to project '{limit}'; it cannot subscribe to "
+                    f"project '{scope.project}'",
+                    "use a token for that project or an unscoped token",
+                )
+                return
+            scope = Scope(project=limit, version=scope.version)
         await self._stop_sender()
         # Register the live queue first: every event committed from now on reaches it.
-        sub = self.state.bus.subscribe(frame.scope)
+        sub = self.state.bus.subscribe(scope)
         self._subscription = sub
-        self._sender = asyncio.create_task(self._stream(sub, frame.scope, frame.since))
+        self._sender = asyncio.create_task(self._stream(sub, scope, frame.since))
 
     async def _stream(self, sub: Subscription, scope: Scope, since: int | None) -> None:
         try:

@@ -1,20 +1,36 @@
 """The REST API under ``/api/v1``: one router per resource (see docs/architecture.md).
 
 Routers parse input, call :mod:`agent.store` (or :mod:`agent.auth`) and return
-protocol models; :mod:`agent.api.errors` maps every error to an ``ErrorBody``.
-The routers are imported by :func:`api_router` only, so that :mod:`agent.auth`
+protocol models; :mod:`agent.api.errors` maps every error to an ``ErrorBody``, and
+:mod:`agent.api.access` decides who may call each route before its handler runs.
+The routers are imported by :func:`api_routers` only, so that :mod:`agent.auth`
 can use :mod:`agent.api.deps` without an import cycle.
 """
+
+from dataclasses import dataclass
 
 from fastapi import APIRouter
 
 from agent.api.errors import install_error_handlers
+from agent.config import Settings
 
 API_PREFIX = "/api/v1"
 
 
-def api_router() -> APIRouter:
-    """Every REST router, to be mounted under :data:`API_PREFIX`."""
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A router, where it is served, and the largest request body its routes take
+    (:class:`agent.api.limits.BodyLimits` enforces it)."""
+
+    router: APIRouter
+    prefix: str
+    max_body_size: int
+
+
+def api_routers(settings: Settings) -> list[Mount]:
+    """Every router the agent serves: the REST API under :data:`API_PREFIX`, and the public
+    pages (KEYS, candidate pages) at the top level. JSON bodies are refused unread beyond
+    ``max_json_bytes``; uploads and mail imports have limits of their own."""
     from agent.api import (  # noqa: PLC0415 - see the module docstring
         auth,
         blobs,
@@ -23,6 +39,7 @@ def api_router() -> APIRouter:
         events,
         health,
         keys,
+        pages,
         projects,
         releases,
         revisions,
@@ -33,26 +50,32 @@ def api_router() -> APIRouter:
         votes,
     )
 
-    router = APIRouter()
-    for module in (
-        health,
-        auth,
-        users,
-        committees,
-        projects,
-        keys,
-        releases,
-        revisions,
-        uploads,
-        blobs,
-        tasks,
-        events,
-        tokens,
-        checks,
-        votes,
-    ):
-        router.include_router(module.router)
-    return router
+    json_limit = settings.max_json_bytes
+    mounts = [
+        Mount(module.router, API_PREFIX, json_limit)
+        for module in (
+            health,
+            auth,
+            users,
+            committees,
+            projects,
+            keys,
+            releases,
+            revisions,
+            blobs,
+            tasks,
+            events,
+            tokens,
+            checks,
+            votes,
+        )
+    ]
+    # the blob store refuses an upload over max_upload_bytes itself, with a clearer message
+    mounts.append(Mount(uploads.router, API_PREFIX, settings.max_upload_bytes + 2**20))
+    mounts.append(Mount(votes.mail_router, API_PREFIX, settings.max_mail_import_bytes))
+    mounts.append(Mount(keys.public_router, "", json_limit))  # GET /projects/{key}/KEYS
+    mounts.append(Mount(pages.router, "", json_limit))  # the candidate pages
+    return mounts
 
 
-__all__ = ["API_PREFIX", "api_router", "install_error_handlers"]
+__all__ = ["API_PREFIX", "Mount", "api_routers", "install_error_handlers"]

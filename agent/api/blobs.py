@@ -35,8 +35,9 @@ def blob_response(
 
 
 @router.get("/{sha256}", response_class=FileResponse)
-def download(sha256: Sha256, _principal: CurrentPrincipal, state: State) -> FileResponse:
-    """The blob's bytes (any authenticated user)."""
+def download(sha256: Sha256, principal: CurrentPrincipal, state: State) -> FileResponse:
+    """The blob's bytes: a file of a release the token may read (404 otherwise)."""
     with state.read() as session:
         info = store.get_blob(session, sha256)
+        store.check_blob_readable(session, principal, sha256)
     return blob_response(state, info)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from agent import store
 from agent.api.deps import AgentState, get_state
 from agent.auth import CurrentPrincipal
+from shared.ids import Id
 from shared.protocol import TokenCreate, TokenCreated, TokenInfo
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -18,11 +19,13 @@ State = Annotated[AgentState, Depends(get_state)]
 
 @router.post("", response_model=TokenCreated, status_code=201)
 def create_token(body: TokenCreate, principal: CurrentPrincipal, state: State) -> TokenCreated:
-    """The secret is in the answer only; the agent keeps its hash."""
+    """The secret is in the answer only; the agent keeps its hash. The new token reaches no
+    further than the one creating it: its project, role and lifetime at most."""
+    max_days = state.settings.max_token_days
     with state.write(principal) as writer:
         if body.user is not None and body.user != principal.name:
-            return writer.as_admin().create_token(body)
-        return writer.as_user().create_token(body)
+            return writer.as_admin().create_token(body, max_days=max_days)
+        return writer.as_user().create_token(body, max_days=max_days)
 
 
 @router.get("", response_model=list[TokenInfo])
@@ -37,7 +40,7 @@ def list_tokens(
 
 
 @router.delete("/{token_id}", response_model=TokenInfo)
-def revoke_token(token_id: int, principal: CurrentPrincipal, state: State) -> TokenInfo:
+def revoke_token(token_id: Id, principal: CurrentPrincipal, state: State) -> TokenInfo:
     """Revoke one of your tokens (an admin may revoke any)."""
     with state.write(principal) as writer:
         return writer.as_user().revoke_token(token_id)

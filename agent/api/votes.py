@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from agent.api.deps import AgentState, get_state
 from agent.auth import CurrentPrincipal
 from agent.mail.outbox import list_outbox
-from agent.store import NotFound, project_row, release_row, require_role
+from agent.store import NotFound, project_row, readable_project, release_row, require_role
 from agent.votes import views
 from agent.votes.scheduler import Scheduler
 from agent.votes.service import VoteService
@@ -43,11 +43,10 @@ from shared.protocol.votes import (
 )
 
 router = APIRouter(tags=["votes"])
+mail_router = APIRouter(tags=["votes"])
+"""The mail import alone: its body may be far larger (``max_mail_import_bytes``)."""
 
 State = Annotated[AgentState, Depends(get_state)]
-
-MAX_MAIL_SOURCE = 64 * 1024 * 1024
-"""The largest mail source accepted in one import (characters)."""
 
 
 def get_scheduler(request: Request) -> Scheduler:
@@ -117,13 +116,12 @@ def cast_ballot(
     return votes.cast(principal, key, version, body)
 
 
-@router.post(RELEASE + "/vote/mail", response_model=MailImportResult)
+@mail_router.post(RELEASE + "/vote/mail", response_model=MailImportResult)
 def import_mail(
     key: ProjectKey, version: Version, body: MailSource, principal: CurrentPrincipal, votes: Votes
 ) -> MailImportResult:
-    """Count the email ballots in an mbox or a Pony Mail thread (PMC or RM)."""
-    if len(body.content) > MAX_MAIL_SOURCE:
-        raise ValidationError(f"the mail source is larger than {MAX_MAIL_SOURCE} characters")
+    """Count the email ballots in an mbox or a Pony Mail thread (PMC or RM); the body is
+    refused unread beyond the agent's ``max_mail_import_bytes`` (413)."""
     return votes.import_mail(principal, key, version, body)
 
 
@@ -144,7 +142,7 @@ def put_vote_settings(
 
 @router.get("/votes", response_model=list[VoteOut])
 def list_all_votes(
-    _principal: CurrentPrincipal,
+    principal: CurrentPrincipal,
     state: State,
     votes: Votes,
     project: Annotated[ProjectKey | None, Query()] = None,
@@ -155,6 +153,7 @@ def list_all_votes(
         raise ValidationError(
             f"{vote_state!r} is not a vote state (open, passed, failed, cancelled)"
         )
+    project = readable_project(principal, project, what="votes")
     with state.read() as session:
         return views.list_votes(session, votes.links, project=project, state=vote_state)
 

@@ -390,13 +390,20 @@ class VoteService:
         """Verify and record a clear-signed ballot of ``principal`` (see the module docstring)."""
         if principal.user_id is None:
             raise Forbidden("a ballot is cast by a user with a registered key; log in as one")
+        if principal.token_project not in (None, project):
+            raise Forbidden(
+                f"a ballot on '{project}' is a write to that project; this token is limited to "
+                f"project '{principal.token_project}'",
+                hint="use a token for this project or an unscoped token",
+            )
         with self.read() as session:
             release = release_row(session, project, version)
             vote_id = open_vote(session, release).id
             keys = list(
                 session.scalars(
                     select(models.UserKey.armored).where(
-                        models.UserKey.user_id == principal.user_id
+                        models.UserKey.user_id == principal.user_id,
+                        models.UserKey.revoked_at.is_(None),
                     )
                 )
             )
@@ -424,7 +431,8 @@ class VoteService:
     ) -> tuple[BallotContent, CleartextVerification]:
         if not keys:
             raise BallotRefused(
-                f"user '{principal.name}' has no registered OpenPGP key to check the ballot with",
+                f"user '{principal.name}' has no registered, unrevoked OpenPGP key to check "
+                "the ballot with",
                 hint="ask an admin to register your public key",
             )
         try:
@@ -478,6 +486,14 @@ class VoteService:
         member = self._is_pmc(
             session, principal.user_id, self._binding_committee(session, vote, release.project)
         )
+        if content.binding and member and principal.token_role.rank < Role.PMC.rank:
+            raise BindingRefused(
+                f"the ballot of '{principal.name}' claims to be binding, but it was sent with a "
+                f"token limited to the '{principal.token_role}' role: a binding vote needs a "
+                "token with the 'pmc' role",
+                hint="cast it with your desktop login or a token with the 'pmc' role",
+            )
+        member = member and principal.token_role.rank >= Role.PMC.rank
         if content.binding and not member:
             where = "the Incubator PMC" if vote.round == "incubator" else "the project's PMC"
             raise BindingRefused(

@@ -378,6 +378,29 @@ def test_forged_ballots_are_refused(second_vote) -> None:
     refused(cast(agent, bob.token, version, fair), 400, "cast already")
 
 
+def test_a_ballot_obeys_the_tokens_project_and_role(second_vote) -> None:
+    """A ballot is a write to the project: a token limited to another project is refused, and
+    a PMC member's token limited to the committer role cannot cast a binding vote."""
+    agent, _members, version, revision, _vote = second_vote
+    frank = add_member(agent, "fiona", role="pmc")
+    with client(agent, agent.admin_token) as admin:
+        r = admin.post("/projects", json={"key": "acme-tools", "committee": "acme"})
+        assert r.status_code in (201, 409), r.text
+        scoped = admin.post(
+            "/tokens", json={"user": "fiona", "project": "acme-tools", "role": "pmc"}
+        ).json()["token"]
+        low = admin.post("/tokens", json={"user": "fiona", "role": "committer"}).json()["token"]
+    content = ballot(revision, "+1", binding=True)
+    refused(cast(agent, scoped, version, sign_ballot(frank.key, content)), 403, "limited to")
+    refused(cast(agent, low, version, sign_ballot(frank.key, content)), 403, "'committer' role")
+    # without the claim, the committer-limited token's ballot counts, as non-binding
+    r = cast(agent, low, version, sign_ballot(frank.key, ballot(revision, "0")))
+    assert r.status_code == 201 and r.json()["binding"] is False, r.text
+    with client(agent, frank.token) as c:
+        tally = c.get(f"/projects/{PROJECT}/releases/{version}/vote/tally").json()
+    assert tally["binding"]["+1"] == 0 and tally["non_binding"]["0"] == 1
+
+
 def test_two_binding_approvals_fail_and_the_release_returns_to_compose(
     second_vote, smtp: SmtpServer
 ) -> None:

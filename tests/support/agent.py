@@ -158,7 +158,8 @@ def _seed(data_dir: Path, keys_dir: Path, env: Mapping[str, str] | None) -> dict
             flag, committee)  # fmt: skip
     tokens = {ADMIN: admin_token}
     for name in (PMC, COMMITTER, OTHER):
-        tokens[name] = last_line(cli("token", "create", "--user", name, "--label", "tests"))
+        created = cli("token", "create", "--user", name, "--label", "tests", "--days", "365")
+        tokens[name] = last_line(created)
     roles = {ADMIN: "admin", PMC: "pmc", COMMITTER: "committer", OTHER: "pmc"}
     attrs = {ADMIN: "admin", PMC: "pmc", COMMITTER: "committer", OTHER: "other"}
     return {

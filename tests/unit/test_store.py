@@ -272,20 +272,22 @@ def test_a_blob_row_is_added_once(factory: sessionmaker[Session]) -> None:
 def test_tokens(factory: sessionmaker[Session]) -> None:
     bob = principal(factory, "bob", role=Role.COMMITTER)
     with transaction(factory) as session:
-        created = Store(session, bob).as_user().create_token(TokenCreate(label="ci"))
+        created = Store(session, bob).as_user().create_token(TokenCreate(label="ci"), max_days=366)
     assert created.token.startswith("atr_") and created.info.role is Role.COMMITTER
     with factory() as session:
         row = session.get(models.ApiToken, created.info.id)
         assert row is not None
         assert row.token_hash == store.hash_token(created.token) != created.token
     with pytest.raises(ValidationError, match="'pmc'"), transaction(factory) as session:
-        Store(session, bob).as_user().create_token(TokenCreate(role=Role.PMC))
+        Store(session, bob).as_user().create_token(TokenCreate(role=Role.PMC), max_days=366)
     with pytest.raises(Forbidden, match="'admin'"), transaction(factory) as session:
-        Store(session, bob).as_user().create_token(TokenCreate(user="alice"))
+        Store(session, bob).as_user().create_token(TokenCreate(user="alice"), max_days=366)
     alice_low = principal(factory, "alice", role=Role.COMMITTER)
     with pytest.raises(Forbidden, match="needs a token with that role"):
         with transaction(factory) as session:
-            Store(session, alice_low).as_user().create_token(TokenCreate(role=Role.PMC))
+            Store(session, alice_low).as_user().create_token(
+                TokenCreate(role=Role.PMC), max_days=366
+            )
     with transaction(factory) as session:
         info = Store(session, bob).as_user().revoke_token(created.info.id)
         assert info.revoked_at is not None
