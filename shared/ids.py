@@ -11,7 +11,8 @@ import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator
+from annotated_types import Ge, Le
+from pydantic import AfterValidator, WithJsonSchema
 
 from shared.errors import ValidationError
 
@@ -21,6 +22,10 @@ _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}$")
 _HEX40_RE = re.compile(r"^[0-9A-F]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MAX_PATH = 1024
+
+MAX_ID = 2**63 - 1
+"""The largest id, number or count the protocol carries (a signed 64-bit integer, as the
+databases store them): anything larger is refused as invalid input, never a 500."""
 
 
 def check_key(value: str, *, what: str = "project key") -> str:
@@ -93,10 +98,38 @@ def _committee(value: str) -> str:
     return check_key(value, what="committee name")
 
 
-ProjectKey = Annotated[str, AfterValidator(check_key)]
-CommitteeName = Annotated[str, AfterValidator(_committee)]
-UserName = Annotated[str, AfterValidator(check_user_name)]
-Version = Annotated[str, AfterValidator(check_version)]
-RelPath = Annotated[str, AfterValidator(check_relpath)]
-Fingerprint = Annotated[str, AfterValidator(check_fingerprint)]
-Sha256 = Annotated[str, AfterValidator(check_sha256)]
+def _schema(pattern: str | None = None, *, max_length: int, **extra: object) -> WithJsonSchema:
+    """The JSON schema of an identifier, so generated clients and fuzzers know its format
+    (the check function above stays the one that decides, with its clearer message)."""
+    schema: dict[str, object] = {"type": "string", "minLength": 1, "maxLength": max_length}
+    if pattern is not None:
+        schema["pattern"] = pattern
+    schema.update(extra)
+    return WithJsonSchema(schema)
+
+
+ProjectKey = Annotated[str, AfterValidator(check_key), _schema(_KEY_RE.pattern, max_length=64)]
+CommitteeName = Annotated[str, AfterValidator(_committee), _schema(_KEY_RE.pattern, max_length=64)]
+UserName = Annotated[str, AfterValidator(check_user_name), _schema(_USER_RE.pattern, max_length=64)]
+Version = Annotated[str, AfterValidator(check_version), _schema(_VERSION_RE.pattern, max_length=64)]
+RelPath = Annotated[
+    str,
+    AfterValidator(check_relpath),
+    _schema(
+        r"^[^/\\\x00-\x1f][^\\\x00-\x1f]*$",
+        max_length=_MAX_PATH,
+        description="a relative path inside the release: '/' separated, no '.' or '..' parts",
+    ),
+]
+Fingerprint = Annotated[
+    str,
+    AfterValidator(check_fingerprint),
+    _schema("^(0[xX])?[0-9A-Fa-f ]{40,}$", max_length=60, description="40 hex characters"),
+]
+Sha256 = Annotated[str, AfterValidator(check_sha256), _schema("^[0-9a-fA-F]{64}$", max_length=64)]
+
+Id = Annotated[int, Ge(1), Le(MAX_ID)]
+"""A database id, revision or task number: 1 to :data:`MAX_ID`."""
+EventId = Annotated[int, Ge(0), Le(MAX_ID)]
+"""An event id, or 0 for 'before the first event'."""
+TaskId = Id

@@ -113,4 +113,4 @@ def put_policy(
 ) -> PolicyOut:
     """PMC: replace the project's policy (400 naming the field of a bad document)."""
     with state.write(principal) as writer:
-        return policy.update_policy(writer, key, body)
+        return policy.update_policy(writer, key, body, ceiling=state.settings.archive_ceiling)

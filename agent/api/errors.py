@@ -8,9 +8,24 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.blobs import BlobNotFound, BlobTooLarge
-from agent.store import Conflict, Forbidden, NotFound, Unauthenticated
+from agent.store import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
 from shared.errors import AtrError, OpenPGPError, TransitionError, ValidationError
 from shared.protocol import ErrorBody
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over its route's limit (413). An HTTP exception, so that the framework's
+    body reading passes it on unchanged (it turns other errors into a 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"the request body is larger than this endpoint accepts ({limit:,} bytes)"
+        )
+        self.hint = (
+            "send less; the agent's operator sets the limits (max_json_bytes, "
+            "max_mail_import_bytes, max_upload_bytes)"
+        )
+
 
 # Most specific first: the first class an error is an instance of decides.
 STATUS_BY_ERROR: tuple[tuple[type[AtrError], int, str], ...] = (
@@ -21,6 +36,7 @@ STATUS_BY_ERROR: tuple[tuple[type[AtrError], int, str], ...] = (
     (TransitionError, 409, "invalid_transition"),
     (Conflict, 409, "conflict"),
     (BlobTooLarge, 413, "too_large"),
+    (RateLimited, 429, "too_many_requests"),
     (ValidationError, 400, "invalid"),
     (OpenPGPError, 400, "invalid"),
 )
@@ -34,6 +50,7 @@ _CODE_BY_STATUS = {
     409: "conflict",
     413: "too_large",
     422: "invalid",
+    429: "too_many_requests",
 }
 
 
@@ -45,6 +62,11 @@ def error_status(exc: AtrError) -> tuple[int, ErrorBody]:
     return 500, ErrorBody(code="internal", message=exc.message, hint=exc.hint)
 
 
+def body_too_large(exc: BodyTooLarge) -> JSONResponse:
+    """The JSON response for a body over its limit (also for middleware, before any route)."""
+    return _response(413, ErrorBody(code="too_large", message=str(exc.detail), hint=exc.hint))
+
+
 def _response(status: int, body: ErrorBody) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
@@ -53,7 +75,10 @@ def _response(status: int, body: ErrorBody) -> JSONResponse:
 async def _atr_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AtrError):  # pragma: no cover - registered for AtrError only
         raise exc
-    return _response(*error_status(exc))
+    response = _response(*error_status(exc))
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -74,6 +99,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
         raise exc
+    if isinstance(exc, BodyTooLarge):
+        return body_too_large(exc)
     code = _CODE_BY_STATUS.get(exc.status_code, "error")
     return _response(exc.status_code, ErrorBody(code=code, message=str(exc.detail)))
 

@@ -32,7 +32,7 @@ from agent.checks.inputs import effective_policy, policy_error
 from agent.db import models
 from agent.engine.events import append_event
 from agent.store import Store, project_row
-from shared.checks.policy import UNIGNORABLE_CHECKS, Policy
+from shared.checks.policy import UNIGNORABLE_CHECKS, ArchiveLimits, Policy
 from shared.checks.registry import CHECKS
 from shared.errors import ValidationError
 from shared.lifecycle import Phase
@@ -105,12 +105,30 @@ def _diff(old: Policy, new: Policy) -> dict[str, Any]:
     }
 
 
-def update_policy(store: Store, key: str, body: PolicyUpdate) -> PolicyOut:
-    """Replace the project's policy (PMC of the project). Records ``project.policy_changed``."""
+def check_ceiling(policy: Policy, ceiling: ArchiveLimits) -> None:
+    """Refuse archive limits above the operator's ceiling (the agent's ``archive_max_*``)."""
+    for name, limit in ceiling.model_dump().items():
+        value = getattr(policy.archive, name)
+        if value > limit:
+            raise ValidationError(
+                f"the policy is not valid: archive.{name}: {value:g} is above this agent's "
+                f"ceiling of {limit:g}",
+                hint=f"ask the agent's operator (setting archive_{name} in agent.toml), or "
+                "choose a lower limit",
+            )
+
+
+def update_policy(
+    store: Store, key: str, body: PolicyUpdate, *, ceiling: ArchiveLimits | None = None
+) -> PolicyOut:
+    """Replace the project's policy (PMC of the project). Records ``project.policy_changed``.
+    ``ceiling``: the highest archive limits the operator allows."""
     writer = store.as_pmc(key)
     if len(body.reason) > MAX_REASON:
         raise ValidationError(f"the reason is longer than {MAX_REASON} characters")
     new = parse_policy(body.policy)
+    if ceiling is not None:
+        check_ceiling(new, ceiling)
     project = writer.project
     old = effective_policy(project)
     seen = new

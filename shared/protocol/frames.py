@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
+from shared.ids import MAX_ID, EventId
 from shared.protocol.models import ErrorBody, Event, Model, Scope, User
 
 # --- client → agent ---------------------------------------------------------------------------
@@ -20,7 +21,7 @@ from shared.protocol.models import ErrorBody, Event, Model, Scope, User
 
 class HelloFrame(Model):
     kind: Literal["hello"] = "hello"
-    protocol: int
+    protocol: int = Field(ge=0, le=MAX_ID)
     token: str
     client: str = ""
 
@@ -28,7 +29,7 @@ class HelloFrame(Model):
 class SubscribeFrame(Model):
     kind: Literal["subscribe"] = "subscribe"
     scope: Scope = Scope()
-    since: int | None = Field(
+    since: EventId | None = Field(
         default=None, description="replay events with a larger id; None: only new events"
     )
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.ids import CommitteeName, Fingerprint, ProjectKey, RelPath, Sha256, UserName, Version
+from shared.ids import (
+    CommitteeName,
+    Fingerprint,
+    Id,
+    ProjectKey,
+    RelPath,
+    Sha256,
+    UserName,
+    Version,
+)
 from shared.lifecycle import Phase
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Bumped on any incompatible change of a model or frame below."""
 
 
@@ -183,19 +192,42 @@ class UserCreate(Model):
 # --- auth -------------------------------------------------------------------------------------
 
 
+class TokenRequest(Model):
+    """The API token a signed token challenge asks for (for the user who signs it)."""
+
+    project: ProjectKey | None = Field(default=None, description="limit the token to one project")
+    role: Role = Role.COMMITTER
+    label: str = Field(default="", max_length=200)
+    expires_in_days: int = Field(default=90, ge=1, le=3650)
+
+
 class ChallengeRequest(Model):
     user: UserName
+    purpose: Literal["login", "token"] = Field(
+        default="login",
+        description="login: a session token (POST /auth/login); token: the API token described "
+        "by 'token' (POST /auth/token)",
+    )
+    token: TokenRequest | None = Field(
+        default=None, description="the API token wanted (purpose 'token' only)"
+    )
 
 
 class ChallengeResponse(Model):
-    challenge_id: str
-    challenge: str = Field(description="text to sign, byte for byte, with a detached signature")
+    challenge_id: str = Field(max_length=64)
+    challenge: str = Field(
+        description="the text to sign (shared.challenge): a detached text signature (class "
+        "0x01) with the notation purpose@atr.apache.org=<purpose>"
+    )
     expires_at: datetime
 
 
 class LoginRequest(Model):
-    challenge_id: str
-    signature: str = Field(description="ASCII-armored detached OpenPGP signature of the challenge")
+    challenge_id: str = Field(max_length=64)
+    signature: str = Field(
+        max_length=65536,
+        description="ASCII-armored detached OpenPGP text signature of the challenge",
+    )
 
 
 class LoginResponse(Model):
@@ -208,8 +240,14 @@ class TokenCreate(Model):
     user: UserName | None = Field(default=None, description="admins may create tokens for others")
     project: ProjectKey | None = Field(default=None, description="limit the token to one project")
     role: Role = Role.COMMITTER
-    label: str = ""
-    expires_in_days: int = Field(default=90, ge=1, le=3650)
+    label: str = Field(default="", max_length=200)
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="default: 90 days, or until the creating token expires if that is sooner; "
+        "a token never outlives the token that creates it",
+    )
 
 
 class TokenInfo(Model):
@@ -278,7 +316,7 @@ class RevisionCreate(Model):
     """A new revision: the ``base`` revision's files (``None``: start empty), with ``files``
     added or replaced (path → SHA-256 of an uploaded blob) and ``remove`` taken out."""
 
-    base: int | None = None
+    base: Id | None = None
     files: dict[RelPath, Sha256] = {}
     remove: list[RelPath] = []
     message: str = ""
@@ -291,7 +329,7 @@ class TaskCreate(Model):
     type: TaskType
     project: ProjectKey
     version: Version
-    revision: int | None = Field(default=None, description="default: the latest revision")
+    revision: Id | None = Field(default=None, description="default: the latest revision")
     args: dict[str, Any] = {}
 
 

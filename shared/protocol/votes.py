@@ -15,6 +15,10 @@ VoteOutcome = Literal["open", "passed", "failed", "cancelled"]
 VoteRound = Literal["project", "incubator"]
 
 
+MAX_VOTE_HOURS = 30 * 24
+"""No vote lasts longer than 30 days."""
+
+
 class Tally(Model):
     """Counts per value, binding and non-binding apart. The shape of `atr vote status --json`."""
 
@@ -60,7 +64,7 @@ class VoteStart(Model):
     """Start the vote on the release's latest revision (a candidate without blockers)."""
 
     hours: float | None = Field(
-        default=None, gt=0, description="default: the project's vote_min_hours"
+        default=None, gt=0, le=MAX_VOTE_HOURS, description="default: the project's vote_min_hours"
     )
     security: bool = Field(
         default=False, description="a security release voted on the private list (may be shorter)"
@@ -115,7 +119,7 @@ class VoteSettingsUpdate(Model):
 
     dev_list: str | None = None
     private_list: str | None = None
-    vote_min_hours: int | None = Field(default=None, ge=1)
+    vote_min_hours: int | None = Field(default=None, ge=1, le=MAX_VOTE_HOURS)
 
 
 class OutboxItem(Model):

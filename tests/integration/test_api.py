@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from shared.protocol import PROTOCOL_VERSION
 from tests.support.agent import AgentProcess
 from tests.support.keys import fresh_key
 
@@ -49,7 +50,11 @@ def test_health_needs_no_credentials(agent: AgentProcess) -> None:
     r = httpx.get(f"{agent.api_url}/health")
     assert r.status_code == 200
     body = r.json()
-    assert body["status"] == "ok" and body["protocol"] == 1 and body["last_event_id"] > 0
+    assert (
+        body["status"] == "ok"
+        and body["protocol"] == PROTOCOL_VERSION
+        and body["last_event_id"] > 0
+    )
 
 
 def test_openapi_and_docs(agent: AgentProcess) -> None:
