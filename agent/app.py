@@ -23,6 +23,8 @@ from agent.api.health import agent_version
 from agent.api.limits import BodyLimits
 from agent.api.openapi import install_openapi
 from agent.config import Settings
+from agent.distribute.channels.svn import create_repository
+from agent.distribute.service import DistributionService
 from agent.engine.supervisor import Supervisor
 from agent.votes.scheduler import build_scheduler
 
@@ -38,6 +40,7 @@ def _supervisor(settings: Settings) -> Supervisor:
         poll_interval=settings.worker_poll_seconds,
         max_blob_size=settings.max_upload_bytes,
         log_level=settings.log_level.upper(),
+        settings_json=settings.model_dump_json(),
     )
 
 
@@ -55,6 +58,15 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         await state.bus.start()
         scheduler = build_scheduler(settings, transaction=state.transaction, read=state.read)
         app.state.scheduler = scheduler  # votes and mail (agent.votes.scheduler)
+        app.state.distribution = DistributionService(
+            settings=settings,
+            transaction=state.transaction,
+            read=state.read,
+            templates=scheduler.votes.templates,
+            on_mail=scheduler.wake,
+        )
+        if settings.dist_svn_url is None:  # the embedded dist repository
+            await asyncio.to_thread(create_repository, settings.data_dir / "dist-svn")
         await scheduler.start()
         supervisor: Supervisor | None = None
         if start_workers and settings.workers > 0:

@@ -122,6 +122,42 @@ class Settings(BaseModel):
         default=None, description="a Maildir receiving the lists' mail: email ballots read from it"
     )
     incubator_list: str = "general@incubator.apache.org"
+    # --- distribution (agent.distribute); see docs/distribution.md ---
+    dist_svn_url: str | None = Field(
+        default=None,
+        description="the dist repository's root URL (holding dev/ and release/); default: an "
+        "embedded repository under the data dir (file://DATA_DIR/dist-svn)",
+    )
+    dist_svn_credential: str | None = Field(
+        default=None, description="the vault credential to commit to the dist repository with"
+    )
+    dist_public_url: str | None = Field(
+        default=None,
+        description="where the public downloads release/ (e.g. https://downloads.apache.org); "
+        "default: the agent's own download pages serve the files",
+    )
+    archive_url: str = Field(
+        default="https://archive.apache.org/dist",
+        description="where older releases stay (linked from the download page)",
+    )
+    announce_list: str = "announce@apache.org"
+    announce_delay_minutes: float = Field(
+        default=60,
+        ge=0,
+        description="how long after the files reach the dist repository the announcement may "
+        "go out (mirrors catch up)",
+    )
+    publish_attempts: int = Field(
+        default=3, ge=1, le=10, description="tries of a failing upload before it is 'failed'"
+    )
+    publish_retry_seconds: float = Field(
+        default=2, ge=0, description="the first wait between tries; doubles each time"
+    )
+    vault_key_file: Path | None = Field(
+        default=None,
+        description="the vault's key (else $ATR_VAULT_KEY, systemd's credential, or "
+        "DATA_DIR/vault.key made on first use)",
+    )
     vote_min_hours_floor: float = Field(
         default=72,
         gt=0,
@@ -142,6 +178,11 @@ class Settings(BaseModel):
     def effective_public_url(self) -> str:
         """The URL clients use to reach this agent (it appears in login challenges)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_dist_svn_url(self) -> str:
+        """The dist repository's root URL (the embedded one when none is configured)."""
+        return (self.dist_svn_url or (self.data_dir / "dist-svn").resolve().as_uri()).rstrip("/")
 
     @property
     def archive_ceiling(self) -> ArchiveLimits:

@@ -181,6 +181,22 @@ def require_role(
         )
 
 
+def require_manager(principal: Principal, release: models.Release, *, what: str) -> None:
+    """Refuse (403) unless ``principal`` is a PMC member of the release's project, or its
+    release manager (the committer who created it)."""
+    project = release.project
+    role = principal.role_for(project.key, project.committee.name)
+    if role.rank >= Role.PMC.rank:
+        return
+    if principal.name == release.created_by and role.rank >= Role.COMMITTER.rank:
+        return
+    raise Forbidden(
+        f"{what} needs the 'pmc' role on project '{project.key}', or being the release "
+        f"manager of {project.key} {release.version} ({release.created_by})",
+        hint="ask a PMC member or the release manager",
+    )
+
+
 # --- tokens -------------------------------------------------------------------------------------
 
 
@@ -862,7 +878,8 @@ class CommitterWriter(_Writer):
         return release_to_wire(self.session, row)
 
     def create_revision(self, version: str, body: p.RevisionCreate) -> p.Revision:
-        """A new immutable revision: the base's files, plus ``files``, minus ``remove``."""
+        """A new immutable revision: the base's files, plus ``files``, minus ``remove``.
+        Its checks are queued by :func:`agent.phases.create_revision`, the way to call it."""
         release = release_row(self.session, self.project.key, version, lock=True)
         if Phase(release.phase) not in MUTABLE_PHASES:
             raise Conflict(
@@ -918,9 +935,6 @@ class CommitterWriter(_Writer):
                 "message": body.message,
             },
         )
-        from agent.checks import service as checks  # noqa: PLC0415 - agent.checks imports store
-
-        checks.queue_for_revision(self.session, row, actor=self.principal.name)
         return revision_to_wire(row)
 
     def start_task(self, body: p.TaskCreate) -> p.Task:
@@ -950,7 +964,9 @@ class CommitterWriter(_Writer):
         return task_to_wire(row)
 
     def transition(self, version: str, body: p.TransitionRequest) -> p.Release:
-        """Compose ⇄ checks; every other change needs :meth:`Store.as_pmc`."""
+        """Compose ⇄ checks; every other change needs :meth:`Store.as_pmc`. The lifecycle
+        table and the role only: :func:`agent.phases.transition` adds the guards of the
+        checks, the votes and the distribution, the way to call it."""
         return self._transition(version, body, allowed=COMMITTER_TRANSITIONS)
 
     def _transition(
@@ -968,13 +984,6 @@ class CommitterWriter(_Writer):
                 f"moving a release from '{current}' to '{body.to}' needs the 'pmc' role "
                 f"on project '{self.project.key}'"
             )
-        from agent.checks import gate  # noqa: PLC0415 - agent.checks imports store
-
-        gate.gate_transition(self.session, release, body.to)
-        if body.to is Phase.VOTE:
-            _require_vote(self.session, release, state="open")
-        elif (current, body.to) == (Phase.VOTE, Phase.PASSED):
-            _require_vote(self.session, release, state="passed")
         now = datetime.now(UTC)
         seconds = max(0.0, (now - release.updated_at).total_seconds())
         release.phase = body.to.value
@@ -991,34 +1000,7 @@ class CommitterWriter(_Writer):
                 "seconds_in_previous_phase": round(seconds, 3),
             },
         )
-        if body.to is Phase.CHECKS:
-            gate.advance_if_clear(self.session, release)
         return release_to_wire(self.session, release)
-
-
-def _require_vote(session: Session, release: models.Release, *, state: str) -> None:
-    """Only the vote service moves a release into ``vote`` (with an ``open`` vote, so the
-    [VOTE] mail goes out) and on to ``passed`` (once that vote ``passed``): nobody skips it."""
-    latest = session.scalars(
-        select(models.Vote)
-        .where(models.Vote.release_id == release.id)
-        .order_by(models.Vote.id.desc())
-        .limit(1)
-    ).first()
-    if latest is not None and latest.state == state:
-        return
-    name = f"{release.project.key} {release.version}"
-    if state == "open":
-        raise Conflict(
-            f"release {name} enters 'vote' only by starting a vote",
-            hint=f"start it with 'atr vote start {name}' (POST .../vote): it mails the dev list",
-        )
-    found = "no vote" if latest is None else f"its vote is {latest.state}"
-    raise Conflict(
-        f"release {name} cannot be moved to 'passed' by hand ({found}): the vote decides",
-        hint=f"the agent moves the release on when the vote passes (atr vote status {name}); "
-        "to stop the vote, move it to 'failed'",
-    )
 
 
 class PmcWriter(CommitterWriter):

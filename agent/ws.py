@@ -29,7 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from agent import store
+from agent import phases, store
 from agent.api.deps import AgentState
 from agent.api.errors import error_status
 from agent.api.health import agent_version
@@ -118,7 +118,7 @@ def _transition(state: AgentState, who: store.Principal, args: dict[str, Any]) -
     a = _TransitionArgs.model_validate(args)
     body = TransitionRequest(to=a.to, reason=a.reason)
     with state.write(who) as s:
-        return s.for_transition(a.project, a.version, a.to).transition(a.version, body)
+        return phases.transition(s, a.project, a.version, body)
 
 
 def _start_task(state: AgentState, who: store.Principal, args: dict[str, Any]) -> Any:
@@ -131,7 +131,7 @@ def _create_revision(state: AgentState, who: store.Principal, args: dict[str, An
     a = _RevisionArgs.model_validate(args)
     body = RevisionCreate(base=a.base, files=a.files, remove=a.remove, message=a.message)
     with state.write(who) as s:
-        return s.as_committer(a.project).create_revision(a.version, body)
+        return phases.create_revision(s, a.project, a.version, body)
 
 
 def _list_projects(state: AgentState, _who: store.Principal, args: dict[str, Any]) -> Any:

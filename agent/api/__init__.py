@@ -36,6 +36,7 @@ def api_routers(settings: Settings) -> list[Mount]:
         blobs,
         checks,
         committees,
+        distribute,
         events,
         health,
         keys,
@@ -68,6 +69,7 @@ def api_routers(settings: Settings) -> list[Mount]:
             tokens,
             checks,
             votes,
+            distribute,
         )
     ]
     # the blob store refuses an upload over max_upload_bytes itself, with a clearer message

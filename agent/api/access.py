@@ -66,6 +66,7 @@ class Rule:
 _P = "/api/v1"
 _REL = f"{_P}/projects/{{key}}/releases/{{version}}"
 _REV = f"{_REL}/revisions/{{number}}"
+_MANAGER = "a PMC member, or the release manager"
 
 ACCESS: dict[str, Rule] = {
     # --- no credentials ---------------------------------------------------------------------
@@ -132,6 +133,20 @@ ACCESS: dict[str, Rule] = {
     f"PUT {_P}/projects/{{key}}/vote-settings": Rule(Who.PMC),
     f"GET {_P}/votes": Rule(Who.USER, "a limited token sees its project's votes only"),
     f"GET {_P}/outbox": Rule(Who.ADMIN),
+    # --- distribution ------------------------------------------------------------------------
+    f"GET {_P}/projects/{{key}}/distribution-settings": Rule(Who.READ),
+    f"PUT {_P}/projects/{{key}}/distribution-settings": Rule(Who.PMC),
+    f"GET {_REL}/distribution": Rule(Who.READ),
+    f"GET {_REL}/distribution/plan": Rule(Who.READ),
+    f"POST {_REL}/distribution/approval": Rule(Who.COMMITTER, _MANAGER),
+    f"POST {_REL}/distribution/start": Rule(Who.COMMITTER, _MANAGER),
+    f"POST {_REL}/distribution/channels/{{channel}}/retry": Rule(Who.COMMITTER, _MANAGER),
+    f"POST {_REL}/distribution/manual/{{number}}/done": Rule(Who.COMMITTER, _MANAGER),
+    f"POST {_REL}/announce": Rule(Who.COMMITTER, _MANAGER),
+    f"POST {_REL}/archive": Rule(Who.COMMITTER, _MANAGER),
+    f"GET {_P}/credentials": Rule(Who.ADMIN),
+    f"PUT {_P}/credentials/{{name}}": Rule(Who.ADMIN),
+    f"DELETE {_P}/credentials/{{name}}": Rule(Who.ADMIN),
 }
 
 

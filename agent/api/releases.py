@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from agent import store
+from agent import phases, store
 from agent.api.deps import AgentState, get_state
 from agent.auth import CurrentPrincipal
 from shared.ids import ProjectKey, Version
@@ -50,4 +50,4 @@ def transition(
 ) -> Release:
     """compose ⇄ checks: committer; every other change: PMC. 409 ``invalid_transition``."""
     with state.write(principal) as writer:
-        return writer.for_transition(key, version, body.to).transition(version, body)
+        return phases.transition(writer, key, version, body)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 
-from agent import store
+from agent import phases, store
 from agent.api.blobs import blob_response
 from agent.api.deps import AgentState, get_state
 from agent.auth import CurrentPrincipal
@@ -37,7 +37,7 @@ def create_revision(
 ) -> Revision:
     """Committer of the project; the release must be in phase ``compose`` (else 409)."""
     with state.write(principal) as writer:
-        return writer.as_committer(key).create_revision(version, body)
+        return phases.create_revision(writer, key, version, body)
 
 
 @router.get("/{number}", response_model=Revision)

@@ -83,6 +83,8 @@ class Project(Base):
     """The project's check policy (shared.checks.policy.Policy as JSON)."""
     policy_updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     policy_updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    distribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    """Where the project's releases go (shared.protocol.distribute.DistributionSettings)."""
 
     committee: Mapped[Committee] = relationship(back_populates="projects")
     releases: Mapped[list[Release]] = relationship(back_populates="project")
@@ -437,3 +439,88 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
+
+# --- distribution (issue 7) -----------------------------------------------------------------------
+
+
+class Distribution(Base):
+    """A release going to its channels: the staging of a candidate, or the production release.
+
+    A production distribution is created when its plan is approved (``approved``) and
+    runs once started; a staging one needs no approval. ``plan`` is the plan as approved
+    (or staged); ``digest`` its ``sha256:`` digest.
+    """
+
+    __tablename__ = "distributions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    """staging or production."""
+    rc: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The candidate number of a staging (``<version>-rc<N>``)."""
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(80))
+    state: Mapped[str] = mapped_column(String(16))
+    """approved, running, done, failed, verified."""
+    approval_signed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_fingerprint: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    dist_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    """When the files reached the dist repository (the announcement waits after it)."""
+    summary_sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    announced_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    steps: Mapped[list[DistributionStep]] = relationship(
+        back_populates="distribution", order_by="DistributionStep.position"
+    )
+
+
+class DistributionStep(Base):
+    """One file on one channel (or one manual step), with its own state and attempts."""
+
+    __tablename__ = "distribution_steps"
+    __table_args__ = (UniqueConstraint("distribution_id", "channel", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    distribution_id: Mapped[int] = mapped_column(ForeignKey("distributions.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(1024))
+    """The release path of the file; for a manual step, its text."""
+    sha512: Mapped[str] = mapped_column(String(128), default="")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    target: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16))
+    """pending, running, done, failed, manual."""
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    uploaded: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True if this agent sent the bytes; False if the channel had them already."""
+    verified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    distribution: Mapped[Distribution] = relationship(back_populates="steps")
+
+
+class Credential(Base):
+    """A registry credential in the agent's vault: the secret encrypted with the operator's key,
+    usable only by the channels it is bound to. Never returned by any API."""
+
+    __tablename__ = "credentials"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(256), default="")
+    ciphertext: Mapped[str] = mapped_column(Text)
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

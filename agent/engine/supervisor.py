@@ -62,6 +62,7 @@ class Supervisor:
         restart_delay: float = 0.5,
         max_restart_delay: float = 30.0,
         log_level: str = "INFO",
+        settings_json: str = "",
     ) -> None:
         if workers < 0:
             raise ValueError("workers must not be negative")
@@ -74,6 +75,7 @@ class Supervisor:
             poll_interval=poll_interval,
             max_blob_size=max_blob_size,
             log_level=log_level,
+            settings_json=settings_json,
         )
         self.restart_delay = restart_delay
         self.max_restart_delay = max_restart_delay

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.blobs import DEFAULT_MAX_SIZE, BlobStore
+from agent.config import Settings, load_settings
 from agent.db.session import make_engine, make_session_factory
 from agent.engine import queue
 from agent.engine.queue import ClaimedTask, LeaseLost
@@ -67,6 +68,14 @@ class WorkerConfig:
     poll_interval: float = 0.2
     max_blob_size: int = DEFAULT_MAX_SIZE
     log_level: str = "INFO"
+    settings_json: str = ""
+    """The agent's settings, as JSON (handlers that publish need them); empty: read them
+    from the data dir's agent.toml and ATR_* variables."""
+
+    def settings(self) -> Settings:
+        if self.settings_json:
+            return Settings.model_validate_json(self.settings_json)
+        return load_settings(data_dir=self.data_dir, overrides={"database_url": self.database_url})
 
 
 def make_owner_id() -> str:
@@ -88,6 +97,7 @@ class Worker:
         self.config = config
         self.factory = factory
         self.blobs = BlobStore(config.data_dir / "blobs", max_size=config.max_blob_size)
+        self.settings = config.settings()
         self.owner = make_owner_id()
         self._stop = threading.Event()
         self._parent_pid = os.getppid()
@@ -132,7 +142,13 @@ class Worker:
         events = GroupedEvents(
             self.factory, task_id=task.id, project=task.project, version=task.version
         )
-        ctx = TaskContext(task=task, factory=self.factory, blobs=self.blobs, events=events)
+        ctx = TaskContext(
+            task=task,
+            factory=self.factory,
+            blobs=self.blobs,
+            events=events,
+            settings=self.settings,
+        )
         thread = threading.Thread(
             target=_run_handler, args=(ctx, outcome), name=f"task-{task.id}", daemon=True
         )

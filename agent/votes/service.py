@@ -41,6 +41,7 @@ from agent.db import models
 from agent.engine.events import append_event
 from agent.mail.outbox import address_of
 from agent.mail.render import MailTemplates
+from agent.phases import transition_as
 from agent.store import (
     OPERATOR,
     Conflict,
@@ -304,7 +305,8 @@ class VoteService:
             session.flush()  # the store lets a release into 'vote' only with an open vote
             # The RM may be a committer only: the vote's phase change is theirs (checked above),
             # made through the PMC tier so the checks gate and the lifecycle apply as everywhere.
-            PmcWriter(session, principal, row).transition(
+            transition_as(
+                PmcWriter(session, principal, row),
                 version,
                 TransitionRequest(
                     to=Phase.VOTE,
@@ -971,11 +973,13 @@ class VoteService:
         writer = Store(session, Principal.operator()).as_pmc(project.key)
         what = "the Incubator PMC's vote" if vote.round == "incubator" else "the vote"
         if outcome == "failed":
-            writer.transition(
+            transition_as(
+                writer,
                 release.version,
                 TransitionRequest(to=Phase.FAILED, reason=f"{what} failed: {reason}"),
             )
-            writer.transition(
+            transition_as(
+                writer,
                 release.version,
                 TransitionRequest(to=Phase.COMPOSE, reason="back to compose after the failed vote"),
             )
@@ -1006,8 +1010,10 @@ class VoteService:
                 f"{self.settings.incubator_list}, until {ends_text(second.ends_at)}. The release "
                 "passes once that vote passes."
             )
-        writer.transition(
-            release.version, TransitionRequest(to=Phase.PASSED, reason=f"{what} passed: {reason}")
+        transition_as(
+            writer,
+            release.version,
+            TransitionRequest(to=Phase.PASSED, reason=f"{what} passed: {reason}"),
         )
         return "The release moves on to distribution."
 

@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from shared.cli import cmd_auth, cmd_checks, cmd_keys, cmd_releases, cmd_tasks, cmd_votes
+from shared.cli import (
+    cmd_auth,
+    cmd_checks,
+    cmd_distribute,
+    cmd_keys,
+    cmd_releases,
+    cmd_tasks,
+    cmd_votes,
+)
 from shared.cli.check import check
 from shared.cli.exit_codes import EPILOG, ExitCode, exit_code_for
 from shared.cli.state import DEFAULT_AGENT, CliState
@@ -97,5 +105,8 @@ for command in (
     check,
     cmd_checks.checks,
     cmd_checks.policy,
+    cmd_distribute.distribute,
 ):
     main.add_command(command)
+cmd_releases.release.add_command(cmd_distribute.announce)
+cmd_releases.release.add_command(cmd_distribute.archive)

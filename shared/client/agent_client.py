@@ -21,6 +21,7 @@ import pydantic
 from shared.challenge import Challenge, Purpose, check_challenge
 from shared.client import _errors
 from shared.client._files import AtomicWriter, ChunkReader, check_readable_file
+from shared.client.distribute import DistributeMethods
 from shared.client.keys import KeysMethods
 from shared.client.stream import MAX_PENDING, EventStream
 from shared.client.votes import VotesMethods
@@ -104,7 +105,7 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class AgentClient(KeysMethods, VotesMethods):
+class AgentClient(KeysMethods, VotesMethods, DistributeMethods):
     """Client of one agent. Use as ``async with AgentClient(url, token=...) as client:``.
 
     ``transport`` is the seam for tests (``httpx.MockTransport``). ``token`` may be

@@ -70,6 +70,8 @@ class TaskType(StrEnum):
     """Operator diagnostic: emit ``count`` log lines at ``rate`` per second (stream checks)."""
     CHECK = "check"
     """One compliance check on one artifact (or the release) of a revision."""
+    DISTRIBUTE = "distribute"
+    """Publish a distribution's files to one channel, then download them back to verify."""
 
 
 class EventKind(StrEnum):
@@ -111,6 +113,17 @@ class EventKind(StrEnum):
     MAIL_QUEUED = "mail.queued"
     MAIL_SENT = "mail.sent"
     MAIL_FAILED = "mail.failed"
+    DISTRIBUTION_SETTINGS_CHANGED = "project.distribution_changed"
+    DISTRIBUTION_APPROVED = "distribution.approved"
+    DISTRIBUTION_STARTED = "distribution.started"
+    DISTRIBUTION_STEP = "distribution.step"
+    """One file on one channel changed state (data: channel, path, state, url, error)."""
+    DISTRIBUTION_RETRIED = "distribution.retried"
+    DISTRIBUTION_SETTLED = "distribution.settled"
+    """A distribution ended: done and verified, or failed (data: state, channels)."""
+    RELEASE_ANNOUNCED = "release.announced"
+    CREDENTIAL_SET = "credential.set"
+    CREDENTIAL_DELETED = "credential.deleted"
 
 
 # --- errors and health ------------------------------------------------------------------------

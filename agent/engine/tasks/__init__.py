@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.engine.tasks import check, diagnostic, inventory
+from agent.engine.tasks import check, diagnostic, distribute, inventory
 from agent.engine.tasks.context import InvalidTaskArgs, TaskContext, TaskError
 from shared.protocol import TaskType
 
@@ -33,3 +33,5 @@ def run_task(ctx: TaskContext) -> dict[str, Any]:
             return diagnostic.run(ctx)
         case TaskType.CHECK:
             return check.run(ctx)
+        case TaskType.DISTRIBUTE:
+            return distribute.run(ctx)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.blobs import BlobStore
+from agent.config import Settings
 from agent.engine import queue
 from agent.engine.queue import ClaimedTask
 from agent.engine.task_events import DirectEvents, TaskEvent, TaskEvents
@@ -42,6 +43,8 @@ class TaskContext:
     factory: sessionmaker[Session]
     blobs: BlobStore
     events: TaskEvents | None = None
+    settings: Settings | None = None
+    """The agent's settings (handlers that publish need them); ``None`` in bare tests."""
 
     def log(self, message: str, *, level: str = "info", data: dict[str, Any] | None = None) -> None:
         """Record one ``task.log`` line for this task."""
@@ -49,9 +52,12 @@ class TaskContext:
             raise ValueError(f"log level {level!r} is not one of {sorted(queue.LOG_LEVELS)}")
         self._add(EventKind.TASK_LOG, {**(data or {}), "level": level, "message": message})
 
-    def progress(self, done: int, total: int | None) -> None:
-        """Record a ``task.progress`` event: ``done`` of ``total`` units."""
-        self._add(EventKind.TASK_PROGRESS, {"done": done, "total": total})
+    def progress(self, done: int, total: int | None, *, path: str | None = None) -> None:
+        """Record a ``task.progress`` event: ``done`` of ``total`` units (of file ``path``)."""
+        data: dict[str, Any] = {"done": done, "total": total}
+        if path is not None:
+            data["path"] = path
+        self._add(EventKind.TASK_PROGRESS, data)
 
     def _add(self, kind: EventKind, data: dict[str, Any]) -> None:
         sink = self.events

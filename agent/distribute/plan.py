@@ -1,0 +1,177 @@
+"""The plan: which file goes to which channel, with its SHA-512 and target URL.
+
+A plan is data computed from the revision and the channel settings, with a stable digest
+(:func:`shared.distribute.plan_digest`). Production plans are computed from the revision
+the vote passed on, staging plans from the candidate's latest revision. The dist
+repository (Subversion) is always the first channel and takes every file; the project's
+other channels take the files their globs select. Manual steps close the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pydantic
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent.config import Settings
+from agent.db import models
+from agent.distribute.channels import adapter_for
+from agent.distribute.channels.base import Channel, PublishContext
+from shared.distribute import with_digest
+from shared.errors import ValidationError
+from shared.protocol.distribute import (
+    ChannelKind,
+    ChannelSettings,
+    DistributionKind,
+    DistributionPlan,
+    DistributionSettings,
+    PlannedChannel,
+    PlannedFile,
+)
+
+__all__ = [
+    "DIST_CHANNEL",
+    "MANUAL_CHANNEL",
+    "channels_for",
+    "compute_plan",
+    "open_channel",
+    "project_settings",
+]
+
+DIST_CHANNEL = "dist"
+"""The name of the dist repository channel, always there."""
+MANUAL_CHANNEL = "manual"
+"""The name the manual steps go by in a distribution's status."""
+IN_PLACE_STAGING = frozenset({ChannelKind.NPM, ChannelKind.OCI, ChannelKind.NEXUS})
+"""Kinds that stage on the production endpoint itself: an npm dist-tag other than latest, an
+OCI ``<version>-rc<N>`` tag, a Nexus staging repository closed but not released."""
+
+
+def project_settings(project: models.Project) -> DistributionSettings:
+    """The project's distribution settings (defaults when none were set)."""
+    try:
+        return DistributionSettings.model_validate(project.distribution or {})
+    except pydantic.ValidationError as exc:  # pragma: no cover - validated when stored
+        raise ValidationError(
+            f"project '{project.key}' has unreadable distribution settings"
+        ) from exc
+
+
+def dist_channel(settings: Settings) -> ChannelSettings:
+    """The dist repository channel, from the agent's settings."""
+    return ChannelSettings(
+        name=DIST_CHANNEL,
+        kind=ChannelKind.SVN,
+        url=settings.effective_dist_svn_url,
+        credential=settings.dist_svn_credential,
+    )
+
+
+def channels_for(
+    settings: Settings, project: DistributionSettings, kind: DistributionKind
+) -> list[ChannelSettings]:
+    """The channels a distribution of ``kind`` goes to, the dist repository first. A staging
+    goes to the channels that have a test destination."""
+    chosen = [dist_channel(settings)]
+    for channel in project.channels:
+        if kind == "staging" and not (channel.staging_url or channel.kind in IN_PLACE_STAGING):
+            continue
+        chosen.append(channel)
+    return chosen
+
+
+@contextmanager
+def open_channel(
+    channel: ChannelSettings,
+    *,
+    kind: DistributionKind,
+    project: models.Project,
+    version: str,
+    rc: int | None,
+    http: httpx.Client | None = None,
+    **extra: str,
+) -> Iterator[Channel]:
+    """An adapter for ``channel`` (without a credential: for planning, or with one set by
+    the caller on ``adapter.ctx``), closed afterwards."""
+    client = http or httpx.Client(timeout=60, follow_redirects=False)
+    ctx = PublishContext(
+        kind=kind,
+        project=project.key,
+        project_name=project.name,
+        version=version,
+        rc=rc,
+        settings=channel,
+        http=client,
+        extra=dict(extra),
+    )
+    adapter = adapter_for(channel.kind.value)(ctx)
+    try:
+        yield adapter
+    finally:
+        close = getattr(adapter, "close", None)
+        if callable(close):
+            close()
+        if http is None:
+            client.close()
+
+
+def passed_vote(session: Session, release: models.Release) -> models.Vote | None:
+    """The vote that passed the release (the Incubator's round for a podling), if any."""
+    return session.scalars(
+        select(models.Vote)
+        .where(models.Vote.release_id == release.id, models.Vote.state == "passed")
+        .order_by(models.Vote.id.desc())
+        .limit(1)
+    ).first()
+
+
+def compute_plan(
+    session: Session,
+    settings: Settings,
+    release: models.Release,
+    revision: models.Revision,
+    *,
+    kind: DistributionKind,
+    rc: int | None,
+) -> DistributionPlan:
+    """The plan for ``revision`` of ``release`` (see the module docstring), digest filled in."""
+    project = release.project
+    wanted = project_settings(project)
+    files = sorted(revision.files, key=lambda f: f.path)
+    vote = passed_vote(session, release) if kind == "production" else None
+    planned: list[PlannedChannel] = []
+    for channel in channels_for(settings, wanted, kind):
+        with open_channel(
+            channel, kind=kind, project=project, version=release.version, rc=rc
+        ) as adapter:
+            chosen = [f for f in files if adapter.selects(f.path)]
+            planned.append(
+                PlannedChannel(
+                    name=channel.name,
+                    kind=channel.kind,
+                    target=adapter.base(),
+                    files=[
+                        PlannedFile(
+                            path=f.path,
+                            sha512=f.blob.sha512,
+                            size=f.blob.size,
+                            target=adapter.target(f.path),
+                        )
+                        for f in chosen
+                    ],
+                )
+            )
+    plan = DistributionPlan(
+        kind=kind,
+        project=project.key,
+        version=release.version,
+        revision=revision.number,
+        vote_thread=vote.thread_message_id if vote is not None else None,
+        channels=planned,
+        manual_steps=list(wanted.manual_steps) if kind == "production" else [],
+    )
+    return with_digest(plan)

@@ -1,0 +1,130 @@
+"""A release through its vote to ``passed``, and the signing of its distribution plan.
+
+agent = distribution_agent(agent_factory)                # fast votes, no announce delay
+voters = add_voters(agent)                               # three PMC members
+revision = passed_release(agent, voters, tmp_path, "1.0.0")
+approve_plan(agent, agent.committer, "1.0.0")            # bob, the RM, signs the plan
+status = wait_distribution(agent, "1.0.0", "verified")
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.client.distribute import sign_plan
+from shared.protocol.distribute import DistributionPlan
+from tests.integration.vote_support import (
+    Member,
+    add_member,
+    ballot,
+    client,
+    make_candidate,
+    sign_ballot,
+    source_release,
+    wait_phase,
+)
+from tests.support.agent import PROJECT, AgentFactory, AgentProcess, AgentUser
+
+VOTE_SECONDS = 2.0
+
+
+def distribution_agent(factory: AgentFactory, **config: Any) -> AgentProcess:
+    """An agent whose votes may last seconds and whose announcements need not wait."""
+    settings = {
+        "vote_min_hours_floor": VOTE_SECONDS / 3600,
+        "scheduler_interval_seconds": 0.5,
+        "announce_delay_minutes": 0,
+        "publish_retry_seconds": 0.2,
+        **config,
+    }
+    return factory(config=settings, workers=2)
+
+
+def add_voters(agent: AgentProcess) -> list[Member]:
+    return [add_member(agent, name, role="pmc") for name in ("dave", "erin", "fred")]
+
+
+def passed_release(
+    agent: AgentProcess,
+    voters: list[Member],
+    folder: Path,
+    version: str,
+    *,
+    stage: bool = False,
+) -> dict:
+    """Upload a proper source release, let its checks pass, (stage it,) vote +1 three times,
+    and wait until the vote passed."""
+    rm = agent.committer
+    files = source_release(folder / version, version, sign=rm.key.sign)
+    revision = make_candidate(agent, rm.token, version, files)
+    with client(agent, rm.token) as c:
+        if stage:
+            r = c.post(
+                f"/projects/{PROJECT}/releases/{version}/distribution/start",
+                json={"kind": "staging"},
+            )
+            assert r.status_code == 200, r.text
+            wait_phase(agent, rm.token, version, "staged")
+        r = c.post(
+            f"/projects/{PROJECT}/releases/{version}/vote", json={"hours": VOTE_SECONDS / 3600}
+        )
+        assert r.status_code == 201, r.text
+    for voter in voters:
+        signed = sign_ballot(voter.key, ballot(revision, "+1", binding=True))
+        with client(agent, voter.token) as c:
+            r = c.post(
+                f"/projects/{PROJECT}/releases/{version}/vote/ballots", json={"signed": signed}
+            )
+            assert r.status_code == 201, r.text
+    wait_phase(agent, rm.token, version, "passed", timeout=60)
+    return revision
+
+
+def signed_plan(agent: AgentProcess, user: AgentUser, version: str) -> tuple[DistributionPlan, str]:
+    with client(agent, user.token) as c:
+        r = c.get(f"/projects/{PROJECT}/releases/{version}/distribution/plan")
+        assert r.status_code == 200, r.text
+    plan = DistributionPlan.model_validate(r.json())
+    return plan, sign_plan(user.key.key, plan)
+
+
+def approve_plan(agent: AgentProcess, user: AgentUser, version: str) -> DistributionPlan:
+    plan, signed = signed_plan(agent, user, version)
+    with client(agent, user.token) as c:
+        r = c.post(
+            f"/projects/{PROJECT}/releases/{version}/distribution/approval",
+            json={"signed": signed},
+        )
+        assert r.status_code == 201, r.text
+    return plan
+
+
+def status(agent: AgentProcess, token: str, version: str) -> dict:
+    with client(agent, token) as c:
+        r = c.get(f"/projects/{PROJECT}/releases/{version}/distribution")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+def wait_distribution(
+    agent: AgentProcess, version: str, state: str, *, timeout: float = 120
+) -> dict:
+    """Poll the status until the distribution is ``state`` (fail on another final state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = status(agent, agent.committer.token, version)
+        if current["state"] == state:
+            return current
+        if current["state"] in ("verified", "failed") and current["state"] != state:
+            raise AssertionError(f"the distribution ended {current['state']}: {current}")
+        assert time.monotonic() < deadline, f"still {current['state']}: {current}"
+        time.sleep(0.25)
+
+
+def svn(*args: str) -> str:
+    return subprocess.run(
+        ["svn", "--non-interactive", *args], capture_output=True, text=True, check=True
+    ).stdout
