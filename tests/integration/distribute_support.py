@@ -9,14 +9,22 @@ status = wait_distribution(agent, "1.0.0", "verified")
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import subprocess
+import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shared.checks.license_notice import apache_license_text
 from shared.client.distribute import sign_plan
 from shared.protocol.distribute import DistributionPlan
 from tests.integration.vote_support import (
+    HEADER,
+    NOTICE,
     Member,
     add_member,
     ballot,
@@ -54,11 +62,13 @@ def passed_release(
     version: str,
     *,
     stage: bool = False,
+    files: list[Path] | None = None,
 ) -> dict:
-    """Upload a proper source release, let its checks pass, (stage it,) vote +1 three times,
-    and wait until the vote passed."""
+    """Upload a proper source release (or ``files``), let its checks pass, (stage it,) vote
+    +1 three times, and wait until the vote passed."""
     rm = agent.committer
-    files = source_release(folder / version, version, sign=rm.key.sign)
+    if files is None:
+        files = source_release(folder / version, version, sign=rm.key.sign)
     revision = make_candidate(agent, rm.token, version, files)
     with client(agent, rm.token) as c:
         if stage:
@@ -128,3 +138,34 @@ def svn(*args: str) -> str:
     return subprocess.run(
         ["svn", "--non-interactive", *args], capture_output=True, text=True, check=True
     ).stdout
+
+
+def big_source_release(
+    folder: Path, version: str, *, sign: Callable[[bytes], str], extra_bytes: int
+) -> list[Path]:
+    """A proper source release (LICENSE, NOTICE, a Java file with its header) that also holds
+    ``extra_bytes`` of random test data, so that publishing it takes a while."""
+    folder.mkdir(parents=True, exist_ok=True)
+    top = f"apache-{PROJECT}-{version}"
+    archive = folder / f"{top}-src.tar.gz"
+    small = {
+        "LICENSE": apache_license_text().encode(),
+        "NOTICE": NOTICE.encode(),
+        "src/main/java/org/apache/acme/Main.java": (
+            HEADER + "package org.apache.acme;\n\npublic final class Main {}\n"
+        ).encode(),
+    }
+    with tarfile.open(archive, "w:gz", compresslevel=1) as tar:
+        for name, data in small.items():
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo(f"{top}/src/test/resources/random.bin")
+        info.size = extra_bytes
+        tar.addfile(info, io.BytesIO(os.urandom(extra_bytes)))
+    data = archive.read_bytes()
+    asc = archive.with_name(archive.name + ".asc")
+    asc.write_text(sign(data))
+    sha = archive.with_name(archive.name + ".sha512")
+    sha.write_text(f"{hashlib.sha512(data).hexdigest()}  {archive.name}\n")
+    return [archive, asc, sha]
