@@ -284,23 +284,20 @@ def folder_summary(
             groups.update(split)
             opened = True
             break
-    entries = []
+    entries: list[tuple[int, str, dict[str, Any]]] = []
     for key, items in groups.items():
         if not items:
             continue
-        folder = "/".join(key)
+        name = "/".join(key)
         deeper = any(len(f) > len(key) for f, _ in items)
-        pattern = (f"{folder}/" if folder else "") + ("**" if deeper else "*")
-        entries.append(
-            {
-                "folder": folder,
-                "files": len(items),
-                "reasons": dict(Counter(reason for _, reason in items).most_common()),
-                "pattern": pattern,
-            }
-        )
-    entries.sort(key=lambda e: (-e["files"], e["folder"]))
-    return entries
+        entry = {
+            "folder": name,
+            "files": len(items),
+            "reasons": dict(Counter(reason for _, reason in items).most_common()),
+            "pattern": (f"{name}/" if name else "") + ("**" if deeper else "*"),
+        }
+        entries.append((-len(items), name, entry))
+    return [entry for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1]))]
 
 
 def check_scan(
