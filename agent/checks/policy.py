@@ -14,8 +14,10 @@ field. Each change records ``project.policy_changed`` with the ignore rules
 added and removed, the other fields changed, and the reason given: ignores are
 events too. Ignore rules apply to stored results at once (they are applied when
 results are read), and a release waiting in phase ``checks`` that the new rules
-clear moves on to ``candidate``; the other fields are inputs of the checks, so
-runs that read them become out of date and are redone by ``POST .../checks/rerun``.
+clear moves on to ``candidate``. The other fields are inputs of the checks that
+read them (``POLICY_FIELDS``): a change requeues those runs of the latest revision
+of every release before the vote, by itself (cached results are reused where a run
+with the same inputs exists), as ``POST .../checks/rerun`` would.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from agent.checks.gate import advance_if_clear
 from agent.checks.inputs import effective_policy, policy_error
+from agent.checks.service import rerun_for_project
 from agent.db import models
 from agent.engine.events import append_event
 from agent.store import Store, project_row
@@ -129,6 +132,8 @@ def update_policy(store: Store, key: str, body: PolicyUpdate) -> PolicyOut:
             project=project.key,
             data={"reason": body.reason, **diff},
         )
+        if diff["changed"]:
+            rerun_for_project(store.session, project, actor=store.principal.name)
         _advance_waiting(store.session, project)
     return _out(store.session, key)
 

@@ -60,6 +60,13 @@ __all__ = [
 CHECK_ID = "license_headers"
 CHECK_VERSION = 2
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = (
+    "archive",
+    "license_header_excludes",
+    "license_header_mode",
+    "license_header_missing",
+)
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 MAX_FILE_RESULTS = 200
 """Warnings and notes recorded per archive at most (every blocker is; the summary counts all)."""

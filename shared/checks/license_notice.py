@@ -41,6 +41,8 @@ __all__ = [
 CHECK_ID = "license_notice"
 CHECK_VERSION = 2
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = ("archive", "podling")
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 _CONTEXT = 3
 _END_OF_TERMS = "END OF TERMS AND CONDITIONS"

@@ -32,6 +32,8 @@ from shared.ids import check_relpath
 CHECK_ID = "paths"
 CHECK_VERSION = 2
 SCOPE = Scope.RELEASE
+POLICY_FIELDS: tuple[str, ...] = ("podling",)
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 SNIFF_BYTES = 64 * 1024
 """Files up to this size (and the start of larger ones) are searched for private keys."""
