@@ -294,8 +294,15 @@ def find_spdx(head: str) -> str | None:
     return value or None
 
 
+_ANCHORS = ("licen", "permission", "redistribution", "publicdomain", "unencumbered", "w3org",
+            "dojotoolkit", "translationsof", "permitted")  # fmt: skip
+"""Every family's texts hold one of these: a head with none of them matches no family."""
+
+
 def find_family(pruned_head: str) -> Family | None:
     """The first family whose texts occur in an already :func:`prune`-d head."""
+    if not any(anchor in pruned_head for anchor in _ANCHORS):
+        return None
     for family in FAMILIES:
         if family.matches(pruned_head):
             return family
@@ -425,9 +432,15 @@ _GENERATED_DO_NOT_EDIT = re.compile(
 )
 
 
+_MARKER_WORDS = ("generat", "do not edit", "bison parser")
+"""Every marker holds one of these: a head with none of them is not searched further."""
+
+
 def is_generated(head: str) -> bool:
     """True if the head of a file carries a generator's marker."""
     lower = head.lower()
+    if not any(word in lower for word in _MARKER_WORDS):
+        return False
     if any(marker in lower for marker in GENERATED_MARKERS):
         return True
     return "do not edit" in lower and _GENERATED_DO_NOT_EDIT.search(lower) is not None

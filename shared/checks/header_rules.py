@@ -125,10 +125,10 @@ def _license_verdict(text: str, head: bytes) -> FileVerdict | None:
 
     A build tool's exception to a GPL notice is looked for in all of ``head`` (up to
     :data:`HEAD_BYTES`): autoconf-archive macros state it below line 50."""
-    spdx = find_spdx(text)
+    lower = text.lower()
+    spdx = find_spdx(text) if "spdx-license-identifier" in lower else None
     if spdx is not None:
         return _verdict_of_spdx(spdx)
-    lower = text.lower()
     if "rem" in lower or "dnl" in lower:
         text = _WORD_COMMENT.sub("", text)
     pruned = prune(text)

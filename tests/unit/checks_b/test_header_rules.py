@@ -316,3 +316,14 @@ def test_bsd_of_the_university_of_california_is_approved() -> None:
 )
 def test_generated_and_build_files(path: str, data: bytes, kind: HeaderKind) -> None:
     assert judge(path, data).kind is kind
+
+
+def test_the_quick_filters_cover_every_pattern() -> None:
+    """find_family and is_generated skip heads without an anchor word: each pattern holds one."""
+    from shared.checks import header_patterns as hp  # noqa: PLC0415
+
+    for family in hp.FAMILIES:
+        for text in family.any_of:
+            assert any(a in text for a in hp._ANCHORS), (family.id, text)
+    for marker in hp.GENERATED_MARKERS:
+        assert any(w in marker for w in hp._MARKER_WORDS), marker
