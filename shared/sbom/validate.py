@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import ValidationError
 
 if TYPE_CHECKING:
-    from cyclonedx.validation.json import JsonValidator
+    from cyclonedx.validation.json import JsonStrictValidator, JsonValidator
 
 __all__ = [
     "NtiaGaps",
@@ -72,7 +72,7 @@ _load_lock = threading.Lock()
 
 
 @cache
-def _validator(version: str, strict: bool) -> JsonValidator:
+def _validator(version: str, strict: bool) -> JsonValidator | JsonStrictValidator:
     """cyclonedx-python-lib's validator of ``version`` (imported, and made, once)."""
     with _load_lock:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
