@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("shared.cli.cmd_checks", "policy"),
 }
 """Command name → (module, attribute): imported on first use."""
+OFFLINE_COMMANDS = frozenset({"check"})
+"""Commands that never talk to an agent: the group makes no agent state for them."""
 
 DEBUG_ENV = "ATR_DEBUG"
 """Set to 1 to get a traceback instead of the one-line error of an unexpected failure."""
@@ -135,6 +137,8 @@ class AtrGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, agent: str | None, token: str | None, timeout: float) -> None:
     """atr — the command-line client of the trusted release manager's agent."""
+    if ctx.invoked_subcommand in OFFLINE_COMMANDS:
+        return
     from shared.cli.state import CliState  # noqa: PLC0415 - imports the agent client
 
     state = ctx.ensure_object(CliState)
