@@ -38,7 +38,6 @@ from agent.db import models
 from shared.checks.artifacts import companions, find_artifacts
 from shared.checks.base import CheckModule, Scope
 from shared.checks.policy import Policy
-from shared.checks.registry import CHECKS
 from shared.errors import ValidationError
 
 __all__ = [
@@ -80,6 +79,8 @@ class PlannedRun:
 
 def plan_runs(paths: Iterable[str]) -> list[PlannedRun]:
     """The runs for a revision with these file paths, in registry order."""
+    from shared.checks.registry import CHECKS  # noqa: PLC0415 - imported on first use
+
     artifacts = find_artifacts(paths)
     planned: list[PlannedRun] = []
     for check in CHECKS:

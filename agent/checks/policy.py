@@ -36,7 +36,6 @@ from agent.db import models
 from agent.engine.events import append_event
 from agent.store import Store, project_row
 from shared.checks.policy import UNIGNORABLE_CHECKS, Policy
-from shared.checks.registry import CHECKS
 from shared.errors import ValidationError
 from shared.lifecycle import Phase
 from shared.protocol import EventKind
@@ -53,6 +52,8 @@ def parse_policy(document: dict[str, Any]) -> Policy:
         policy = Policy.model_validate(document)
     except PydanticValidationError as exc:
         raise policy_error(exc) from exc
+    from shared.checks.registry import CHECKS  # noqa: PLC0415 - imported on first use
+
     known = [check.CHECK_ID for check in CHECKS]
     for index, rule in enumerate(policy.ignores):
         where = f"the policy is not valid: ignores.{index}"
