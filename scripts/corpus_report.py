@@ -47,6 +47,26 @@ def members(report: dict[str, Any]) -> int:
     return 0
 
 
+def findings(report: dict[str, Any]) -> str:
+    """What the warnings and blockers are, counted by file where a summary says so."""
+    parts: list[str] = []
+    for result in report["results"]:
+        data = result["data"]
+        if result["check"] == "license_headers" and "reasons" in data:
+            for reason in data["reasons"]:
+                if reason["status"] in ("blocker", "warning"):
+                    parts.append(
+                        f"{reason['files']:,} {reason['reason']} headers ({reason['status']})"
+                    )
+    others = Counter(
+        (r["check"], r["status"])
+        for r in report["results"]
+        if r["status"] in ("blocker", "warning") and r["check"] != "license_headers"
+    )
+    parts += [f"{n} {check} {status}" for (check, status), n in sorted(others.items())]
+    return "; ".join(parts) or "—"
+
+
 def describe_blockers(report: dict[str, Any]) -> str:
     found = Counter(r["check"] for r in report["results"] if r["status"] == "blocker")
     return ", ".join(f"{n} {check}" for check, n in sorted(found.items())) or "—"
@@ -61,13 +81,13 @@ def main() -> None:
     rows = []
     print(
         "| release | language | build system | size | files | blockers | warnings | notes "
-        "| time (s) |"
+        "| time (s) | what the blockers and warnings are |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
     for release in RELEASES:
         folder = cache / release.name
         if not (folder / release.artifact).is_file():
-            print(f"| {release.artifact} | (not fetched) | | | | | | | |")
+            print(f"| {release.artifact} | (not fetched) | | | | | | | | |")
             continue
         report, elapsed = check(folder, release.version, args.policy)
         summary = report["summary"]
@@ -81,13 +101,14 @@ def main() -> None:
             "summary": summary,
             "blockers_by_check": describe_blockers(report),
             "seconds": round(elapsed, 2),
+            "findings": findings(report),
         }
         rows.append(row)
         mark = "" if release.signed else " ¹"
         print(
             f"| {release.artifact}{mark} | {release.language} | {release.build} | {size:.1f} MB "
             f"| {row['members']:,} | {summary['blocker']} | {summary['warning']} "
-            f"| {summary['note']} | {elapsed:.2f} |"
+            f"| {summary['note']} | {elapsed:.2f} | {row['findings']} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
