@@ -8,8 +8,10 @@ and artifact. Each run reads a known set of inputs:
   artifact and its companions (``.asc``, ``.sig``, checksums, ``.cdx.json``) for
   an artifact-scoped one. Only those files are handed to the check, so it cannot
   depend on anything the hash does not cover.
-* **policy** — the project's effective policy (:func:`effective_policy`) without
-  its ignore rules, which are applied when results are read, never by a check.
+* **policy** — the fields of the project's effective policy (:func:`effective_policy`)
+  that the check reads (its module's ``POLICY_FIELDS``; every field but the ignore
+  rules for a check that does not say), so a policy change makes stale only the runs
+  it affects. Ignore rules are applied when results are read, never by a check.
 * **keys** — the project's KEYS entries (``project_keys``) and the registered
   keys of its committee's members, for the checks that read keys (every check
   not listed in :data:`KEYLESS_CHECKS`, so a new check is safe by default).
@@ -36,7 +38,6 @@ from agent.db import models
 from shared.checks.artifacts import companions, find_artifacts
 from shared.checks.base import CheckModule, Scope
 from shared.checks.policy import Policy
-from shared.checks.registry import CHECKS
 from shared.errors import ValidationError
 
 __all__ = [
@@ -78,6 +79,8 @@ class PlannedRun:
 
 def plan_runs(paths: Iterable[str]) -> list[PlannedRun]:
     """The runs for a revision with these file paths, in registry order."""
+    from shared.checks.registry import CHECKS  # noqa: PLC0415 - imported on first use
+
     artifacts = find_artifacts(paths)
     planned: list[PlannedRun] = []
     for check in CHECKS:
@@ -164,6 +167,13 @@ class HashBasis:
         """SHA-256 of the policy without its ignore rules."""
         return _digest(self.policy.model_dump(mode="json", exclude={"ignores"}))
 
+    def policy_digest_for(self, check: CheckModule) -> str:
+        """SHA-256 of the policy fields ``check`` reads (:func:`policy_fields`)."""
+        fields = policy_fields(check)
+        if fields is None:
+            return self.policy_digest
+        return _digest(self.policy.model_dump(mode="json", include=set(fields)))
+
     @property
     def keys_digest(self) -> str:
         """SHA-256 over the SHA-256 of each armored key, in fingerprint order."""
@@ -210,11 +220,23 @@ def input_hash(run: PlannedRun, basis: HashBasis, *, policy_digest: str, keys_di
     )
 
 
+def policy_fields(check: CheckModule) -> tuple[str, ...] | None:
+    """The policy fields ``check`` reads: its module's ``POLICY_FIELDS``, or ``None`` (every
+    field but the ignore rules) for a check that does not declare them."""
+    fields = getattr(check, "POLICY_FIELDS", None)
+    return None if fields is None else tuple(fields)
+
+
 def run_hashes(basis: HashBasis, runs: Iterable[PlannedRun]) -> dict[tuple[str, str], str]:
     """``(check id, artifact)`` → :func:`input_hash` for each of ``runs``."""
-    policy_digest = basis.policy_digest
     keys_digest = basis.keys_digest
-    return {
-        run.key: input_hash(run, basis, policy_digest=policy_digest, keys_digest=keys_digest)
-        for run in runs
-    }
+    digests: dict[str, str] = {}
+    out: dict[tuple[str, str], str] = {}
+    for run in runs:
+        check_id = run.check.CHECK_ID
+        if check_id not in digests:
+            digests[check_id] = basis.policy_digest_for(run.check)
+        out[run.key] = input_hash(
+            run, basis, policy_digest=digests[check_id], keys_digest=keys_digest
+        )
+    return out

@@ -14,8 +14,10 @@ field. Each change records ``project.policy_changed`` with the ignore rules
 added and removed, the other fields changed, and the reason given: ignores are
 events too. Ignore rules apply to stored results at once (they are applied when
 results are read), and a release waiting in phase ``checks`` that the new rules
-clear moves on to ``candidate``; the other fields are inputs of the checks, so
-runs that read them become out of date and are redone by ``POST .../checks/rerun``.
+clear moves on to ``candidate``. The other fields are inputs of the checks that
+read them (``POLICY_FIELDS``): a change requeues those runs of the latest revision
+of every release before the vote, by itself (cached results are reused where a run
+with the same inputs exists), as ``POST .../checks/rerun`` would.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ from sqlalchemy.orm import Session
 
 from agent.checks.gate import advance_if_clear
 from agent.checks.inputs import effective_policy, policy_error
+from agent.checks.service import rerun_for_project
 from agent.db import models
 from agent.engine.events import append_event
 from agent.store import Store, project_row
 from shared.checks.policy import UNIGNORABLE_CHECKS, ArchiveLimits, Policy
-from shared.checks.registry import CHECKS
 from shared.errors import ValidationError
 from shared.lifecycle import Phase
 from shared.protocol import EventKind
@@ -50,6 +52,8 @@ def parse_policy(document: dict[str, Any]) -> Policy:
         policy = Policy.model_validate(document)
     except PydanticValidationError as exc:
         raise policy_error(exc) from exc
+    from shared.checks.registry import CHECKS  # noqa: PLC0415 - imported on first use
+
     known = [check.CHECK_ID for check in CHECKS]
     for index, rule in enumerate(policy.ignores):
         where = f"the policy is not valid: ignores.{index}"
@@ -147,6 +151,8 @@ def update_policy(
             project=project.key,
             data={"reason": body.reason, **diff},
         )
+        if diff["changed"]:
+            rerun_for_project(store.session, project, actor=store.principal.name)
         _advance_waiting(store.session, project)
     return _out(store.session, key)
 

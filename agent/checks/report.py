@@ -17,6 +17,7 @@ planned runs that do not exist at all (a check added since) count as stale too.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -28,7 +29,6 @@ from agent.checks.inputs import hash_basis, plan_runs, run_hashes
 from agent.db import models
 from shared.checks.base import Status
 from shared.checks.policy import UNIGNORABLE_CHECKS, Policy
-from shared.checks.registry import CHECKS
 from shared.protocol import TaskState
 from shared.protocol.checks import (
     CheckReport,
@@ -47,7 +47,16 @@ __all__ = [
     "run_summary",
 ]
 
-_ORDER = {check.CHECK_ID: index for index, check in enumerate(CHECKS)}
+
+@functools.cache
+def _order() -> dict[str, int]:
+    """Registry position of each check id (the registry is imported on first use: an idle
+    agent does not hold the checks and their libraries)."""
+    from shared.checks.registry import CHECKS  # noqa: PLC0415
+
+    return {check.CHECK_ID: index for index, check in enumerate(CHECKS)}
+
+
 _ENDED_TASK_STATES = frozenset({TaskState.FAILED.value, TaskState.CANCELLED.value})
 FINISHED_STATES = frozenset({"done", "error"})
 
@@ -198,7 +207,7 @@ def load_revision_checks(
     expected = run_hashes(basis, planned)
     rows = sorted(
         session.scalars(select(models.CheckRun).where(models.CheckRun.revision_id == revision.id)),
-        key=lambda r: (_ORDER.get(r.check_id, len(_ORDER)), r.artifact),
+        key=lambda r: (_order().get(r.check_id, len(_order())), r.artifact),
     )
     tasks = _task_states(session, rows)
     results_by_run: dict[int, list[models.CheckResultRow]] = {}

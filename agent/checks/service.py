@@ -43,10 +43,11 @@ from agent.engine.events import append_event
 from agent.store import Store, add_blob_row, release_revision
 from shared.checks.base import CheckResult, Status
 from shared.checks.policy import Policy
-from shared.checks.registry import by_id
-from shared.checks.sbom import CHECK_ID as SBOM_CHECK_ID
 from shared.errors import AtrError
 from shared.protocol import EventKind, TaskType
+
+SBOM_CHECK = "sbom"
+"""The id of the check that makes the SBOM a revision stores (``shared.checks.sbom``)."""
 
 __all__ = [
     "CHECK_TASK_ATTEMPTS",
@@ -173,7 +174,7 @@ def _reuse(session: Session, run: models.CheckRun) -> bool:
     run.task_id = None
     run.reused_from = source.reused_from or source.id
     run.finished_at = utcnow()
-    if run.check_id == SBOM_CHECK_ID:
+    if run.check_id == SBOM_CHECK:
         sbom = session.get(models.RevisionSbom, (source.revision_id, run.artifact))
         if sbom is not None and source.revision_id != run.revision_id:
             _put_revision_sbom(session, run.revision_id, run.artifact, sbom.blob_sha256)
@@ -261,6 +262,8 @@ def _reset(session: Session, run: models.CheckRun, digest: str) -> None:
 
 def _version_of(check_id: str, fallback: int) -> int:
     try:
+        from shared.checks.registry import by_id  # noqa: PLC0415 - imported on first use
+
         return by_id(check_id).CHECK_VERSION
     except KeyError:
         return fallback

@@ -7,8 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +65,9 @@ def is_postgresql(engine: Engine) -> bool:
 
 def migrate(engine: Engine) -> None:
     """Apply Alembic migrations up to head on ``engine``'s database."""
+    from alembic import command  # noqa: PLC0415 - only the agent's start migrates: not workers
+    from alembic.config import Config  # noqa: PLC0415
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:

@@ -32,16 +32,17 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import URL, Engine, func, select
 
 from agent.db import models
 from agent.engine.events import EVENTS_CHANNEL, to_wire
 from shared.errors import AtrError
 from shared.protocol import Scope
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +361,9 @@ class EventBus:
 
     async def _listen_session(self, params: dict[str, Any], wake: asyncio.Event) -> bool:
         """One LISTEN connection, until it fails; ``True`` if it got to listen."""
+        import psycopg  # noqa: PLC0415 - PostgreSQL only: an agent on SQLite never loads it
+        from psycopg import sql  # noqa: PLC0415
+
         try:
             conn = await psycopg.AsyncConnection.connect(autocommit=True, **params)
         except psycopg.Error as exc:

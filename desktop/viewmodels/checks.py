@@ -34,6 +34,18 @@ from shared.protocol.checks import CheckReport, CheckResultOut
 DEFAULT_STATUSES = frozenset({"blocker", "warning", "note"})
 """Shown at first: passing results are many and say little."""
 SBOM_CHECK = "sbom"
+HEADERS_CHECK = "license_headers"
+FOLDERS_SHOWN = 4
+"""Folders named in a header summary line (the detail of the summary result lists all)."""
+_REASON_WORDS = {
+    "missing": "without a header",
+    "unapproved": "under Category X",
+    "category-b": "under Category B",
+    "unrecognised": "under an unlisted license",
+    "approved": "third-party, approved",
+    "build": "build files without an approved header",
+    "gpl-exception": "GPL with a build tool's exception",
+}
 _CATEGORY_WORDS = {"A": "category A", "B": "category B", "X": "category X", "unknown": "unknown"}
 
 
@@ -170,6 +182,27 @@ class ChecksViewModel(QObject):
         if self._target is None:
             return _summary(None, "none")
         return _summary(self._report, "loading")
+
+    def header_summaries(self) -> list[str]:
+        """One line per source archive whose license-header check reported files: how many,
+        by reason, and the folders that hold most of them (with the glob to exclude one)."""
+        lines: list[str] = []
+        for result in self._report.results if self._report else ():
+            if result.check != HEADERS_CHECK or result.path != result.artifact:
+                continue
+            reasons = result.data.get("reasons") or []
+            if not reasons:
+                continue
+            parts = ", ".join(
+                f"{r['files']:,} {_REASON_WORDS.get(r['reason'], r['reason'])} ({r['status']})"
+                for r in reasons
+            )
+            folders = result.data.get("folders") or []
+            where = ", ".join(f"{f['pattern']} {f['files']:,}" for f in folders[:FOLDERS_SHOWN])
+            more = f", {len(folders) - FOLDERS_SHOWN} more" if len(folders) > FOLDERS_SHOWN else ""
+            text = f"License headers in {result.artifact}: {parts}"
+            lines.append(f"{text} — in {where}{more}" if where else text)
+        return lines
 
     def status_counts(self) -> dict[str, int]:
         """Results that count, per status (ignored ones apart), for the summary's toggles."""

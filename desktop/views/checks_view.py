@@ -108,6 +108,10 @@ class ChecksView(QWidget):
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         layout.addWidget(self.banner)
+        self.header_summary = QLabel()
+        self.header_summary.setWordWrap(True)
+        self.header_summary.setStyleSheet(f"color: {MUTED_TEXT};")
+        layout.addWidget(self.header_summary)
         layout.addLayout(self._build_filters())
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self._build_results())
@@ -280,6 +284,9 @@ class ChecksView(QWidget):
             style = BLOCKED_BANNER if summary.blocked else CLEAR_BANNER
             self.banner.setText(banner)
             self.banner.setStyleSheet(f"{style} padding: 3px 8px; font-weight: bold;")
+        headers = vm.header_summaries()
+        self.header_summary.setVisible(bool(headers))
+        self.header_summary.setText("\n".join(headers))
         self._render_permissions()
 
     def _render_results(self) -> None:

@@ -40,6 +40,8 @@ from shared.checks.base import CheckInputs, Recorder, Scope
 CHECK_ID = "archives"
 CHECK_VERSION = 1
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = ("archive",)
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 EXAMPLES = 10
 

@@ -30,6 +30,8 @@ from shared.errors import ValidationError
 CHECK_ID = "checksums"
 CHECK_VERSION = 1
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = ()
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 CHUNK = 1 << 20
 MAX_CHECKSUM_FILE_BYTES = 64 * 1024

@@ -20,6 +20,8 @@ __all__ = ["CHECK_ID", "CHECK_VERSION", "MAX_FILE_RESULTS", "SCOPE", "check_scan
 CHECK_ID = "compiled_code"
 CHECK_VERSION = 1
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = ("archive", "compiled_code")
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 MAX_FILE_RESULTS = 200
 """Per-file results recorded for one archive at most."""

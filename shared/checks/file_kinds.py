@@ -8,7 +8,9 @@ Used by the license-header and compiled-code checks (through
   (by extension, and by the magic bytes of ELF, PE, Mach-O, Java class, WebAssembly
   and Python bytecode files whatever their name);
 * :func:`is_binary_name` / :func:`looks_binary` — binaries by extension or content;
-* :func:`is_source_name` — files whose format takes comments, so a license header is expected.
+* :func:`is_source_name` — files whose format takes comments, so a license header is expected;
+* :func:`is_build_file` — build-system and repository-tooling files (autotools inputs and
+  outputs, CMake modules, build wrappers, CI configuration, dotfiles).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "COMPILED_EXTENSIONS",
     "compiled_kind",
     "is_binary_name",
+    "is_build_file",
     "is_notice",
     "is_source_name",
     "looks_binary",
@@ -227,6 +230,10 @@ def is_binary_name(path: str) -> bool:
     )
 
 
+_ODD_BYTES = bytes([*range(9), *range(14, 32), *range(0x80, 0x100)])
+"""Control characters other than tab, LF, VT, FF, CR, and bytes above ASCII."""
+
+
 def looks_binary(head: bytes) -> bool:
     """True if the first bytes of a file look binary: a NUL byte, or text that is not UTF-8
     and has many control characters (RAT's taste test, on the first 8 KB)."""
@@ -240,9 +247,8 @@ def looks_binary(head: bytes) -> bool:
     except UnicodeDecodeError as exc:
         # A cut multi-byte character at the very end is still text.
         if exc.start < len(sample) - 4:
-            controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
-            high = sum(1 for b in sample if b >= 0x80)
-            return (controls + high) * 100 > len(sample) * 30
+            odd = len(sample) - len(sample.translate(None, _ODD_BYTES))
+            return odd * 100 > len(sample) * 30
     return False
 
 
@@ -462,3 +468,84 @@ def is_source_name(path: str) -> bool:
     if name in _SOURCE_NAMES or name.startswith(("dockerfile.", "makefile.")):
         return True
     return _ext(name) in _SOURCE_EXTENSIONS
+
+
+_BUILD_NAMES = frozenset(
+    {
+        # autotools: inputs, outputs and the helper scripts they install
+        "configure",
+        "configure.ac",
+        "configure.in",
+        "aclocal.m4",
+        "acinclude.m4",
+        "config.guess",
+        "config.sub",
+        "config.rpath",
+        "ltmain.sh",
+        "libtool",
+        "install-sh",
+        "install.sh",
+        "mkinstalldirs",
+        "depcomp",
+        "missing",
+        "compile",
+        "ar-lib",
+        "ylwrap",
+        "py-compile",
+        "test-driver",
+        "autogen.sh",
+        "bootstrap.sh",
+        "buildconf",
+        "buildconf.bat",
+        # wrappers that build tools write into a project
+        "mvnw",
+        "mvnw.cmd",
+        "gradlew",
+        "gradlew.bat",
+        # CI and repository configuration
+        "jenkinsfile",
+        "appveyor.yml",
+        "azure-pipelines.yml",
+        "codecov.yml",
+        "renovate.json",
+    }
+)
+_BUILD_EXTENSIONS = frozenset(
+    {
+        ".m4",  # autoconf macros
+        ".am",  # automake
+        ".in",  # configure templates: Makefile.in, config.h.in, *.pc.in, foo.conf.in
+        ".cmake",
+        ".mak",
+        ".dsp",
+        ".dsw",
+        ".vcproj",
+        ".vcxproj",
+        ".filters",
+        ".sln",
+        ".def",
+        ".rc",
+        ".iml",
+    }
+)
+_BUILD_FOLDERS = frozenset({".github", ".circleci", ".mvn", ".idea", ".settings", ".vscode"})
+
+
+def is_build_file(path: str) -> bool:
+    """True for build-system and repository-tooling files: autotools inputs, outputs and
+    helper scripts (``configure``, ``Makefile.in``, ``*.m4``, ``config.guess``…), CMake
+    modules, Windows project files, build-tool wrappers (``mvnw``, ``gradlew``), CI
+    configuration (``.github/``, ``.travis.yml``…) and dotfiles (``.gitignore``…).
+
+    The ASF's header policy asks for headers on source files; these are the build's
+    machinery, often generated or copied from the tool, and RAT users exclude them.
+    """
+    name = _lower_base(path)
+    if name in _BUILD_NAMES or name.startswith("."):
+        return True
+    parts = path.split("/")
+    if any(part in _BUILD_FOLDERS for part in parts[:-1]):
+        return True
+    if name.startswith("makefile"):
+        return name != "makefile"  # Makefile.in, Makefile.win, makefile.vc; not Makefile
+    return _ext(name) in _BUILD_EXTENSIONS

@@ -1,12 +1,18 @@
-"""The license-header verdict for one file of a source archive (Apache RAT's rules).
+"""The license-header verdict for one file of a source archive.
 
 :func:`judge` looks at a file's name and first bytes only: notice files and
 binaries are skipped; otherwise the first :data:`HEAD_LINES` lines are searched
 for an ``SPDX-License-Identifier`` tag and, reduced to letters and digits, for
-the texts of the license families in :mod:`shared.checks.header_patterns`.
-An empty file needs no header. A file with no license text is *generated* if it
-carries a generator's marker, *missing* a header if it is a source file (its format
-takes comments), and plain *data* otherwise.
+the texts of the license families in :mod:`shared.checks.header_patterns` (as Apache
+RAT matches them). A GPL notice with a build tool's special exception (Autoconf,
+Libtool, Bison…) is its own kind, not Category X. An empty file needs no header. A
+file that carries a generator's marker is *generated* (unless it is under a Category X
+license); a file with no license text is a *build* file (autotools, CMake, CI,
+dotfiles…), *missing* a header if it is another source file (its format takes
+comments), and plain *data* otherwise.
+
+The verdict does not depend on the project's policy: :mod:`shared.checks.headers`
+turns kinds into statuses (the ASF policy or the RAT mode).
 """
 
 from __future__ import annotations
@@ -15,8 +21,22 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.checks.file_kinds import is_binary_name, is_notice, is_source_name, looks_binary
-from shared.checks.header_patterns import APACHE_FAMILY, find_family, find_spdx, is_generated, prune
+from shared.checks.file_kinds import (
+    is_binary_name,
+    is_build_file,
+    is_notice,
+    is_source_name,
+    looks_binary,
+)
+from shared.checks.header_patterns import (
+    APACHE_FAMILY,
+    COPYLEFT_WITH_EXCEPTIONS,
+    find_exception,
+    find_family,
+    find_spdx,
+    is_generated,
+    prune,
+)
 from shared.sbom.licenses import Category, classify
 
 __all__ = ["HEAD_BYTES", "HEAD_LINES", "FileVerdict", "HeaderKind", "judge"]
@@ -38,11 +58,15 @@ class HeaderKind(StrEnum):
     """A Category B license (CDDL, MPL, EPL): allowed only in binary form."""
     UNAPPROVED = "unapproved"
     """A Category X license (GPL family, …)."""
+    EXCEPTION = "gpl-exception"
+    """The GPL with a build tool's special exception (Autoconf, Libtool, Bison…): allowed."""
     UNRECOGNISED = "unrecognised"
     """An SPDX tag naming licenses no category lists."""
     MISSING = "missing"
     """A source file with no license header at all."""
     GENERATED = "generated"
+    BUILD = "build"
+    """A build-system or tooling file (autotools, CMake, CI, dotfiles) with no license text."""
     EMPTY = "empty"
     """Empty or whitespace only: nothing to license."""
     BINARY = "binary"
@@ -75,6 +99,8 @@ def head_text(head: bytes) -> str:
 
 def _verdict_of_spdx(expression: str) -> FileVerdict:
     cls = classify(expression)
+    if cls.exceptions and cls.category is Category.A and "gpl" in expression.lower():
+        return FileVerdict(HeaderKind.EXCEPTION, expression)
     if cls.category is Category.X:
         return FileVerdict(HeaderKind.UNAPPROVED, expression)
     if cls.category is Category.B:
@@ -94,21 +120,30 @@ _KIND_OF_CATEGORY = {
 }
 
 
-def _license_verdict(text: str) -> FileVerdict | None:
-    """The verdict from license texts in the head, or ``None`` if it has none."""
-    spdx = find_spdx(text)
+def _license_verdict(text: str, head: bytes) -> FileVerdict | None:
+    """The verdict from license texts in the head, or ``None`` if it has none.
+
+    A build tool's exception to a GPL notice is looked for in all of ``head`` (up to
+    :data:`HEAD_BYTES`): autoconf-archive macros state it below line 50."""
+    lower = text.lower()
+    spdx = find_spdx(text) if "spdx-license-identifier" in lower else None
     if spdx is not None:
         return _verdict_of_spdx(spdx)
-    lower = text.lower()
     if "rem" in lower or "dnl" in lower:
         text = _WORD_COMMENT.sub("", text)
     pruned = prune(text)
     family = find_family(pruned)
     if family is APACHE_FAMILY:
         return FileVerdict(HeaderKind.APACHE, family.id)
-    if family is not None:
-        return FileVerdict(_KIND_OF_CATEGORY[family.category], family.id)
-    return None
+    if family is None:
+        return None
+    if family.id in COPYLEFT_WITH_EXCEPTIONS:
+        exception = find_exception(pruned) or find_exception(
+            prune(_WORD_COMMENT.sub("", head[:HEAD_BYTES].decode("utf-8", errors="replace")))
+        )
+        if exception is not None:
+            return FileVerdict(HeaderKind.EXCEPTION, f"{family.id} WITH {exception}")
+    return FileVerdict(_KIND_OF_CATEGORY[family.category], family.id)
 
 
 def _skipped(path: str, head: bytes) -> FileVerdict | None:
@@ -122,17 +157,23 @@ def _skipped(path: str, head: bytes) -> FileVerdict | None:
     return None
 
 
-def judge(path: str, head: bytes) -> FileVerdict:
+def judge(path: str, head: bytes) -> FileVerdict:  # noqa: PLR0911 - one verdict per rule
     """The header verdict for the file at ``path`` (archive-relative) whose head is ``head``."""
     skipped = _skipped(path, head)
     if skipped is not None:
         return skipped
     text = head_text(head)
-    found = _license_verdict(text)
+    found = _license_verdict(text, head)
+    if found is not None and found.kind in (HeaderKind.APACHE, HeaderKind.UNAPPROVED):
+        return found  # a generator's marker hides no Category X license
+    if is_generated(text):
+        return FileVerdict(HeaderKind.GENERATED, found.license if found else None)
+    if is_build_file(path) and (found is None or found.kind is HeaderKind.APPROVED):
+        # The build's machinery (libtool's lt*.m4, install-sh…) under a permissive notice
+        # of its tool, or none: counted with the build files.
+        return FileVerdict(HeaderKind.BUILD, found.license if found else None)
     if found is not None:
         return found
-    if is_generated(text):
-        return FileVerdict(HeaderKind.GENERATED)
     if is_source_name(path) or text.startswith("#!"):
         return FileVerdict(HeaderKind.MISSING)
     return FileVerdict(HeaderKind.DATA)

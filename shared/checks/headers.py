@@ -1,21 +1,33 @@
-"""License headers of the files in each source archive: Apache RAT's rules in Python.
+"""License headers of the files in each source archive: the ASF's policy, or Apache RAT's rules.
 
 Every regular file gets a verdict from :func:`shared.checks.header_rules.judge`
 (its first 50 lines, normalised to letters and digits, against the Apache header,
-``SPDX-License-Identifier`` tags and the other license families). Files matched by
-``.rat-excludes`` at the archive root or by ``policy.license_header_excludes`` are
-excluded. Results:
+``SPDX-License-Identifier`` tags, the other license families, build tools' GPL
+exceptions and generators' markers). Files matched by ``.rat-excludes`` at the
+archive root or by ``policy.license_header_excludes`` are excluded. The policy's
+``license_header_mode`` turns verdicts into statuses:
 
-* per file (at most :data:`MAX_FILE_RESULTS`, worst first): **blocker** for a source
-  file with no license header and for a Category X license (GPL family…);
-  **warning** for a Category B license (CDDL, MPL, EPL: binary-only) and for an SPDX
-  tag no category lists; **note** for another approved family (MIT, BSD…:
-  third-party code, which LICENSE should mention);
-* one summary result for the archive with the counts of every kind
-  (``data.counts``) and how many per-file results were left out (``data.omitted``).
-  It repeats no per-file result, so each can be ignored on its own: it is a blocker
-  (or warning) only for findings left out past the bound, else a note when files
-  were reported and a pass when none were.
+* ``asf`` (the default) follows the ASF's source-header policy: source files
+  *should* carry the header, so a source file without one is a **warning**
+  (``policy.license_header_missing`` can make it a blocker or a note); generated
+  files, build-system and tooling files, files that cannot hold a comment, and GPL
+  files with a build tool's special exception (``config.guess``, ``ltmain.sh``,
+  Bison parsers) are counted, not reported one by one;
+* ``rat`` follows Apache RAT as a build runs it: RAT's default excludes apply, and
+  every other file needs an approved license header, else a **blocker**.
+
+In both modes a Category X license (GPL family without an exception, BSD with the
+advertising clause…) is a **blocker**, a Category B license (CDDL, MPL, EPL: binary
+only) or an SPDX tag no category lists a **warning**, another approved family (MIT,
+BSD…: third-party code, which LICENSE should mention) a **note**.
+
+Results: first one summary for the archive — ``data.counts`` (every kind),
+``data.reasons`` (the files reported, by reason and status) and ``data.folders``
+(where they are: the few folders that hold them, with a glob for an exclude) — a
+note when files are reported, a pass when none are; then the per-file results.
+Every blocker is recorded; warnings and notes at most :data:`MAX_FILE_RESULTS`
+(``data.omitted`` says how many more the counts hold). A bound on what is listed
+never changes a verdict.
 """
 
 from __future__ import annotations
@@ -23,44 +35,92 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from shared.checks.base import CheckInputs, Recorder, Scope, Status
 from shared.checks.header_rules import HeaderKind
+from shared.checks.policy import Policy
 from shared.checks.source_scan import ScannedFile, SourceScan, member_result_path, scan_for_check
 
 __all__ = [
     "CHECK_ID",
     "CHECK_VERSION",
     "MAX_FILE_RESULTS",
+    "RAT_DEFAULT_EXCLUDES",
     "SCOPE",
     "ExcludeRules",
+    "HeaderRules",
     "check_scan",
+    "folder_summary",
     "run",
 ]
 
 CHECK_ID = "license_headers"
-CHECK_VERSION = 1
+CHECK_VERSION = 2
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = (
+    "archive",
+    "license_header_excludes",
+    "license_header_mode",
+    "license_header_missing",
+)
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 MAX_FILE_RESULTS = 200
-"""Per-file results recorded for one archive at most (the summary counts them all)."""
+"""Warnings and notes recorded per archive at most (every blocker is; the summary counts all)."""
+MAX_FOLDERS = 12
+"""Folders named in the summary at most."""
 RAT_EXCLUDES = ".rat-excludes"
 
-_STATUS_OF_KIND = {
-    HeaderKind.MISSING: Status.BLOCKER,
-    HeaderKind.UNAPPROVED: Status.BLOCKER,
-    HeaderKind.CATEGORY_B: Status.WARNING,
-    HeaderKind.UNRECOGNISED: Status.WARNING,
-    HeaderKind.APPROVED: Status.NOTE,
-}
-_MESSAGES = {
-    HeaderKind.MISSING: "no license header",
-    HeaderKind.UNAPPROVED: "a Category X license ({license}): it cannot be in an ASF release",
-    HeaderKind.CATEGORY_B: "a Category B license ({license}): allowed in binary form only",
-    HeaderKind.UNRECOGNISED: "an SPDX license no category lists ({license})",
-    HeaderKind.APPROVED: "third-party code under {license}: LICENSE should say so",
-}
+RAT_DEFAULT_EXCLUDES: tuple[str, ...] = (
+    # editors' backup and lock files
+    "*~",
+    "#*#",
+    ".#*",
+    "%*%",
+    "._*",
+    ".DS_Store",
+    # version control
+    ".git/",
+    ".gitignore",
+    ".gitattributes",
+    ".gitmodules",
+    ".gitkeep",
+    ".svn/",
+    "CVS/",
+    ".cvsignore",
+    ".hg/",
+    ".hgignore",
+    ".hgtags",
+    ".bzr/",
+    ".bzrignore",
+    "RCS/",
+    "SCCS/",
+    "_darcs/",
+    ".arch-ids/",
+    "vssver.scc",
+    # Maven
+    "target/",
+    ".mvn/",
+    ".repository/",
+    "release.properties",
+    "pom.xml.releaseBackup",
+    "pom.xml.tag",
+    "build.log",
+    "cobertura.ser",
+    # Eclipse and IntelliJ IDEA
+    ".classpath",
+    ".project",
+    ".settings/",
+    "*.iml",
+    "*.ipr",
+    "*.iws",
+    ".idea/",
+)
+"""What RAT's Maven plugin leaves out unless told otherwise (its SCM, Maven, Eclipse and
+IDEA defaults), in ``.rat-excludes`` syntax; applied in ``rat`` mode."""
 
 
 class ExcludeRules:
@@ -113,19 +173,61 @@ class ExcludeRules:
         return False
 
 
-def _kind(file: ScannedFile, excludes: ExcludeRules) -> HeaderKind:
-    if file.verdict.kind in (HeaderKind.NOTICE, HeaderKind.BINARY):
-        return file.verdict.kind
-    if excludes.matches(file.relpath) or posixpath.basename(file.relpath) == RAT_EXCLUDES:
-        return HeaderKind.EXCLUDED
-    return file.verdict.kind
+@dataclass(frozen=True, slots=True)
+class HeaderRules:
+    """What the policy makes of each kind of file: its status, or ``None`` (counted only)."""
+
+    mode: str
+    missing: Status
+    excludes: ExcludeRules
+
+    @classmethod
+    def of(cls, policy: Policy, scan: SourceScan) -> HeaderRules:
+        rat = scan.root_files.get(RAT_EXCLUDES)
+        rat_lines = rat.decode("utf-8", errors="replace").splitlines() if rat is not None else []
+        defaults = RAT_DEFAULT_EXCLUDES if policy.license_header_mode == "rat" else ()
+        excludes = ExcludeRules([*defaults, *rat_lines, *policy.license_header_excludes])
+        default_missing = "blocker" if policy.license_header_mode == "rat" else "warning"
+        missing = Status(policy.license_header_missing or default_missing)
+        return cls(policy.license_header_mode, missing, excludes)
+
+    def kind(self, file: ScannedFile) -> HeaderKind:
+        kind = file.verdict.kind
+        if kind in (HeaderKind.NOTICE, HeaderKind.BINARY):
+            return kind
+        if self.excludes.matches(file.relpath) or posixpath.basename(file.relpath) == RAT_EXCLUDES:
+            return HeaderKind.EXCLUDED
+        return kind
+
+    def status(self, kind: HeaderKind) -> Status | None:
+        if kind is HeaderKind.MISSING:
+            return self.missing
+        if self.mode == "rat" and kind in _RAT_UNAPPROVED:
+            return Status.BLOCKER
+        return _STATUS_OF_KIND.get(kind)
+
+    def message(self, kind: HeaderKind, license_: str | None) -> str:
+        if self.mode == "rat" and kind in (HeaderKind.MISSING, HeaderKind.BUILD):
+            return "no approved license header (RAT)"
+        if self.mode == "rat" and kind in (HeaderKind.EXCEPTION, HeaderKind.UNRECOGNISED):
+            return f"{license_}: not a license RAT approves (exclude it, as RAT users do)"
+        return _MESSAGES[kind].format(license=license_ or "")
 
 
-def _rules(scan: SourceScan, project_excludes: Iterable[str]) -> ExcludeRules:
-    rat = scan.root_files.get(RAT_EXCLUDES)
-    rat_lines = rat.decode("utf-8", errors="replace").splitlines() if rat is not None else []
-    return ExcludeRules([*rat_lines, *project_excludes])
-
+_STATUS_OF_KIND = {
+    HeaderKind.UNAPPROVED: Status.BLOCKER,
+    HeaderKind.CATEGORY_B: Status.WARNING,
+    HeaderKind.UNRECOGNISED: Status.WARNING,
+    HeaderKind.APPROVED: Status.NOTE,
+}
+_RAT_UNAPPROVED = frozenset({HeaderKind.BUILD, HeaderKind.EXCEPTION, HeaderKind.UNRECOGNISED})
+_MESSAGES = {
+    HeaderKind.MISSING: "no license header",
+    HeaderKind.UNAPPROVED: "a Category X license ({license}): it cannot be in an ASF release",
+    HeaderKind.CATEGORY_B: "a Category B license ({license}): allowed in binary form only",
+    HeaderKind.UNRECOGNISED: "an SPDX license no category lists ({license})",
+    HeaderKind.APPROVED: "third-party code under {license}: LICENSE should say so",
+}
 
 _SUMMARY_ORDER = (
     HeaderKind.APACHE,
@@ -134,70 +236,135 @@ _SUMMARY_ORDER = (
     HeaderKind.UNAPPROVED,
     HeaderKind.UNRECOGNISED,
     HeaderKind.MISSING,
+    HeaderKind.EXCEPTION,
     HeaderKind.GENERATED,
+    HeaderKind.BUILD,
     HeaderKind.EMPTY,
     HeaderKind.DATA,
     HeaderKind.NOTICE,
     HeaderKind.BINARY,
     HeaderKind.EXCLUDED,
 )
+_LABELS = {
+    HeaderKind.APACHE: "with the Apache header",
+    HeaderKind.APPROVED: "under another approved license",
+    HeaderKind.CATEGORY_B: "under a Category B license",
+    HeaderKind.UNAPPROVED: "under a Category X license",
+    HeaderKind.UNRECOGNISED: "under an unlisted SPDX license",
+    HeaderKind.MISSING: "source files without a header",
+    HeaderKind.EXCEPTION: "GPL with a build tool's exception",
+    HeaderKind.GENERATED: "generated",
+    HeaderKind.BUILD: "build and tooling files",
+    HeaderKind.EMPTY: "empty",
+    HeaderKind.DATA: "data files",
+    HeaderKind.NOTICE: "notices and documents",
+    HeaderKind.BINARY: "binary",
+    HeaderKind.EXCLUDED: "excluded",
+}
+
+
+def folder_summary(
+    paths: Sequence[tuple[str, str]], *, max_folders: int = MAX_FOLDERS
+) -> list[dict[str, Any]]:
+    """Where the reported files are: ``(relpath, reason)`` pairs grouped into at most
+    ``max_folders`` folders, most files first. Folders are opened from the top, the
+    biggest first, as long as the count allows, so a folder of many files is named as
+    deep as it goes. Each entry is ``{folder, files, reasons: {reason: n}, pattern}``;
+    ``pattern`` is the exclude glob that covers the entry (``folder/**``, or ``folder/*``
+    when its files are all directly in it; ``*`` or ``**`` at the top)."""
+    groups: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {(): []}
+    for relpath, reason in paths:
+        groups[()].append((tuple(relpath.split("/")[:-1]), reason))
+    opened = True
+    while opened:
+        opened = False
+        for key in sorted(groups, key=lambda k: -len(groups[k])):
+            split: dict[tuple[str, ...], list[tuple[tuple[str, ...], str]]] = {}
+            for item in groups[key]:
+                folder = item[0]
+                split.setdefault(
+                    folder[: len(key) + 1] if len(folder) > len(key) else key, []
+                ).append(item)
+            if list(split) == [key] or len(groups) - 1 + len(split) > max_folders:
+                continue
+            del groups[key]
+            groups.update(split)
+            opened = True
+            break
+    entries: list[tuple[int, str, dict[str, Any]]] = []
+    for key, items in groups.items():
+        if not items:
+            continue
+        name = "/".join(key)
+        deeper = any(len(f) > len(key) for f, _ in items)
+        entry = {
+            "folder": name,
+            "files": len(items),
+            "reasons": dict(Counter(reason for _, reason in items).most_common()),
+            "pattern": (f"{name}/" if name else "") + ("**" if deeper else "*"),
+        }
+        entries.append((-len(items), name, entry))
+    return [entry for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1]))]
 
 
 def check_scan(
-    scan: SourceScan, *, artifact: str, excludes: Iterable[str], recorder: Recorder
+    scan: SourceScan, *, artifact: str, policy: Policy | None = None, recorder: Recorder
 ) -> None:
-    """Record per-file results and the summary for one scanned archive."""
-    rules = _rules(scan, excludes)
+    """Record the summary and the per-file results for one scanned archive."""
+    rules = HeaderRules.of(policy or Policy(), scan)
     counts: Counter[HeaderKind] = Counter()
     findings: list[tuple[Status, ScannedFile, HeaderKind]] = []
     for file in scan.files:
-        kind = _kind(file, rules)
+        kind = rules.kind(file)
         counts[kind] += 1
-        status = _STATUS_OF_KIND.get(kind)
+        status = rules.status(kind)
         if status is not None:
             findings.append((status, file, kind))
     findings.sort(key=lambda f: f[0].rank)  # stable: worst first, archive order within
-    for status, file, kind in findings[:MAX_FILE_RESULTS]:
-        license_ = file.verdict.license or ""
+    blockers = [f for f in findings if f[0] is Status.BLOCKER]
+    others = [f for f in findings if f[0] is not Status.BLOCKER]
+    listed = blockers + others[:MAX_FILE_RESULTS]
+    serious = [f for f in findings if f[0] in (Status.BLOCKER, Status.WARNING)]
+    reasons = Counter(f"{kind.value}:{status.value}" for status, _, kind in findings)
+    recorder.record(
+        Status.NOTE if serious else Status.PASS,
+        artifact,
+        _summary_message(counts, serious),
+        mode=rules.mode,
+        missing_status=rules.missing.value,
+        counts={kind.value: counts[kind] for kind in _SUMMARY_ORDER},
+        reasons=[
+            {"reason": key.split(":")[0], "status": key.split(":")[1], "files": n}
+            for key, n in sorted(
+                reasons.items(), key=lambda kv: (Status(kv[0].split(":")[1]).rank, -kv[1])
+            )
+        ],
+        folders=folder_summary([(f.relpath, kind.value) for _, f, kind in serious]),
+        omitted=len(findings) - len(listed),
+        excludes=list(rules.excludes.patterns),
+    )
+    for status, file, kind in listed:
         recorder.record(
             status,
             member_result_path(artifact, file.relpath),
-            f"{file.relpath}: {_MESSAGES[kind].format(license=license_)}",
+            f"{file.relpath}: {rules.message(kind, file.verdict.license)}",
             member=file.relpath,
             kind=kind.value,
             license=file.verdict.license,
         )
-    summary_status = _summary_status(findings)
-    bad = counts[HeaderKind.MISSING] + counts[HeaderKind.UNAPPROVED]
-    checked = counts[HeaderKind.APACHE] + counts[HeaderKind.APPROVED] + bad
-    message = (
-        f"{counts[HeaderKind.APACHE]:,} files with the Apache header, "
-        f"{counts[HeaderKind.MISSING]:,} without a license header, "
-        f"{counts[HeaderKind.UNAPPROVED]:,} under a Category X license "
-        f"({checked:,} checked; {counts[HeaderKind.GENERATED]:,} generated, "
-        f"{counts[HeaderKind.EMPTY]:,} empty, "
-        f"{counts[HeaderKind.BINARY]:,} binary, {counts[HeaderKind.EXCLUDED]:,} excluded)"
-    )
-    recorder.record(
-        summary_status,
-        artifact,
-        message,
-        counts={kind.value: counts[kind] for kind in _SUMMARY_ORDER},
-        omitted=max(len(findings) - MAX_FILE_RESULTS, 0),
-        excludes=list(rules.patterns),
-    )
 
 
-def _summary_status(findings: list[tuple[Status, ScannedFile, HeaderKind]]) -> Status:
-    """The summary repeats no per-file result (each can be ignored on its own): it carries
-    the worst status of the findings left out past the bound; otherwise it is a note when
-    files were reported, a pass when none were."""
-    omitted = findings[MAX_FILE_RESULTS:]
-    worst = min((f[0] for f in omitted), key=lambda s: s.rank, default=Status.PASS)
-    if worst in (Status.BLOCKER, Status.WARNING):
-        return worst
-    serious = any(f[0] in (Status.BLOCKER, Status.WARNING) for f in findings)
-    return Status.NOTE if serious else Status.PASS
+def _summary_message(
+    counts: Counter[HeaderKind], serious: list[tuple[Status, ScannedFile, HeaderKind]]
+) -> str:
+    total = sum(counts.values())
+    parts = [f"{counts[kind]:,} {_LABELS[kind]}" for kind in _SUMMARY_ORDER if counts[kind]]
+    head = f"{total:,} files: " + ", ".join(parts)
+    if not serious:
+        return head
+    worst = Counter(status.value for status, _, _ in serious)
+    found = " and ".join(f"{n:,} {status}{'s' if n != 1 else ''}" for status, n in worst.items())
+    return f"{head} — {found}, by folder in the details"
 
 
 def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> None:
@@ -205,6 +372,4 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
     scan = scan_for_check(inputs, recorder, artifact=artifact)
     if scan is None or artifact is None:
         return
-    check_scan(
-        scan, artifact=artifact, excludes=inputs.policy.license_header_excludes, recorder=recorder
-    )
+    check_scan(scan, artifact=artifact, policy=inputs.policy, recorder=recorder)

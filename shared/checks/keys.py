@@ -20,6 +20,8 @@ from shared.openpgp.policy import KeyMaterial, evaluate
 CHECK_ID = "keys"
 CHECK_VERSION = 1
 SCOPE = Scope.RELEASE
+POLICY_FIELDS: tuple[str, ...] = ()
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 PATH = "KEYS"
 

@@ -7,6 +7,8 @@
 * Exactly one NOTICE with the ASF attribution sentence ("This product includes
   software developed at The Apache Software Foundation (http://www.apache.org/).",
   wrapped anyhow, ``https`` accepted) and a copyright line (``Copyright`` and a year).
+  A NOTICE that credits "The Apache Software Foundation (http://www.apache.org/)" in
+  other words gets a warning instead of a blocker.
 * Podlings (``policy.podling``) also need ``DISCLAIMER`` or ``DISCLAIMER-WIP``.
 
 A failure carries ``data.diff``: a unified diff of the first part that differs
@@ -37,8 +39,10 @@ __all__ = [
 ]
 
 CHECK_ID = "license_notice"
-CHECK_VERSION = 1
+CHECK_VERSION = 2
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = ("archive", "podling")
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 _CONTEXT = 3
 _END_OF_TERMS = "END OF TERMS AND CONDITIONS"
@@ -141,6 +145,10 @@ _ATTRIBUTION = re.compile(
     r"The\s+Apache\s+Software\s+Foundation\s*\(\s*https?://www\.apache\.org/?\s*\)",
     re.IGNORECASE,
 )
+_CREDITS_ASF = re.compile(
+    r"The\s+Apache\s+Software\s+Foundation\s*\(\s*https?://www\.apache\.org/?\s*\)",
+    re.IGNORECASE,
+)
 _COPYRIGHT = re.compile(r"^\s*Copyright\b.*\b(?:19|20)\d{2}\b", re.IGNORECASE | re.MULTILINE)
 
 
@@ -151,6 +159,10 @@ class NoticeFindings:
     attribution: bool
     copyright: bool
     diff: str | None = None
+    credits_asf: bool = False
+    """The ASF is credited with its address, in words other than the standard sentence
+    (Subversion and Serf: "…developed by many people, and distributed under Contributor
+    License Agreements to The Apache Software Foundation (http://www.apache.org/)")."""
     """Unified diff from the expected opening of a NOTICE to this one's (if something lacks)."""
 
 
@@ -181,7 +193,8 @@ def check_notice(text: str, *, project: str, name: str = "NOTICE") -> NoticeFind
             expected, actual, "NOTICE (expected opening)", name, n=_CONTEXT, lineterm=""
         )
     )
-    return NoticeFindings(attribution, copyright_, diff)
+    credits = attribution or _CREDITS_ASF.search(flat) is not None
+    return NoticeFindings(attribution, copyright_, diff, credits)
 
 
 _LICENSE_NAMES = ("license", "license.txt", "license.md", "licence", "licence.txt", "licence.md")
@@ -264,6 +277,18 @@ def _check_notice(scan: SourceScan, artifact: str, project: str, recorder: Recor
     ]
     if not missing:
         recorder.passed(where, f"{relpath} has the ASF attribution and a copyright line")
+        return
+    if missing == ["the ASF attribution sentence"] and findings.credits_asf:
+        recorder.warning(
+            where,
+            f"{relpath} credits The Apache Software Foundation in its own words, not with the "
+            'standard sentence "This product includes software developed at The Apache '
+            'Software Foundation (http://www.apache.org/)."',
+            attribution=False,
+            credits_asf=True,
+            copyright=True,
+            diff=findings.diff,
+        )
         return
     recorder.blocker(
         where,

@@ -9,9 +9,12 @@ Run once per release. Blockers:
 * private keys: ``id_rsa`` and friends, ``*.key``, ``*.p12``/``*.pfx``, and any small file
   holding a PEM, OpenSSH or OpenPGP private key;
 * a podling's artifact (``policy.podling``) without ``incubating`` in its name;
+* a source archive whose name does not carry the release's version (release ``2.4.69``
+  holding ``httpd-2.4.68.tar.gz``): the vote would be on other files than it says;
 * a path that is not a clean relative path (``..``, control characters, not NFC).
 
-Warnings: a signature, checksum or SBOM whose artifact is missing. Notes: files of
+Warnings: another artifact whose name does not carry the release's version; a
+signature, checksum or SBOM whose artifact is missing. Notes: files of
 unknown kind. Known documents (``README``, ``RELEASE-NOTES``…) pass.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import re
 
 from shared.checks.artifacts import FileKind, artifact_of, classify, companions, is_source_archive
 from shared.checks.base import CheckInputs, Recorder, Scope
@@ -26,8 +30,10 @@ from shared.errors import ValidationError
 from shared.ids import check_relpath
 
 CHECK_ID = "paths"
-CHECK_VERSION = 1
+CHECK_VERSION = 2
 SCOPE = Scope.RELEASE
+POLICY_FIELDS: tuple[str, ...] = ("podling",)
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 SNIFF_BYTES = 64 * 1024
 """Files up to this size (and the start of larger ones) are searched for private keys."""
@@ -127,6 +133,36 @@ def _check_artifact(inputs: CheckInputs, artifact: str, recorder: Recorder) -> N
         recorder.blocker(artifact, "a podling's artifact must have 'incubating' in its name")
 
 
+_UNKNOWN_VERSIONS = ("", "0")
+"""What ``atr check`` passes when no artifact name gave it a version: nothing to compare."""
+
+
+def names_version(name: str, version: str) -> bool:
+    """True if the file name ``name`` carries ``version`` as a whole (``httpd-2.4.68.tar.gz``
+    carries ``2.4.68``, not ``2.4.6`` nor ``2.4.69``)."""
+    pattern = rf"(?<![0-9A-Za-z.]){re.escape(version)}(?!\.?[0-9])"
+    return re.search(pattern, posixpath.basename(name), re.IGNORECASE) is not None
+
+
+def _check_version(inputs: CheckInputs, artifact: str, recorder: Recorder) -> None:
+    if inputs.version in _UNKNOWN_VERSIONS or names_version(artifact, inputs.version):
+        return
+    name = posixpath.basename(artifact)
+    if is_source_archive(artifact):
+        recorder.blocker(
+            artifact,
+            f"{name} does not carry the release's version {inputs.version}: "
+            "the source archive of another version?",
+            version=inputs.version,
+        )
+    else:
+        recorder.warning(
+            artifact,
+            f"{name} does not carry the release's version {inputs.version}",
+            version=inputs.version,
+        )
+
+
 def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> None:
     """Look at every file of the release."""
     kinds = {path: classify(path) for path in inputs.files}
@@ -145,6 +181,7 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
         kind = kinds[path]
         if kind is FileKind.ARTIFACT:
             _check_artifact(inputs, path, recorder)
+            _check_version(inputs, path, recorder)
         elif kind is FileKind.KEYS:
             recorder.blocker(
                 path,

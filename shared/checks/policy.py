@@ -55,6 +55,13 @@ class Policy(BaseModel):
     archive: ArchiveLimits = ArchiveLimits()
     license_header_excludes: tuple[str, ...] = ()
     """Globs of paths inside source archives exempt from the license-header check."""
+    license_header_mode: Literal["asf", "rat"] = "asf"
+    """``asf``: the ASF's source-header policy (a missing header is a warning; generated,
+    build-system and comment-less files need none). ``rat``: Apache RAT's rules (every file
+    not excluded needs an approved header, else a blocker; RAT's default excludes apply)."""
+    license_header_missing: Literal["blocker", "warning", "note"] | None = None
+    """The status of a source file with no license header (None: the mode's own — a
+    warning in ``asf`` mode, a blocker in ``rat`` mode)."""
     ignores: tuple[IgnoreRule, ...] = ()
 
     @classmethod

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,11 @@ def _run_one(
     return recorder.results, None
 
 
+WAITING_CHECKS = frozenset({"keys", "signatures"})
+"""Checks that spend their time waiting for GnuPG: :func:`run_checks` runs them in a second
+thread while the others read the archives, and keeps the results in registry order."""
+
+
 def run_checks(inputs: CheckInputs, *, checks: Sequence[CheckModule] | None = None) -> Report:
     """Run ``checks`` (default: every registered check) over ``inputs``."""
     if checks is None:
@@ -125,15 +131,36 @@ def run_checks(inputs: CheckInputs, *, checks: Sequence[CheckModule] | None = No
 
         checks = CHECKS
     artifacts = find_artifacts(inputs.files)
+    jobs: list[tuple[CheckModule, str | None]] = [
+        (check, target)
+        for check in checks
+        for target in ([None] if check.SCOPE is Scope.RELEASE else list(artifacts))
+    ]
+    waiting = [i for i, job in enumerate(jobs) if job[0].CHECK_ID in WAITING_CHECKS]
+    outcomes: dict[int, tuple[list[CheckResult], str | None]] = {}
+
+    def run_waiting() -> None:
+        for i in waiting:
+            outcomes[i] = _run_one(jobs[i][0], inputs, jobs[i][1])
+
+    helper = threading.Thread(target=run_waiting, name="atr-checks-gnupg") if waiting else None
+    if helper is not None and len(jobs) > len(waiting):
+        helper.start()
+    elif helper is not None:
+        run_waiting()
+        helper = None
+    for i, (check, target) in enumerate(jobs):
+        if check.CHECK_ID not in WAITING_CHECKS:
+            outcomes[i] = _run_one(check, inputs, target)
+    if helper is not None:
+        helper.join()
     results: list[CheckResult] = []
     errors: list[str] = []
-    for check in checks:
-        targets: list[str | None] = [None] if check.SCOPE is Scope.RELEASE else list(artifacts)
-        for target in targets:
-            found, error = _run_one(check, inputs, target)
-            results.extend(found)
-            if error:
-                errors.append(error)
+    for i in range(len(jobs)):
+        found, error = outcomes[i]
+        results.extend(found)
+        if error:
+            errors.append(error)
     return Report(tuple(apply_ignores(results, inputs.policy)), tuple(errors))
 
 

@@ -58,6 +58,8 @@ __all__ = [
 CHECK_ID = "sbom"
 CHECK_VERSION = 1
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = ("archive",)
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 MAX_COMPONENT_RESULTS = 100
 """Per-component license results (Category X and B) recorded at most."""

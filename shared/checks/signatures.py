@@ -31,6 +31,8 @@ from shared.openpgp.policy import KeyMaterial, evaluate
 CHECK_ID = "signatures"
 CHECK_VERSION = 1
 SCOPE = Scope.ARTIFACT
+POLICY_FIELDS: tuple[str, ...] = ()
+"""The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 MAX_SIGNATURE_BYTES = 1 << 20
 """An ``.asc`` larger than this is not a signature file; it is not given to GnuPG."""

@@ -291,3 +291,14 @@ def _project_status(state: CliState, *, project: str, as_json: bool) -> None:
     click.echo()
     click.echo("recent tasks:")
     table(TASK_HEADERS, task_rows(report["tasks"]), empty="  none")
+
+
+def _add_distribution_commands() -> None:
+    """``atr release announce`` and ``archive`` live with the distribution commands."""
+    from shared.cli.cmd_distribute import announce, archive  # noqa: PLC0415
+
+    release.add_command(announce)
+    release.add_command(archive)
+
+
+_add_distribution_commands()

@@ -17,12 +17,10 @@ import click
 import httpx
 
 from shared.cli.config import Config, config_path, load_config
+from shared.cli.defaults import DEFAULT_AGENT
 from shared.client import AgentClient, normalize_agent_url
 
 T = TypeVar("T")
-
-DEFAULT_AGENT = "http://127.0.0.1:8765"
-"""Where ``atr-agent serve`` listens without configuration."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -85,15 +86,28 @@ class _PacketError(ValueError):
     pass
 
 
-def _crc24(data: bytes) -> int:
-    crc = 0xB704CE
-    for byte in data:
-        crc ^= byte << 16
+def _crc24_table() -> tuple[int, ...]:
+    table = []
+    for index in range(256):
+        crc = index << 16
         for _ in range(8):
             crc <<= 1
             if crc & 0x1000000:
                 crc ^= 0x1864CFB
-    return crc & 0xFFFFFF
+        table.append(crc & 0xFFFFFF)
+    return tuple(table)
+
+
+_CRC24_TABLE = _crc24_table()
+
+
+def _crc24(data: bytes) -> int:
+    """The OpenPGP armor checksum (RFC 4880 6.1), a byte at a time through a table."""
+    crc = 0xB704CE
+    table = _CRC24_TABLE
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFF) ^ table[(crc >> 16) ^ byte]
+    return crc
 
 
 def _split_armor(lines: list[str]) -> tuple[str, str | None] | None:
@@ -271,7 +285,15 @@ def parse_keys(text: str) -> KeysFile:
 
 
 def parse_keys_texts(texts: Iterable[str]) -> KeysFile:
-    """The blocks of several texts (a KEYS file and registered keys), numbered in order."""
+    """The blocks of several texts (a KEYS file and registered keys), numbered in order.
+
+    Remembered for the last few inputs: the keys and signatures checks of one release
+    parse the same KEYS."""
+    return _parse_cached(tuple(texts))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_cached(texts: tuple[str, ...]) -> KeysFile:
     blocks: list[KeyBlock] = []
     for text in texts:
         for line, lines in _blocks(text):

@@ -9,8 +9,10 @@ The ASF 3rd Party License Policy sorts licenses into three categories:
 :func:`classify` takes an SPDX expression (or one of the informal names people write
 in manifests, such as ``"Apache 2.0"`` or ``"MIT/Apache-2.0"``) and answers its
 category: for ``OR`` the best choice, for ``AND`` the worst part, for ``WITH`` the
-category of the license the exception applies to. Names it does not know give
-:attr:`Category.UNKNOWN`.
+category of the license the exception applies to — except the build-tool exceptions
+(:data:`BUILD_TOOL_EXCEPTIONS`: Autoconf, Libtool, Bison…), which make a GPL file
+Category A. Expressions are parsed by the ``license-expression`` library. Names it does
+not know give :attr:`Category.UNKNOWN`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,23 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cyclonedx.spdx import fixup_id
+from license_expression import (
+    OR,
+    ExpressionError,
+    LicenseExpression,
+    LicenseSymbol,
+    LicenseWithExceptionSymbol,
+    Licensing,
+)
 
-__all__ = ["Category", "LicenseClass", "category_of_id", "classify", "normalize_id"]
+__all__ = [
+    "BUILD_TOOL_EXCEPTIONS",
+    "Category",
+    "LicenseClass",
+    "category_of_id",
+    "classify",
+    "normalize_id",
+]
 
 
 class Category(StrEnum):
@@ -59,6 +76,10 @@ CATEGORY_A = frozenset(
         "CC-PDDC",
         "CC0-1.0",
         "EDL-1.0",
+        "FSFAP",
+        "FSFUL",
+        "FSFULLR",
+        "FSFULLRWD",
         "ICU",
         "ISC",
         "Libpng",
@@ -242,6 +263,8 @@ class LicenseClass:
     category: Category
     unknown: tuple[str, ...] = ()
     """Ids or names in the expression that no category lists."""
+    exceptions: tuple[str, ...] = ()
+    """The ``WITH`` exceptions the expression names."""
 
     def to_json(self) -> dict[str, object]:
         return {"expression": self.expression, "category": self.category.value}
@@ -293,69 +316,67 @@ def _category_of_name(name: str) -> tuple[Category, str | None]:
     return Category.UNKNOWN, name
 
 
-# --- a small SPDX expression parser: OR < AND < WITH, parentheses -------------------
+# --- SPDX expressions, parsed by the license-expression library ------------------
 
-_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+BUILD_TOOL_EXCEPTIONS = frozenset(
+    {
+        "Autoconf-exception-2.0",
+        "Autoconf-exception-3.0",
+        "Autoconf-exception-generic",
+        "Autoconf-exception-generic-3.0",
+        "Autoconf-exception-macro",
+        "Bison-exception-1.24",
+        "Bison-exception-2.2",
+        "GCC-exception-2.0",
+        "GCC-exception-3.1",
+        "Libtool-exception",
+        "Texinfo-exception",
+        "gnu-javamail-exception",
+    }
+)
+"""SPDX exception ids that let a GPL-licensed build-tool file (``config.guess``, ``ltmain.sh``,
+a Bison parser skeleton, ``libgcc``'s runtime) be distributed under the terms of the program
+it is part of. ``GPL-… WITH`` one of these is treated as Category A: the ASF accepts such
+files in releases. Other exceptions (``Classpath-exception-2.0``…) keep the category of the
+license they qualify."""
+
+_BUILD_TOOL_EXCEPTIONS_LOWER = frozenset(e.lower() for e in BUILD_TOOL_EXCEPTIONS)
+
+_licensing = Licensing()
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.tokens = [m.group(1) for m in _TOKEN.finditer(text)]
-        self.pos = 0
+class _Walk:
+    """The category of a parsed expression: ``OR`` the best, ``AND`` the worst."""
+
+    def __init__(self) -> None:
         self.unknown: list[str] = []
+        self.exceptions: list[str] = []
 
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> str:
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
-
-    def parse_or(self) -> Category:
-        best = self.parse_and()
-        while (tok := self.peek()) is not None and tok.upper() == "OR":
-            self.take()
-            other = self.parse_and()
-            best = min(best, other, key=lambda c: c.badness)
-        return best
-
-    def parse_and(self) -> Category:
-        worst = self.parse_with()
-        while (tok := self.peek()) is not None and tok.upper() == "AND":
-            self.take()
-            other = self.parse_with()
-            worst = max(worst, other, key=lambda c: c.badness)
-        return worst
-
-    def parse_with(self) -> Category:
-        category = self.parse_atom()
-        tok = self.peek()
-        if tok is not None and tok.upper() == "WITH":
-            self.take()
-            if self.peek() is None:
-                raise ValueError("WITH without an exception")
-            self.take()  # the exception does not change the category
-        return category
-
-    def parse_atom(self) -> Category:
-        tok = self.peek()
-        if tok is None:
-            raise ValueError("expression ends too early")
-        if tok == "(":
-            self.take()
-            category = self.parse_or()
-            if self.peek() != ")":
-                raise ValueError("unbalanced parenthesis")
-            self.take()
+    def category(self, node: LicenseExpression) -> Category:
+        if isinstance(node, LicenseWithExceptionSymbol):
+            exception = str(node.exception_symbol.key)
+            self.exceptions.append(exception)
+            base = self.category(node.license_symbol)
+            if exception.lower() in _BUILD_TOOL_EXCEPTIONS_LOWER and base is Category.X:
+                return Category.A
+            return base
+        if isinstance(node, LicenseSymbol):
+            category, unknown = _category_of_name(str(node.key))
+            if unknown is not None:
+                self.unknown.append(unknown)
             return category
-        if tok == ")" or tok.upper() in ("AND", "OR", "WITH"):
-            raise ValueError(f"unexpected {tok!r}")
-        self.take()
-        category, unknown = _category_of_name(tok)
-        if unknown is not None:
-            self.unknown.append(unknown)
-        return category
+        parts = [self.category(arg) for arg in node.args]
+        if isinstance(node, OR):
+            return min(parts, key=lambda c: c.badness)
+        return max(parts, key=lambda c: c.badness)
+
+
+def _parse(text: str) -> LicenseExpression | None:
+    try:
+        parsed = _licensing.parse(text, simple=False)
+    except ExpressionError:
+        return None
+    return parsed if isinstance(parsed, LicenseExpression) else None
 
 
 def classify(expression: str) -> LicenseClass:
@@ -365,6 +386,8 @@ def classify(expression: str) -> LicenseClass:
     <Category.A: 'A'>
     >>> classify("MIT AND GPL-3.0-only").category
     <Category.X: 'X'>
+    >>> classify("GPL-2.0-or-later WITH Autoconf-exception-2.0").category
+    <Category.A: 'A'>
     """
     text = expression.strip()
     if not text:
@@ -376,14 +399,12 @@ def classify(expression: str) -> LicenseClass:
         return LicenseClass(text, category, (text,) if category is Category.UNKNOWN else ())
     # Old Cargo and npm style "MIT/Apache-2.0" means either.
     spdx_text = re.sub(r"\s*/\s*", " OR ", text) if "/" in text and " " not in text else text
-    parser = _Parser(spdx_text)
-    try:
-        category = parser.parse_or()
-        if parser.peek() is not None:
-            raise ValueError(f"unexpected {parser.peek()!r}")
-    except ValueError:
+    parsed = _parse(spdx_text)
+    if parsed is None or (isinstance(parsed, LicenseSymbol) and " " in str(parsed.key)):
         # Not an expression: free text, which may still name a copyleft family.
         if _X_WORDS.search(_squeeze(text)):
             return LicenseClass(text, Category.X)
         return LicenseClass(text, Category.UNKNOWN, (text,))
-    return LicenseClass(text, category, tuple(parser.unknown))
+    walk = _Walk()
+    category = walk.category(parsed)
+    return LicenseClass(text, category, tuple(walk.unknown), tuple(walk.exceptions))

@@ -445,3 +445,28 @@ def test_check_events_read_well_in_the_log_pane() -> None:
     model.append([done, finished])
     assert model.index(0, 4).data(Qt.ItemDataRole.ForegroundRole) == QColor(FAILED_EVENT_COLOUR)
     assert model.index(1, 4).data(Qt.ItemDataRole.ForegroundRole) is None
+
+
+def test_header_summary_names_reasons_and_folders(session: Session) -> None:
+    vm = ChecksViewModel(session, role=lambda: Role.COMMITTER)
+    vm.show_revision(_revision())
+    session.checks_changed.emit(report())
+    assert vm.header_summaries() == []  # the sample has no header summary
+    folders = [
+        {"folder": f"test/f{i}", "files": 10 - i, "reasons": {"missing": 10 - i},
+         "pattern": f"test/f{i}/*"}
+        for i in range(6)
+    ]  # fmt: skip
+    summary = result(
+        "license_headers",
+        SRC,
+        "note",
+        "45 source files without a header",
+        reasons=[{"reason": "missing", "status": "warning", "files": 45}],
+        folders=folders,
+    )
+    session.checks_changed.emit(report(items=[*report().results, summary]))
+    assert vm.header_summaries() == [
+        f"License headers in {SRC}: 45 without a header (warning) — in test/f0/* 10, "
+        "test/f1/* 9, test/f2/* 8, test/f3/* 7, 2 more"
+    ]

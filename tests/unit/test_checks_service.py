@@ -50,6 +50,11 @@ ROOT = "apache-acme-lib-1.0.0-src"
 ART = f"{ROOT}.tar.gz"
 
 
+def art(version: str) -> str:
+    """The source archive of ``version`` (its name carries the version, as paths checks)."""
+    return f"apache-acme-lib-{version}-src.tar.gz"
+
+
 @dataclass
 class World:
     factory: sessionmaker[Session]
@@ -150,8 +155,11 @@ def world(tmp_path: Path) -> Iterator[World]:
     engine.dispose()
 
 
-def good_files(**extra: bytes) -> dict[str, bytes]:
-    return release_files(ART, source_archive(ROOT, extra=extra), user_key("bob"))
+def good_files(version: str = "1.0.0", /, **extra: bytes) -> dict[str, bytes]:
+    name = art(version)
+    return release_files(
+        name, source_archive(name.removesuffix(".tar.gz"), extra=extra), user_key("bob")
+    )
 
 
 def by_check(report: CheckReport) -> dict[tuple[str, str], str]:
@@ -202,8 +210,17 @@ def test_the_hash_covers_exactly_what_a_run_reads() -> None:
         ("keys", ""),
         ("signatures", "a-1.0.tar.gz"),
     }
-    # A policy field is an input of every check; ignore rules are not.
-    assert all(before[k] != v for k, v in hashes(policy=Policy(compiled_code="warning")).items())
+    # A policy field is an input of the checks that read it (POLICY_FIELDS); ignore rules
+    # are an input of none.
+    changed = hashes(policy=Policy(compiled_code="warning"))
+    assert {k for k in before if before[k] != changed[k]} == {("compiled_code", "a-1.0.tar.gz")}
+    changed = hashes(policy=Policy(license_header_excludes=("gen/*",)))
+    assert {k for k in before if before[k] != changed[k]} == {("license_headers", "a-1.0.tar.gz")}
+    changed = hashes(policy=Policy(podling=True))
+    assert {k for k in before if before[k] != changed[k]} == {
+        ("paths", ""),
+        ("license_notice", "a-1.0.tar.gz"),
+    }
     ignoring = Policy.model_validate({"ignores": [{"check": "paths", "reason": "because"}]})
     assert hashes(policy=ignoring) == before
     assert hashes(version="1.1") != before
@@ -289,16 +306,17 @@ def test_unchanged_inputs_are_not_run_again(world: World) -> None:
 
 def test_blockers_close_the_gate_and_ignore_rules_open_it(world: World) -> None:
     world.release("2.0.0")
-    files = good_files(**{"lib/Helper.class": CLASS_FILE})
-    del files[ART + ".asc"]
+    ART2 = art("2.0.0")
+    files = good_files("2.0.0", **{"lib/Helper.class": CLASS_FILE})
+    del files[ART2 + ".asc"]
     world.revision("2.0.0", files)
     world.work()
     world.transition("2.0.0", Phase.CHECKS, "bob")
     report = world.report("2.0.0")
     assert report.state == "done" and report.blocked
     blockers = {(r.check, r.path) for r in report.results if r.status == "blocker"}
-    assert ("signatures", ART) in blockers and ("paths", ART) in blockers
-    assert ("compiled_code", f"{ART}!/lib/Helper.class") in blockers
+    assert ("signatures", ART2) in blockers and ("paths", ART2) in blockers
+    assert ("compiled_code", f"{ART2}!/lib/Helper.class") in blockers
     assert world.phase("2.0.0") == "checks"  # a blocker: it waits for the RM
     with pytest.raises(Conflict) as caught:
         world.transition("2.0.0", Phase.CANDIDATE)
@@ -309,7 +327,7 @@ def test_blockers_close_the_gate_and_ignore_rules_open_it(world: World) -> None:
         world.set_policy({"ignores": [{"check": "signatures", "status": "blocker", "reason": "x"}]})
     rules = [
         {"check": "compiled_code", "path": "*!/lib/*.class", "reason": "test fixture classes"},
-        {"check": "paths", "path": ART, "reason": "signed elsewhere"},
+        {"check": "paths", "path": ART2, "reason": "signed elsewhere"},
         {"check": "signatures", "reason": "no signature needed"},  # ineffective on blockers
     ]
     world.set_policy({"ignores": rules}, reason="known files")
@@ -330,7 +348,7 @@ def test_blockers_close_the_gate_and_ignore_rules_open_it(world: World) -> None:
 
 def test_an_ignore_rule_lets_a_waiting_release_move_on(world: World) -> None:
     world.release("3.0.0")
-    world.revision("3.0.0", good_files(**{"lib/Helper.class": CLASS_FILE}))
+    world.revision("3.0.0", good_files("3.0.0", **{"lib/Helper.class": CLASS_FILE}))
     world.work()
     world.transition("3.0.0", Phase.CHECKS, "bob")
     assert world.phase("3.0.0") == "checks"
@@ -345,30 +363,33 @@ def test_an_ignore_rule_lets_a_waiting_release_move_on(world: World) -> None:
         world.transition("3.0.0", Phase.VOTE)
 
 
-def test_a_policy_change_makes_runs_stale_until_rerun(world: World) -> None:
+def test_a_policy_change_requeues_the_runs_it_affects(world: World) -> None:
+    """Issue 11, item 7: changing a field the checks read redoes those runs by itself."""
     world.release("4.0.0")
-    world.revision("4.0.0", good_files(**{"lib/Helper.class": CLASS_FILE}))
+    world.revision("4.0.0", good_files("4.0.0", **{"lib/Helper.class": CLASS_FILE}))
     world.work()
-    world.set_policy({"compiled_code": "warning"}, reason="binary test data is fine")
-    report = world.report("4.0.0")
-    assert report.stale == 9 and all(r.stale for r in report.runs)
     world.transition("4.0.0", Phase.CHECKS, "bob")
-    with pytest.raises(Conflict, match="out of date"):
+    assert world.phase("4.0.0") == "checks"  # the compiled-code blocker
+    world.set_policy({"compiled_code": "warning"}, reason="binary test data is fine")
+    queued = world.events("checks.queued")[-1].data
+    assert queued["rerun"] is True and queued["runs"] == 1 and queued["queued"] == 1
+    report = world.report("4.0.0")
+    assert report.stale == 0 and report.state != "done"
+    with pytest.raises(Conflict, match="not finished"):
         world.transition("4.0.0", Phase.CANDIDATE)
-    with transaction(world.factory) as session, pytest.raises(Forbidden):
-        reader = Principal(name="eve", user_id=99, is_admin=False, token_role=Role.ADMIN)
-        service.rerun_checks(Store(session, reader), PROJECT, "4.0.0", None)
-    with transaction(world.factory) as session:
-        summary = service.rerun_checks(
-            Store(session, world.principal("bob")), PROJECT, "4.0.0", None
-        )
-    assert summary.queued == 9 and summary.reused == 0
-    assert world.events("checks.queued")[-1].data["rerun"] is True
     world.work()
     report = world.report("4.0.0")
     assert report.stale == 0 and not report.blocked
     assert any(r.check == "compiled_code" and r.status == "warning" for r in report.results)
     assert world.phase("4.0.0") == "candidate"  # the rerun finished clear, in phase checks
+    # Ignore rules are no input: they requeue nothing.
+    count = len(world.events("checks.queued"))
+    rule = {"check": "paths", "path": "*.zip", "reason": "none here"}
+    world.set_policy({"compiled_code": "warning", "ignores": [rule]}, reason="a rule")
+    assert len(world.events("checks.queued")) == count
+    with transaction(world.factory) as session, pytest.raises(Forbidden):
+        reader = Principal(name="eve", user_id=99, is_admin=False, token_role=Role.ADMIN)
+        service.rerun_checks(Store(session, reader), PROJECT, "4.0.0", None)
     with transaction(world.factory) as session:
         again = service.rerun_checks(Store(session, world.principal("bob")), PROJECT, "4.0.0", None)
     assert again.runs == 0  # nothing changed
@@ -380,7 +401,7 @@ def test_a_check_that_raises_is_a_blocker(world: World, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(compiled, "run", explode)
     world.release("5.0.0")
-    world.revision("5.0.0", good_files())
+    world.revision("5.0.0", good_files("5.0.0"))
     world.work()
     report = world.report("5.0.0")
     [run] = [r for r in report.runs if r.check == "compiled_code"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.engine.tasks import check, diagnostic, distribute, inventory
 from agent.engine.tasks.context import InvalidTaskArgs, TaskContext, TaskError
 from shared.protocol import TaskType
 
@@ -26,12 +25,22 @@ def run_task(ctx: TaskContext) -> dict[str, Any]:
             f"this agent has no handler for task type {ctx.task.type!r}"
         ) from None
     # No `case _`: mypy reports a missing return when a TaskType has no handler here.
+    # Handlers are imported when a task of their type first runs: an idle worker holds
+    # neither the checks nor their libraries (issue 10: two idle workers in < 250 MB).
     match task_type:
         case TaskType.INVENTORY:
+            from agent.engine.tasks import inventory  # noqa: PLC0415
+
             return inventory.run(ctx)
         case TaskType.DIAGNOSTIC_EMIT:
+            from agent.engine.tasks import diagnostic  # noqa: PLC0415
+
             return diagnostic.run(ctx)
         case TaskType.CHECK:
+            from agent.engine.tasks import check  # noqa: PLC0415
+
             return check.run(ctx)
         case TaskType.DISTRIBUTE:
+            from agent.engine.tasks import distribute  # noqa: PLC0415
+
             return distribute.run(ctx)

@@ -81,3 +81,29 @@ def test_could_not_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", str(tmp_path), "--policy", str(bad_policy)])
     assert result.exit_code == 2
     assert "podlin" in result.output
+
+
+def test_atr_commands_are_loaded_on_use_and_help_matches_them() -> None:
+    """`atr --help` lists every command from COMMAND_HELP without importing them; the text
+    there is each command's own short help (regenerate it when a docstring changes)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from shared.cli.command_help import COMMAND_HELP  # noqa: PLC0415
+    from shared.cli.main import COMMANDS, load_command, main  # noqa: PLC0415
+
+    assert set(COMMAND_HELP) == set(COMMANDS)
+    for name in COMMANDS:
+        command = load_command(name)
+        assert command.name == name
+        assert COMMAND_HELP[name] == command.get_short_help_str(limit=1000), name
+    assert not (set(main.commands) - set(COMMANDS))
+    probe = (
+        "import sys; from shared.cli import main\n"
+        "try: main(['--help'])\nexcept SystemExit: pass\n"
+        "heavy = [m for m in ('httpx', 'pgpy', 'shared.client', 'shared.checks.registry') "
+        "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in proc.stderr
+    assert "check " in proc.stdout and "vote " in proc.stdout

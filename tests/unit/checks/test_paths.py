@@ -101,3 +101,27 @@ def test_unclean_relative_paths() -> None:
     files = {"caf\u0065\u0301.tar.gz": Path("/nonexistent")}
     [result, *_] = run(paths, CheckInputs("foo", "1.0", files))
     assert any(r.status is Status.BLOCKER and "NFC" in r.message for r in [result, *_])
+
+
+def test_artifacts_of_another_version(tmp_path: Path) -> None:
+    """Release 2.4.69 holding httpd-2.4.68.tar.gz (issue 11, item 8): a blocker for the source
+    archive, a warning for another artifact; the artifacts of the release's version pass."""
+    make(tmp_path, complete())
+    bin_zip = "foo-1.0.1-bin.zip"
+    make(tmp_path, {bin_zip: b"z", bin_zip + ".asc": b"s", bin_zip + ".sha512": b"h"})
+    make(tmp_path, {"httpd-2.4.68.tar.gz": b"x", "httpd-2.4.68.tar.gz.asc": b"s"})
+    make(tmp_path, {"httpd-2.4.68.tar.gz.sha512": b"h"})
+    inputs = CheckInputs(
+        project="foo", version="1.0", files=dict(inputs_for(tmp_path).files), policy=Policy()
+    )
+    results = [r for r in run(paths, inputs) if "version" in r.data]
+    assert {(r.path, r.status) for r in results} == {
+        ("httpd-2.4.68.tar.gz", Status.BLOCKER),
+        (bin_zip, Status.WARNING),
+    }
+    assert "does not carry the release's version 1.0" in results[0].message
+    # The release's own version: nothing to say (2.4.68 is not 2.4.6 either).
+    same = CheckInputs(project="httpd", version="2.4.68", files=inputs.files, policy=Policy())
+    assert [r.path for r in run(paths, same) if "version" in r.data] == [ART, bin_zip]
+    near = CheckInputs(project="httpd", version="2.4.6", files=inputs.files, policy=Policy())
+    assert "httpd-2.4.68.tar.gz" in [r.path for r in run(paths, near) if "version" in r.data]

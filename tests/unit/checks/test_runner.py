@@ -147,3 +147,28 @@ def test_full_run_over_a_signed_release(tmp_path: Path, gpg_factory: GpgFactory)
     ]
     assert [r.status for r in mine] == [Status.PASS] * 5, [r.message for r in mine]
     assert not report.errors
+
+
+def test_waiting_checks_run_beside_the_others_and_keep_registry_order(tmp_path: Path) -> None:
+    """keys and signatures wait on GnuPG in a second thread; results stay in running order."""
+    import threading  # noqa: PLC0415
+    import types  # noqa: PLC0415
+
+    from shared.checks.base import CheckInputs, Scope  # noqa: PLC0415
+    from shared.checks.runner import run_checks  # noqa: PLC0415
+
+    threads: dict[str, str] = {}
+
+    def module(check_id: str) -> types.ModuleType:
+        def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> None:
+            threads[check_id] = threading.current_thread().name
+            recorder.note("", f"{check_id} ran")
+
+        mod = types.ModuleType(check_id)
+        mod.CHECK_ID, mod.CHECK_VERSION, mod.SCOPE, mod.run = check_id, 1, Scope.RELEASE, run  # type: ignore[attr-defined]
+        return mod
+
+    checks = [module(c) for c in ("paths", "keys", "signatures", "archives")]
+    report = run_checks(CheckInputs("foo", "1.0", {}), checks=checks)  # type: ignore[arg-type]
+    assert [r.check for r in report.results] == ["paths", "keys", "signatures", "archives"]
+    assert threads["keys"] == threads["signatures"] != threads["paths"] == threads["archives"]

@@ -147,3 +147,20 @@ def test_binary_archives_and_release_scope_are_skipped(run_check: RunCheck) -> N
     recorder = Recorder(license_notice.CHECK_ID)
     license_notice.run(inputs, recorder, artifact=None)
     assert recorder.results == []
+
+
+def test_notice_crediting_the_asf_in_other_words_is_a_warning(run_check: RunCheck) -> None:
+    """Subversion's and Serf's NOTICE: the ASF and its address, in their own sentence."""
+    tree = base_tree()
+    tree["NOTICE"] = (
+        "Apache Subversion\nCopyright 2022 The Apache Software Foundation\n\n"
+        "This product includes software developed by many people, and distributed\n"
+        "under Contributor License Agreements to The Apache Software Foundation\n"
+        "(http://www.apache.org/).\n"
+    )
+    results = run_check(license_notice, tree)
+    [warning] = by_status(results, Status.WARNING)
+    assert warning.path == "foo-1.0-src.tar.gz!/NOTICE"
+    assert "in its own words" in warning.message
+    assert warning.data["credits_asf"] is True
+    assert not by_status(results, Status.BLOCKER)

@@ -79,3 +79,26 @@ def test_normalize_and_category_of_id() -> None:
 def test_badness_orders_categories() -> None:
     ordered = sorted(Category, key=lambda c: c.badness)
     assert ordered == [Category.A, Category.B, Category.UNKNOWN, Category.X]
+
+
+@pytest.mark.parametrize(
+    ("expression", "category", "exceptions"),
+    [
+        ("GPL-2.0-or-later WITH Autoconf-exception-2.0", Category.A, ("Autoconf-exception-2.0",)),
+        ("GPL-3.0-or-later WITH Autoconf-exception-generic-3.0", Category.A, None),
+        ("GPL-2.0-or-later WITH Libtool-exception", Category.A, None),
+        ("GPL-3.0-or-later WITH Bison-exception-2.2", Category.A, None),
+        ("GPL-3.0-or-later WITH GCC-exception-3.1", Category.A, None),
+        # Other exceptions leave the license's category.
+        ("GPL-2.0-only WITH Classpath-exception-2.0", Category.X, ("Classpath-exception-2.0",)),
+        ("(GPL-2.0-or-later WITH Libtool-exception) AND MPL-2.0", Category.B, None),
+        ("FSFULLR", Category.A, ()),
+    ],
+)
+def test_build_tool_exceptions(
+    expression: str, category: Category, exceptions: tuple[str, ...] | None
+) -> None:
+    result = classify(expression)
+    assert result.category is category
+    if exceptions is not None:
+        assert result.exceptions == exceptions
