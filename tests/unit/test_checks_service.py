@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from agent import store
+from agent import phases, store
 from agent.blobs import BlobStore
 from agent.checks import gate, inputs, policy, queries, service
 from agent.db import models
@@ -81,10 +81,11 @@ class World:
     def revision(self, version: str, files: dict[str, bytes], *, base: int | None = None) -> int:
         shas = self.upload(files)
         with transaction(self.factory) as session:
-            made = (
-                Store(session, self.principal("bob"))
-                .as_committer(PROJECT)
-                .create_revision(version, RevisionCreate(base=base, files=shas))
+            made = phases.create_revision(
+                Store(session, self.principal("bob")),
+                PROJECT,
+                version,
+                RevisionCreate(base=base, files=shas),
             )
         return made.number
 
@@ -113,8 +114,8 @@ class World:
 
     def transition(self, version: str, to: Phase, who: str = "alice") -> str:
         with transaction(self.factory) as session:
-            writer = Store(session, self.principal(who)).for_transition(PROJECT, version, to)
-            return writer.transition(version, TransitionRequest(to=to)).phase.value
+            store_ = Store(session, self.principal(who))
+            return phases.transition(store_, PROJECT, version, TransitionRequest(to=to)).phase.value
 
     def set_policy(self, document: dict[str, Any], reason: str = "", who: str = "alice") -> None:
         with transaction(self.factory) as session:
