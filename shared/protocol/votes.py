@@ -64,7 +64,7 @@ class VoteStart(Model):
     """Start the vote on the release's latest revision (a candidate without blockers)."""
 
     hours: float | None = Field(
-        default=None, gt=0, le=MAX_VOTE_HOURS, description="default: the project's vote_min_hours"
+        default=None, gt=0, description="default: the project's vote_min_hours (at most 720)"
     )
     security: bool = Field(
         default=False, description="a security release voted on the private list (may be shorter)"

@@ -35,8 +35,11 @@ WAIT = 120.0
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
-    """One agent with two workers for the module (check tasks spread over them)."""
-    process = AgentProcess(tmp_path_factory.mktemp("checks-agent"), workers=2)
+    """One agent with two workers for the module (check tasks spread over them); its operator
+    lets projects raise the archive ratio far (the compression bomb test needs it)."""
+    process = AgentProcess(
+        tmp_path_factory.mktemp("checks-agent"), workers=2, config={"archive_max_ratio": 200_000}
+    )
     process.start()
     try:
         yield process
