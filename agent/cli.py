@@ -38,6 +38,7 @@ from shared.protocol import (
     TokenCreate,
     UserCreate,
 )
+from shared.protocol.distribute import CredentialSet
 
 if TYPE_CHECKING:
     from agent.keys import ProjectKeys
@@ -702,6 +703,96 @@ def vote_tick(ctx: _Context) -> None:
         f"mail: {len(report.mail.sent)} sent, {len(report.mail.retrying)} to retry, "
         f"{len(report.mail.failed)} failed"
     )
+
+
+# --- registry credentials and the vault ----------------------------------------------------------
+
+
+@cli.group("credential")
+def credential_group() -> None:
+    """Registry credentials in the vault (encrypted; never shown again)."""
+
+
+@credential_group.command("set")
+@click.argument("name")
+@click.option(
+    "--channel",
+    "channels",
+    multiple=True,
+    required=True,
+    metavar="KIND|PROJECT:CHANNEL",
+    help="what may use it: a channel kind (pypi, npm, svn, ...) or one project's channel",
+)
+@click.option("--username", default="", help="the user name, if the registry wants one")
+@click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="read the secret from this file (default: standard input, one line)",
+)
+@pass_ctx
+def credential_set(
+    ctx: _Context, name: str, channels: tuple[str, ...], username: str, secret_file: Path | None
+) -> None:
+    """Store the secret of credential NAME (read from stdin or --secret-file, never an argument:
+    arguments show in the process list)."""
+    from agent.distribute.credentials import set_credential  # noqa: PLC0415
+
+    if secret_file is not None:
+        secret = secret_file.read_text("utf-8").strip()
+    elif sys.stdin.isatty():
+        secret = click.prompt("Secret", hide_input=True).strip()
+    else:
+        secret = sys.stdin.readline().strip()
+    if not secret:
+        fail("the secret is empty", "give it on standard input or with --secret-file")
+    settings = ctx.settings()
+    with _operator(ctx) as s:
+        info = set_credential(
+            s.session,
+            settings,
+            s.principal,
+            name,
+            CredentialSet(secret=secret, username=username, channels=list(channels)),
+        )
+    click.echo(f"stored credential '{info.name}' for {', '.join(info.channels)}")
+
+
+@credential_group.command("list")
+@pass_ctx
+def credential_list(ctx: _Context) -> None:
+    """The stored credentials (names, user names, bindings; never the secrets)."""
+    from agent.distribute.credentials import list_credentials  # noqa: PLC0415
+
+    with _operator(ctx) as s:
+        rows = [
+            (c.name, c.username, ", ".join(c.channels), c.updated_by, f"{c.updated_at:%Y-%m-%d}")
+            for c in list_credentials(s.session, s.principal)
+        ]
+    _table(rows, ("name", "username", "channels", "by", "updated"))
+
+
+@credential_group.command("delete")
+@click.argument("name")
+@pass_ctx
+def credential_delete(ctx: _Context, name: str) -> None:
+    from agent.distribute.credentials import delete_credential  # noqa: PLC0415
+
+    with _operator(ctx) as s:
+        delete_credential(s.session, s.principal, name)
+    click.echo(f"deleted credential '{name}'")
+
+
+@cli.group("vault")
+def vault_group() -> None:
+    """The vault's key (see docs/distribution.md)."""
+
+
+@vault_group.command("new-key")
+def vault_new_key() -> None:
+    """Print a new vault key (32 random bytes, base64) for ATR_VAULT_KEY or vault_key_file."""
+    from agent.vault import new_key  # noqa: PLC0415
+
+    click.echo(new_key())
 
 
 # --- demo -----------------------------------------------------------------------------------------
