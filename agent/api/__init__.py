@@ -37,6 +37,7 @@ def api_routers(settings: Settings) -> list[Mount]:
         checks,
         committees,
         distribute,
+        downloads,
         events,
         health,
         keys,
@@ -77,6 +78,7 @@ def api_routers(settings: Settings) -> list[Mount]:
     mounts.append(Mount(votes.mail_router, API_PREFIX, settings.max_mail_import_bytes))
     mounts.append(Mount(keys.public_router, "", json_limit))  # GET /projects/{key}/KEYS
     mounts.append(Mount(pages.router, "", json_limit))  # the candidate pages
+    mounts.append(Mount(downloads.router, "", json_limit))  # the download pages
     return mounts
 
 

@@ -80,6 +80,9 @@ ACCESS: dict[str, Rule] = {
     "GET /projects/{key}/candidates/{version}/": Rule(Who.PUBLIC),
     "GET /projects/{key}/candidates/{version}/tally.json": Rule(Who.PUBLIC),
     "GET /projects/{key}/candidates/{version}/{path:path}": Rule(Who.PUBLIC),
+    "GET /projects/{key}/downloads": Rule(Who.PUBLIC),
+    "GET /projects/{key}/downloads/": Rule(Who.PUBLIC),
+    "GET /projects/{key}/downloads/{version}/{path:path}": Rule(Who.PUBLIC),
     # --- people, committees, projects ---------------------------------------------------------
     f"GET {_P}/users/me": Rule(Who.USER),
     f"GET {_P}/users": Rule(Who.USER),

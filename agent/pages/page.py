@@ -196,3 +196,8 @@ def candidate_page(
         voters_name="Incubator PMC" if vote.round == "incubator" else "project's PMC",
     )
     return page, vote
+
+
+def render_template(name: str, **context: object) -> str:
+    """Render one of the agent's page templates (``agent/pages/templates``)."""
+    return _ENV.get_template(name).render(**context)

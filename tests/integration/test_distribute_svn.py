@@ -7,9 +7,13 @@ Real parts: an agent with two workers, GnuPG for the signed plan, ``svnadmin``/`
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from shared.client.distribute import sign_plan
@@ -26,6 +30,9 @@ from tests.integration.distribute_support import (
 )
 from tests.integration.vote_support import client, wait_phase
 from tests.support.agent import PROJECT
+from tests.support.chromium import CHROMIUM, chromium
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +115,44 @@ def test_stage_vote_approve_distribute_announce(agent_factory, tmp_path: Path) -
         assert c.post(f"/projects/{PROJECT}/releases/1.0.1/announce", json={}).is_success
     wait_phase(agent, rm.token, "1.0.0", "archived")
     assert status(agent, rm.token, "1.0.1")["phase"] == "announced"
+    check_download_page(agent, tmp_path)
+
+
+def check_download_page(agent, tmp_path: Path) -> None:
+    """The hosted download page lists the announced release first, the archived one below;
+    every link it has resolves, and the files are the bytes the dist repository holds."""
+    url = f"{agent.url}/projects/{PROJECT}/downloads/"
+    with httpx.Client(timeout=30) as http:  # no credentials: it is public
+        page = http.get(url)
+        assert page.status_code == 200, page.text
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        text = page.text
+        assert text.index("Acme Library 1.0.1") < text.index('id="older"')
+        assert text.index('id="older"') < text.index("Acme Library 1.0.0")
+        assert "-rc1" not in text  # release candidates are never linked
+        links = re.findall(r'href="([^"#]+)"', text)
+        assert any(link.endswith(".tar.gz.asc") for link in links)
+        for link in links:
+            r = http.get(link)
+            assert r.status_code == 200, (link, r.status_code)
+            if link.endswith(".tar.gz") and "/1.0.1/" in link:
+                served = hashlib.sha512(r.content).hexdigest()
+                assert served in text  # the SHA-512 the page shows
+        assert (
+            http.get(f"{agent.url}/projects/{PROJECT}/downloads/1.0.1/nothing").status_code == 404
+        )
+        assert http.get(f"{agent.url}/projects/{PROJECT}/downloads/9.9/x").status_code == 404
+    if CHROMIUM is None:
+        return
+    dom = chromium("--virtual-time-budget=2000", "--dump-dom", url)
+    assert dom.returncode == 0 and "Download Acme Library" in dom.stdout
+    shot = tmp_path / "download-page.png"
+    made = chromium(
+        f"--screenshot={shot}", "--window-size=1200,900", "--virtual-time-budget=2000", url
+    )
+    assert made.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("ATR_UPDATE_SCREENSHOTS"):
+        shutil.copyfile(shot, SCREENSHOTS / "download-page.png")
 
 
 def _svn_bytes(url: str) -> bytes:
