@@ -50,7 +50,7 @@ from desktop.errors import (
 )
 from desktop.gnupg_backend import GnuPG
 from desktop.paths import data_dir
-from desktop.s2k import install as _install_streaming_s2k
+from desktop.pgpy_internals import install_streaming_s2k
 from desktop.securefile import ensure_private_dir, write_private
 from desktop.signing import (
     Progress,
@@ -79,7 +79,7 @@ with warnings.catch_warnings():
     import pgpy
     from pgpy.constants import RevocationReason, SignatureType
 
-_install_streaming_s2k()  # unlocking a key no longer costs 130 MB (see desktop.s2k)
+install_streaming_s2k()  # unlocking a key no longer costs 130 MB (see desktop.pgpy_internals)
 
 KEYRING_SERVICE = "atr-desktop"
 DEFAULT_BITS = 4096
