@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agent.db.session import sqlite_url
 from shared.errors import AtrError
@@ -56,6 +56,12 @@ class Settings(BaseModel):
     lease_seconds: int = Field(default=30, ge=1)
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     max_upload_bytes: int = Field(default=4 * GIB, ge=1)
+    tmp_max_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="bytes the temporary area (uploads in progress) may hold; "
+        "default: twice max_upload_bytes",
+    )
     session_token_hours: float = Field(default=12, gt=0)
     challenge_ttl_seconds: float = Field(default=300, gt=0)
     ws_revalidate_seconds: float = Field(
@@ -115,6 +121,22 @@ class Settings(BaseModel):
     def effective_public_url(self) -> str:
         """The URL clients use to reach this agent (it appears in login challenges)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @field_validator("tmp_max_bytes")
+    @classmethod
+    def _tmp_fits_an_upload(cls, value: int | None, info: ValidationInfo) -> int | None:
+        largest = info.data.get("max_upload_bytes")
+        if value is not None and isinstance(largest, int) and value < largest:
+            raise ValueError(
+                f"smaller than max_upload_bytes ({largest}): the largest upload could never "
+                "be stored"
+            )
+        return value
+
+    @property
+    def effective_tmp_max_bytes(self) -> int:
+        """The bound of the temporary area in effect."""
+        return self.tmp_max_bytes or 2 * self.max_upload_bytes
 
     @property
     def blob_dir(self) -> Path:

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.blobs import BlobNotFound, BlobTooLarge
 from agent.store import Conflict, Forbidden, NotFound, Unauthenticated
+from agent.tmparea import TempAreaFull
 from shared.errors import AtrError, OpenPGPError, TransitionError, ValidationError
 from shared.protocol import ErrorBody
 
@@ -21,6 +22,7 @@ STATUS_BY_ERROR: tuple[tuple[type[AtrError], int, str], ...] = (
     (TransitionError, 409, "invalid_transition"),
     (Conflict, 409, "conflict"),
     (BlobTooLarge, 413, "too_large"),
+    (TempAreaFull, 503, "unavailable"),
     (ValidationError, 400, "invalid"),
     (OpenPGPError, 400, "invalid"),
 )
@@ -34,6 +36,7 @@ _CODE_BY_STATUS = {
     409: "conflict",
     413: "too_large",
     422: "invalid",
+    503: "unavailable",
 }
 
 
