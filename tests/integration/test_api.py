@@ -228,6 +228,12 @@ def test_uploads_revisions_and_downloads(agent: AgentProcess) -> None:
         assert_error(
             c.post(f"{base}/revisions", json={"files": {"../evil": a["sha256"]}}), 400, "invalid"
         )
+        # a name the checks could not link under (file systems store at most 255 bytes)
+        long_name = "apache-" + "x" * 300 + ".tar.gz"
+        body = assert_error(
+            c.post(f"{base}/revisions", json={"files": {long_name: a["sha256"]}}), 400, "invalid"
+        )
+        assert "at most 255 bytes" in body["message"], body
         r = c.post(
             f"{base}/revisions",
             json={"files": {"src/a.tar.gz": a["sha256"], "b.txt": b["sha256"]}, "message": "one"},
