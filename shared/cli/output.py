@@ -143,10 +143,16 @@ def _compact(data: Mapping[str, Any]) -> str:
     )
 
 
+def _retry_mark(data: Mapping[str, Any]) -> str:
+    """``(attempt 2) `` for a line of a retried attempt; nothing for the first."""
+    attempt = data.get("attempt")
+    return f"(attempt {attempt}) " if isinstance(attempt, int) and attempt > 1 else ""
+
+
 def _log(data: Mapping[str, Any]) -> str:
     level = str(data.get("level", "info"))
     text = str(data.get("message", ""))
-    return text if level == "info" else f"{level}: {text}"
+    return _retry_mark(data) + (text if level == "info" else f"{level}: {text}")
 
 
 def _queued(data: Mapping[str, Any]) -> str:
@@ -160,7 +166,7 @@ def _started(data: Mapping[str, Any]) -> str:
 
 
 def _progress(data: Mapping[str, Any]) -> str:
-    return f"{data.get('done', '?')}/{data.get('total', '?')}"
+    return f"{_retry_mark(data)}{data.get('done', '?')}/{data.get('total', '?')}"
 
 
 def _finished(data: Mapping[str, Any]) -> str:

@@ -388,6 +388,12 @@ def test_event_lines_are_readable():
         "failed in 1.5 s: boom"
     )
     assert ev("task.progress", {"done": 1, "total": 2}).endswith("1/2")
+    # a task retried after a crash logs its lines again: the retry's lines say so
+    assert ev("task.log", {"level": "info", "message": "a", "attempt": 1}).endswith("task 12    a")
+    assert ev("task.log", {"level": "info", "message": "a", "attempt": 2}).endswith(
+        "(attempt 2) a"
+    )
+    assert ev("task.progress", {"done": 1, "total": 2, "attempt": 3}).endswith("(attempt 3) 1/2")
     phase = ev("release.phase_changed", {"from": "compose", "to": "checks", "reason": "ok"}, None)
     assert phase.endswith("foo 1.0.0  compose -> checks (ok)")
 
