@@ -414,3 +414,62 @@ def test_task_tables_name_the_check_and_its_artifact():
     assert task_kind(_task(check_id="keys", artifact="")) == "check keys"  # release-wide
     assert task_kind(_task()) == "check"
     assert task_rows([_task(check_id="paths")])[0][1] == "check paths"
+
+
+def test_watch_prints_a_finished_checks_blockers_from_the_report(tmp_path):
+    """``check.finished`` carries counts and where the report is; ``atr watch`` fetches the
+    blockers and warnings of that run from the report and prints them under its line."""
+    art = "apache-foo-1.0.0-src.tar.gz"
+    finished = Event(
+        id=5, at=NOW, kind="check.finished", project="foo", version="1.0.0", task_id=3,
+        data={
+            "revision": 1, "check": "license_notice", "check_version": 1, "artifact": art,
+            "state": "done", "error": None, "summary": {"blocker": 1, "warning": 1, "pass": 4},
+            "worst": "blocker", "result_count": 6,
+            "report": "/api/v1/projects/foo/releases/1.0.0/revisions/1/checks",
+        },
+    )  # fmt: skip
+
+    def result(status: str, path: str, message: str, check: str = "license_notice") -> dict:
+        return {
+            "check": check, "check_version": 1, "artifact": art, "path": path,
+            "status": status, "message": message,
+        }  # fmt: skip
+
+    report = {
+        "project": "foo", "version": "1.0.0", "revision": 1, "state": "done", "runs": [],
+        "results": [
+            result("pass", f"{art}!/LICENSE", "fine"),
+            result("warning", f"{art}!/NOTICE", "no copyright year"),
+            result("blocker", f"{art}!/LICENSE", "not the Apache License 2.0"),
+            result("blocker", art, "another check's blocker", check="signatures"),
+        ],
+        "summary": {"blocker": 2, "warning": 1, "note": 0, "pass": 1},
+        "ignored": 0, "blocked": True,
+    }  # fmt: skip
+    fetched = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/v1/tasks/3":
+            return httpx.Response(200, json=task(3))
+        if path == "/api/v1/events":
+            since = int(request.url.params["since"])
+            events = [finished.model_dump(mode="json")] if since < 5 else []
+            return httpx.Response(200, json={"events": events, "next_since": 5})
+        if path == "/api/v1/projects/foo/releases/1.0.0/revisions/1/checks":
+            fetched.append(path)
+            return httpx.Response(200, json=report)
+        return httpx.Response(404, json={"code": "not_found", "message": path})
+
+    result = invoke(handler, ["--agent", AGENT, "watch", "3"], tmp_path=tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(f"license_notice on {art}: 1 blocker, 1 warning, 4 pass")
+    assert lines[1].split() == ["blocker", f"{art}!/LICENSE:", "not", "the", "Apache", "License",
+                                "2.0"]  # fmt: skip
+    assert lines[2].split()[:2] == ["warning", f"{art}!/NOTICE:"]
+    assert len(lines) == 3 and fetched  # the other check's blocker is not this run's
+
+    as_json = invoke(handler, ["--agent", AGENT, "watch", "3", "--json"], tmp_path=tmp_path)
+    assert [json.loads(line)["kind"] for line in as_json.stdout.splitlines()] == ["check.finished"]
