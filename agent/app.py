@@ -18,6 +18,7 @@ from agent import ws
 from agent.api import API_PREFIX, api_router, install_error_handlers
 from agent.api.deps import AgentState
 from agent.api.health import agent_version
+from agent.api.health import public_router as health_public_router
 from agent.api.keys import public_router as keys_public_router
 from agent.api.pages import router as pages_router
 from agent.config import Settings
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router(), prefix=API_PREFIX)
     app.include_router(ws.router, prefix=API_PREFIX)
+    app.include_router(health_public_router)  # GET /health, for probes (also /api/v1/health)
     app.include_router(keys_public_router)  # GET /projects/{key}/KEYS, public
     app.include_router(pages_router)  # GET /projects/{key}/candidates/{version}/, public
     return app

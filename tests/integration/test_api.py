@@ -50,6 +50,9 @@ def test_health_needs_no_credentials(agent: AgentProcess) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["protocol"] == 1 and body["last_event_id"] > 0
+    short = httpx.get(f"{agent.url}/health")  # where load balancers and systemd probes look
+    assert short.status_code == 200, short.text
+    assert short.json()["status"] == "ok" and short.json()["version"] == body["version"]
 
 
 def test_openapi_and_docs(agent: AgentProcess) -> None:
