@@ -100,6 +100,9 @@ class Principal:
     token_role: Role
     token_project: str | None = None
     token_id: int | None = None
+    token_kind: str = "api"
+    """``session`` for a desktop login (a challenge signed with the user's key), ``api`` for
+    an API token (the CLI, automation)."""
     memberships: Mapping[str, Role] = field(default_factory=dict)
     """committee name → the user's role on it"""
 
@@ -413,6 +416,7 @@ def principal_for_user(user: models.User, *, token: models.ApiToken) -> Principa
         token_role=Role(token.role),
         token_project=token.project,
         token_id=token.id,
+        token_kind=token.kind,
         memberships={m.committee.name: Role(m.role) for m in user.memberships},
     )
 

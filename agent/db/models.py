@@ -393,7 +393,7 @@ class Ballot(Base):
     """+1, 0 or -1."""
     binding: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16))
-    """'desktop' or 'email'."""
+    """'desktop' (a desktop login session), 'api' (an API token: the CLI) or 'email'."""
     comment: Mapped[str] = mapped_column(Text, default="")
     signed_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(40), nullable=True)

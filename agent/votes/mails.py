@@ -15,8 +15,8 @@ from agent.config import Settings
 from agent.db import models
 from agent.mail.outbox import queue_mail
 from agent.mail.render import MailTemplates
-from agent.votes.views import Links, ends_text, tally_of, value_text
-from shared.votes import is_artifact
+from agent.votes.views import Links, ballot_to_wire, ends_text, tally_of, value_text
+from shared.votes import SOURCE_TEXT, is_artifact
 
 __all__ = ["VoteMail"]
 
@@ -177,6 +177,7 @@ class VoteMail:
                 "voter": b.voter,
                 "value": value_text(b.value),
                 "source": b.source,
+                "source_text": SOURCE_TEXT[ballot_to_wire(b).source],
                 "binding": b.binding,
             }
             for b in sorted(current, key=lambda b: (-b.value, b.voter))

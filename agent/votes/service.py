@@ -75,6 +75,7 @@ from shared.protocol.votes import (
     BallotCast,
     BallotContent,
     BallotOut,
+    BallotSource,
     MailImportResult,
     MailSource,
     Tally,
@@ -117,6 +118,14 @@ class BindingRefused(Forbidden):
 
 def _noop() -> None:
     return None
+
+
+def signed_ballot_source(principal: Principal) -> BallotSource:
+    """Where a signed ballot came from, by the credentials that cast it: a desktop login
+    session (made by signing a login challenge with the user's key — what the desktop does)
+    is ``desktop``; an API token (``atr vote cast``, scripts) is ``api``. Email ballots are
+    ``email``. The signature itself is checked the same way whatever the source."""
+    return "desktop" if principal.token_kind == "session" else "api"
 
 
 @dataclass
@@ -486,13 +495,14 @@ class VoteService:
                 hint="cast it again without claiming a binding vote; it is welcome as non-binding",
             )
         binding = member and content.binding is not False
+        source = signed_ballot_source(principal)
         ballot = models.Ballot(
             vote_id=vote.id,
             user_id=principal.user_id,
             voter=principal.name,
             value=VALUE_OF[content.value],
             binding=binding,
-            source="desktop",
+            source=source,
             comment=content.comment,
             signed_text=signed_text,
             fingerprint=verification.signer,
@@ -517,7 +527,7 @@ class VoteService:
                 "voter": principal.name,
                 "value": content.value,
                 "binding": binding,
-                "source": "desktop",
+                "source": source,
                 "fingerprint": verification.signer,
                 "mail_id": mail.id,
             },

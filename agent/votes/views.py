@@ -17,6 +17,7 @@ from agent.db import models
 from agent.store import NotFound
 from shared.protocol.votes import (
     BallotOut,
+    BallotSource,
     BallotValue,
     Tally,
     VoteOut,
@@ -44,6 +45,7 @@ INCUBATOR_COMMITTEE = "incubator"
 """The committee whose PMC members' votes are binding in a podling's second round."""
 
 VALUE_OF: dict[BallotValue, int] = {"+1": 1, "0": 0, "-1": -1}
+_SOURCES: dict[str, BallotSource] = {"desktop": "desktop", "api": "api", "email": "email"}
 _TEXT_OF: dict[int, BallotValue] = {1: "+1", 0: "0", -1: "-1"}
 
 
@@ -139,7 +141,7 @@ def ballot_to_wire(row: models.Ballot) -> BallotOut:
         voter=row.voter,
         value=value_text(row.value),
         binding=row.binding,
-        source="email" if row.source == "email" else "desktop",
+        source=_SOURCES.get(row.source, "api"),
         comment=row.comment,
         fingerprint=row.fingerprint,
         cast_at=row.cast_at,

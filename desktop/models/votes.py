@@ -14,7 +14,7 @@ from desktop.models.table import Index, RowTableModel
 from desktop.theme import MUTED_TEXT, monospace_font
 from desktop.verify import FileCheck, Verification
 from shared.protocol.votes import BallotOut, BallotValue, VoteOut
-from shared.votes import MIN_BINDING_APPROVALS
+from shared.votes import MIN_BINDING_APPROVALS, SOURCE_TEXT
 
 VoteRole = Qt.ItemDataRole.UserRole + 1
 
@@ -160,7 +160,7 @@ class BallotsModel(RowTableModel[BallotOut]):
                 ballot.value,
                 "binding" if ballot.binding else "non-binding",
                 ballot.cast_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-                "signed in the desktop" if ballot.source == "desktop" else "email",
+                SOURCE_TEXT[ballot.source],
                 ballot.comment,
             )[column]
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -11,6 +11,10 @@ from shared.ids import ProjectKey, RelPath, Version
 from shared.protocol.models import Model
 
 BallotValue = Literal["+1", "0", "-1"]
+BallotSource = Literal["desktop", "api", "email"]
+"""Where a ballot came from: ``desktop`` — signed and cast from a desktop login session;
+``api`` — signed (with GnuPG or a script) and cast with an API token, e.g. ``atr vote cast``;
+``email`` — a reply on the vote's list."""
 VoteOutcome = Literal["open", "passed", "failed", "cancelled"]
 VoteRound = Literal["project", "incubator"]
 
@@ -28,7 +32,7 @@ class BallotOut(Model):
     voter: str
     value: BallotValue
     binding: bool
-    source: Literal["desktop", "email"]
+    source: BallotSource
     comment: str
     fingerprint: str | None
     cast_at: datetime

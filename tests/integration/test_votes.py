@@ -251,10 +251,11 @@ def test_a_full_vote_passes(voting, smtp: SmtpServer, tmp_path: Path) -> None:
     assert final["tally"]["outcome"] == "passed"
     assert final["reason"].startswith("the vote has 3 binding +1")
     voters = {(b["voter"], b["source"], b["binding"]) for b in final["ballots"]}
+    # cast with API tokens (what `atr vote cast` uses), not from a desktop login session
     assert voters == {
-        ("alice", "desktop", True),
-        ("dave", "desktop", True),
-        ("erin", "desktop", True),
+        ("alice", "api", True),
+        ("dave", "api", True),
+        ("erin", "api", True),
         ("bob", "email", False),
         ("someone@example.net", "email", False),
     }
@@ -266,12 +267,16 @@ def test_a_full_vote_passes(voting, smtp: SmtpServer, tmp_path: Path) -> None:
     assert "Binding votes:     +1: 3   0: 0   -1: 0" in result.body
     assert "Non-binding votes: +1: 2   0: 0   -1: 0" in result.body
     assert "closed early by the agent's operator: test: all votes are in" in result.body
+    assert "+1  alice (signed, cast with an API token (CLI))" in result.body
+    assert "+1  bob (email to the list)" in result.body
     assert result.message["In-Reply-To"] == thread
 
     seen = [e for e in events(agent, rm.token, version=version)]
     kinds = [e["kind"] for e in seen]
     assert kinds.count("vote.started") == 1
     assert kinds.count("vote.ballot_cast") == 5
+    cast_sources = [e["data"]["source"] for e in seen if e["kind"] == "vote.ballot_cast"]
+    assert sorted(cast_sources) == ["api", "api", "api", "email", "email"]
     # one tally change per signed ballot, one for the email import, one for the decision
     assert kinds.count("vote.tally_changed") == 5
     [decided] = [e for e in seen if e["kind"] == "vote.decided"]
@@ -558,6 +563,9 @@ def test_a_ballot_made_with_gpg_and_atr(voting, tmp_path: Path) -> None:
     shown = atr_cli(agent, agent.pmc_token, "vote", "status", PROJECT, version)
     assert "binding +1: 1  0: 0  -1: 1" in shown.stdout
     assert "erin" in shown.stdout and "email" in shown.stdout
+    # dave's ballot was cast with `atr vote cast` (an API token): not "desktop"
+    dave_line = next(line for line in shown.stdout.splitlines() if line.split()[:1] == ["dave"])
+    assert dave_line.split()[3] == "api", shown.stdout
 
 
 def test_a_release_taken_out_of_its_vote_can_be_voted_on_again(voting, tmp_path: Path) -> None:
