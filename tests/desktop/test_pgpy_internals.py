@@ -144,7 +144,7 @@ def test_the_s2k_of_a_gnupg_key_derives_the_same_key_both_ways(
             HashAlgorithm.SHA512,
             SymmetricKeyAlgorithm.AES256,
             "x" * 300,
-        ),  # noqa: E501
+        ),
         (String2KeyType.Salted, 0, HashAlgorithm.SHA256, SymmetricKeyAlgorithm.AES256, "salted"),
         (String2KeyType.Simple, 0, HashAlgorithm.SHA1, SymmetricKeyAlgorithm.AES256, "simple ünï"),
     ],
