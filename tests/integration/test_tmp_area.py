@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from agent.config import ConfigError, load_settings
 from tests.support.agent import AgentFactory, AgentProcess
 
 pytestmark = pytest.mark.integration
@@ -122,8 +123,6 @@ def test_an_upload_that_does_not_fit_the_temporary_area_is_503(
 
 
 def test_a_tmp_bound_below_the_upload_limit_is_a_configuration_error(tmp_path: Path) -> None:
-    from agent.config import ConfigError, load_settings
-
     with pytest.raises(ConfigError) as err:
         load_settings(
             data_dir=tmp_path,
