@@ -44,6 +44,7 @@ class _Counted:
             self.received += len(chunk)
             yield chunk
 
+
 State = Annotated[AgentState, Depends(get_state)]
 
 
