@@ -344,6 +344,7 @@ class VotesView(QWidget):
             # another vote: the choice starts at the user's own ballot in it, if any (never
             # reset when the same vote reloads, e.g. after casting)
             self._shown_id = vote.id
+            self._status("", "")
             mine = self.vm.my_ballot
             self.value_buttons[mine.value if mine is not None else "0"].setChecked(True)
         self._show_verification(self.vm.verification)
@@ -351,9 +352,13 @@ class VotesView(QWidget):
 
     def _show_verification(self, verification: Verification | None) -> None:
         if verification is None:
-            self.verify_summary.setText(
-                f"<span style='color:{MUTED_TEXT}'>Not verified here yet: +1 needs it.</span>"
+            vote = self.vm.vote
+            text = (
+                "Not verified here yet: +1 needs it."
+                if vote is None or is_open(vote)
+                else "The vote is over: verifying here is still possible, casting is not."
             )
+            self.verify_summary.setText(f"<span style='color:{MUTED_TEXT}'>{text}</span>")
             self.folder_label.setText("")
         else:
             ok = verification.ok
@@ -394,14 +399,26 @@ class VotesView(QWidget):
         plus.setToolTip(plus_problem or "The candidate verified here: you may vote +1")
         value = self.selected_value()
         problem = vm.cast_problem(value)
-        needs_passphrase = vm.needs_passphrase()
+        vote = vm.vote
+        closed = vote is not None and not is_open(vote)
+        for button in self.value_buttons.values():
+            if button is not plus:
+                button.setEnabled(not closed)
+        if closed:
+            plus.setEnabled(False)
+        self.comment_edit.setEnabled(not closed)
+        needs_passphrase = vm.needs_passphrase() and not closed
         self.passphrase_edit.setVisible(needs_passphrase)
         ready = not problem and (not needs_passphrase or bool(self.passphrase_edit.text()))
         self.cast_button.setEnabled(ready)
-        self.cast_button.setText(self._cast_text(value))
+        self.cast_button.setText(
+            f"The vote is {vote.tally.outcome}" if closed and vote else self._cast_text(value)
+        )
         self.cast_button.setToolTip(problem)
         self._show_my_ballot()
-        if vm.vote is not None:
+        if closed:
+            self.binding_note.setText("")
+        elif vote is not None:
             self.binding_note.setText(
                 "your vote is binding" if vm.binding else "your vote is non-binding (welcome!)"
             )
