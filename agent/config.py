@@ -101,6 +101,11 @@ class Settings(BaseModel):
         default=None, description="a Maildir receiving the lists' mail: email ballots read from it"
     )
     incubator_list: str = "general@incubator.apache.org"
+    mail_archive_url: str | None = Field(
+        default="https://lists.apache.org",
+        description="the Pony Mail archive of the lists: [RESULT] mails link the vote's thread "
+        "there; none: no archive links",
+    )
     vote_min_hours_floor: float = Field(
         default=72,
         gt=0,

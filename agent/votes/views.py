@@ -66,6 +66,10 @@ class Links:
     def keys(self, project: str) -> str:
         return f"{self.base_url}/projects/{project}/KEYS"
 
+    def downloads(self, project: str) -> str:
+        """The project's hosted download page (where a release goes once distributed)."""
+        return f"{self.base_url}/projects/{project}/downloads/"
+
 
 def vote_settings(project: models.Project) -> VoteSettings:
     """A project's vote settings with the defaults filled in."""
@@ -73,6 +77,9 @@ def vote_settings(project: models.Project) -> VoteSettings:
         dev_list=project.dev_list or f"dev@{project.key}.apache.org",
         private_list=project.private_list or f"private@{project.key}.apache.org",
         vote_min_hours=project.vote_min_hours,
+        vote_mail_from=(
+            "release_manager" if project.vote_mail_from == "release_manager" else "agent"
+        ),
     )
 
 
@@ -172,6 +179,10 @@ def vote_to_wire(session: Session, vote: models.Vote, links: Links) -> VoteOut:
         keys_url=links.keys(key),
         decided_at=vote.decided_at,
         reason=str((vote.tally or {}).get("reason", "")),
+        source_ref=vote.source_ref,
+        source_url=vote.source_url,
+        release_notes_url=vote.release_notes_url,
+        thread_url=vote.thread_url,
     )
 
 

@@ -164,6 +164,11 @@ def test_a_full_vote_passes(voting, smtp: SmtpServer, tmp_path: Path) -> None:
     opening = smtp.wait_for(lambda m: m.subject == SUBJECT.format(version=version), what="[VOTE]")
     assert opening.tls and opening.login == smtp.user
     assert opening.rcpt_tos == ["dev@acme-lib.apache.org"]
+    # by default the agent sends it on the release manager's behalf: replies go to the list
+    # and to them (the project's vote settings may send it From them instead)
+    name, address = email.utils.parseaddr(opening.message["From"])
+    assert (name, address) == ("Bob via ATR", "atr-agent@example.org")
+    assert opening.message["Reply-To"] == f"dev@acme-lib.apache.org, Bob <{rm.email}>"
     body = opening.body
     for needle in (
         vote["candidate_url"],

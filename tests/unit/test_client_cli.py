@@ -590,3 +590,24 @@ def test_every_commands_argument_errors_use_the_error_format(tmp_path):
         "error: invalid value for --timeout: 'soon' is not a valid float range",
         "hint: 'atr --help' shows the usage",
     ]
+
+
+def test_vote_start_sends_the_source_and_refuses_a_bad_link(tmp_path):
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(404, json={"code": "not_found", "message": "no such release"})
+
+    args = ["--agent", AGENT, "vote", "start", "foo", "1.0.0", "--source-ref", "v1.0.0-rc1",
+            "--source-url", "https://github.com/apache/foo/tree/v1.0.0-rc1"]  # fmt: skip
+    assert invoke(handler, args, tmp_path=tmp_path).exit_code == ExitCode.NOT_FOUND
+    assert sent[0]["source_ref"] == "v1.0.0-rc1"
+    assert sent[0]["source_url"] == "https://github.com/apache/foo/tree/v1.0.0-rc1"
+    bad = invoke(
+        handler,
+        ["--agent", AGENT, "vote", "start", "foo", "1.0.0", "--source-url", "javascript:x"],
+        tmp_path=tmp_path,
+    )
+    assert bad.exit_code == ExitCode.USAGE and len(sent) == 1
+    assert bad.stderr.startswith("error: invalid vote start: source_url:")
