@@ -158,7 +158,7 @@ async def test_a_signed_release_is_checked_streamed_and_goes_to_the_vote(
 
         report = await bob.get_checks(PROJECT, version, revision.number)
         assert report.state == "done" and not report.blocked and report.summary["blocker"] == 0
-        signed = next(r for r in report.results if r.check == "signatures" and r.path == art)
+        signed = next(r for r in report.results if r.check == "signatures" and r.artifact == art)
         assert signed.data["fingerprints"] == [agent.committer.key.fingerprint]
         assert {r.task_id is not None for r in report.runs} == {True}
         # The SBOM is downloadable and valid CycloneDX 1.6 JSON.

@@ -627,6 +627,7 @@ def test_vote_settings(voting) -> None:
             "dev_list": "dev@acme-lib.apache.org",
             "private_list": "private@acme-lib.apache.org",
             "vote_min_hours": 72,
+            "vote_mail_from": "agent",
         }
         refused(c.put(path, json={"vote_min_hours": 96}), 403, "needs the 'pmc' role")
     with client(agent, agent.pmc_token) as c:
