@@ -1040,10 +1040,10 @@ def passed_next_step(project: str, version: str, download_page: str) -> str:
         "What happens next: nothing is published yet. The release manager (or a PMC member)\n"
         "reviews the distribution plan - which files go to dist/release and to the project's\n"
         "channels, with their SHA-512 - and approves it with their own OpenPGP key, in the ATR\n"
-        f"desktop or with `atr distribute plan {project} {version}` and\n"
-        f"`atr distribute approve {project} {version}`. The agent then publishes the release to\n"
-        f"dist/release/{project} and the project's channels, and it appears on\n"
-        f"{download_page}\n"
+        f"desktop or with `atr distribute plan {project} {version}`, `gpg --clearsign` of the\n"
+        f"plan and `atr distribute approve {project} {version} PLAN.asc`. The agent then\n"
+        f"publishes the release to dist/release/{project} and the project's channels, and it\n"
+        f"appears on {download_page}\n"
         "The announcement follows once the files are on the download host."
     )
 

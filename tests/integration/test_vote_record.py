@@ -166,7 +166,7 @@ def test_after_the_vote_the_record_stays_and_says_where_the_release_went(vote) -
         "nothing is published yet",
         "approves it with their own OpenPGP key",
         f"`atr distribute plan {PROJECT} {VERSION}`",
-        f"`atr distribute approve {PROJECT} {VERSION}`",
+        f"`atr distribute approve {PROJECT} {VERSION} PLAN.asc`",
         f"/projects/{PROJECT}/downloads/",  # (decided by `atr-agent vote close`: its public_url)
         "The announcement follows",
     ):
