@@ -1,10 +1,12 @@
 """The blob store: immutable files addressed by their SHA-256 under the agent's data dir.
 
 A blob lives at ``root/ab/cd/<sha256>``. Writing one streams the bytes into a
-temporary file under ``root/../tmp`` (the same filesystem, so the final
-``os.replace`` is atomic), hashing SHA-256 and SHA-512 on the way, never holding
-the whole file in memory. A write that passes the size limit or fails half-way
-leaves no file behind. Finished blobs are read-only.
+temporary file in this process's folder of the temporary area ``root/../tmp``
+(:mod:`agent.tmparea`: the same filesystem, so the final ``os.replace`` is atomic;
+swept of dead processes' leftovers at start, and bounded), hashing SHA-256 and
+SHA-512 on the way, never holding the whole file in memory. A write that passes the
+size limit, fills the temporary area or fails half-way leaves no file behind.
+Finished blobs are read-only.
 
 The database row (:class:`agent.db.models.Blob`) is written by the caller.
 """
@@ -17,10 +19,12 @@ import hashlib
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from agent.tmparea import TempArea
 from shared.errors import AtrError
 from shared.ids import check_sha256
 from shared.protocol import BlobInfo
@@ -32,6 +36,8 @@ DEFAULT_MAX_SIZE = 4 * 1024**3
 """The default blob size limit (4 GiB), as the agent's ``max_upload_bytes``."""
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+ROOM_CHECK_BYTES = 64 * 1024 * 1024
+"""A write in progress checks again that the temporary area has room every this many bytes."""
 
 
 class BlobTooLarge(AtrError):
@@ -56,13 +62,16 @@ class BlobNotFound(AtrError):
 class _PendingBlob:
     """A temporary file being filled and hashed; finished into the store or discarded."""
 
-    def __init__(self, tmp_dir: Path, max_size: int) -> None:
-        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="blob-", suffix=".part")
+    def __init__(self, tmp: TempArea, max_size: int, *, size_hint: int = 0) -> None:
+        tmp.check_room(size_hint)
+        fd, name = tempfile.mkstemp(dir=tmp.folder, prefix="blob-", suffix=".part")
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb", buffering=0)
         self._sha256 = hashlib.sha256()
         self._sha512 = hashlib.sha512()
         self._max_size = max_size
+        self._tmp = tmp
+        self._next_room_check = ROOM_CHECK_BYTES
         self.size = 0
 
     def count(self, n: int) -> None:
@@ -70,6 +79,13 @@ class _PendingBlob:
         self.size += n
         if self.size > self._max_size:
             raise BlobTooLarge(self._max_size)
+
+    def check_room(self) -> None:
+        """Every :data:`ROOM_CHECK_BYTES`, check the temporary area is not over its limit
+        (other uploads grow too). Runs in a worker thread: it walks the area."""
+        if self.size >= self._next_room_check:
+            self._next_room_check = self.size + ROOM_CHECK_BYTES
+            self._tmp.check_room()
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Hash and write ``data`` (hashlib and file writes release the GIL on big buffers)."""
@@ -114,14 +130,43 @@ def _fsync_dir(path: Path) -> None:
 class BlobStore:
     """Content-addressed, immutable files under ``root`` (``DATA_DIR/blobs``)."""
 
-    def __init__(self, root: Path, *, max_size: int) -> None:
+    def __init__(self, root: Path, *, max_size: int, tmp_max_bytes: int | None = None) -> None:
+        """The store under ``root``; ``tmp_max_bytes`` bounds the temporary area
+        ``root/../tmp``, which is opened on first use or by :meth:`open_tmp`."""
         if max_size < 0:
             raise ValueError("max_size must not be negative")
         self.root = root
-        self.tmp_dir = root.parent / "tmp"
         self.max_size = max_size
+        self.tmp_max_bytes = tmp_max_bytes
         self.root.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._tmp: TempArea | None = None
+        self._tmp_lock = threading.Lock()
+
+    def open_tmp(self) -> TempArea:
+        """This process's folder of the temporary area, taken on first call after sweeping
+        the area of dead processes' leftovers (:meth:`agent.tmparea.TempArea.open`). The
+        agent and every worker call it when they start."""
+        with self._tmp_lock:
+            if self._tmp is None:
+                self._tmp = TempArea.open(self.root.parent / "tmp", max_bytes=self.tmp_max_bytes)
+            return self._tmp
+
+    @property
+    def tmp(self) -> TempArea:
+        """This process's part of the temporary area (see :meth:`open_tmp`)."""
+        return self.open_tmp()
+
+    @property
+    def tmp_dir(self) -> Path:
+        """This process's folder of the temporary area."""
+        return self.tmp.folder
+
+    def close(self) -> None:
+        """Give this process's temporary folder back (idempotent)."""
+        with self._tmp_lock:
+            tmp, self._tmp = self._tmp, None
+        if tmp is not None:
+            tmp.close()
 
     def path_for(self, sha256: str) -> Path:
         """Where the blob ``sha256`` lives: ``root/ab/cd/<sha256>``. Rejects a malformed digest."""
@@ -132,12 +177,16 @@ class BlobStore:
         """Whether the blob ``sha256`` is stored."""
         return self.path_for(sha256).is_file()
 
-    async def put_stream(self, chunks: AsyncIterator[bytes]) -> BlobInfo:
+    async def put_stream(self, chunks: AsyncIterator[bytes], *, size_hint: int = 0) -> BlobInfo:
         """Store the bytes of ``chunks``; hashing and writing run in a worker thread.
 
-        Raises :class:`BlobTooLarge` (leaving nothing behind) past ``max_size``.
+        Raises :class:`BlobTooLarge` (leaving nothing behind) past ``max_size``, and
+        :class:`~agent.tmparea.TempAreaFull` when the temporary area has no room for
+        ``size_hint`` (the announced size) or fills up on the way.
         """
-        pending = await asyncio.to_thread(_PendingBlob, self.tmp_dir, self.max_size)
+        pending = await asyncio.to_thread(
+            _PendingBlob, self.tmp, self.max_size, size_hint=size_hint
+        )
         buffer = bytearray()
         try:
             async for chunk in chunks:
@@ -146,6 +195,7 @@ class BlobStore:
                 if len(buffer) >= CHUNK_SIZE:
                     await asyncio.to_thread(pending.write, bytes(buffer))
                     buffer.clear()
+                    await asyncio.to_thread(pending.check_room)
             if buffer:
                 await asyncio.to_thread(pending.write, bytes(buffer))
             return await asyncio.to_thread(pending.finish, self)
@@ -155,7 +205,7 @@ class BlobStore:
 
     def put_file(self, path: Path) -> BlobInfo:
         """Store a copy of the local file ``path`` (for the CLI and administration)."""
-        pending = _PendingBlob(self.tmp_dir, self.max_size)
+        pending = _PendingBlob(self.tmp, self.max_size, size_hint=path.stat().st_size)
         try:
             with path.open("rb") as source:
                 while chunk := source.read(CHUNK_SIZE):

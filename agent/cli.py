@@ -8,7 +8,6 @@ can take it with ``tail -n 1``. Every error is one ``error: ...`` line (plus a
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from agent import store
 from agent.config import Settings, load_settings
 from agent.db import models
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
+from shared.atomicfile import PRIVATE_DIR, PRIVATE_FILE, write_atomic
 from shared.errors import AtrError, ValidationError
 from shared.ids import check_key, check_user_name, check_version
 from shared.openpgp import generate_key, key_info, public_armor
@@ -800,16 +800,7 @@ def vault_new_key() -> None:
 
 def _write_secret(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by the owner only (0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode=PRIVATE_FILE, make_dirs=True, dir_mode=PRIVATE_DIR)
 
 
 @cli.command()

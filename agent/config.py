@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from agent.db.session import sqlite_url
 from shared.checks.policy import ArchiveLimits
@@ -57,6 +57,12 @@ class Settings(BaseModel):
     lease_seconds: int = Field(default=30, ge=1)
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
     max_upload_bytes: int = Field(default=4 * GIB, ge=1)
+    tmp_max_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="bytes the temporary area (uploads in progress) may hold; "
+        "default: twice max_upload_bytes",
+    )
     session_token_hours: float = Field(default=12, gt=0)
     challenge_ttl_seconds: float = Field(
         default=300, gt=0, le=600, description="how long a login challenge may be signed"
@@ -158,6 +164,11 @@ class Settings(BaseModel):
         description="the vault's key (else $ATR_VAULT_KEY, systemd's credential, or "
         "DATA_DIR/vault.key made on first use)",
     )
+    mail_archive_url: str | None = Field(
+        default="https://lists.apache.org",
+        description="the Pony Mail archive of the lists: [RESULT] mails link the vote's thread "
+        "there; none: no archive links",
+    )
     vote_min_hours_floor: float = Field(
         default=72,
         gt=0,
@@ -178,6 +189,22 @@ class Settings(BaseModel):
     def effective_public_url(self) -> str:
         """The URL clients use to reach this agent (it appears in login challenges)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @field_validator("tmp_max_bytes")
+    @classmethod
+    def _tmp_fits_an_upload(cls, value: int | None, info: ValidationInfo) -> int | None:
+        largest = info.data.get("max_upload_bytes")
+        if value is not None and isinstance(largest, int) and value < largest:
+            raise ValueError(
+                f"smaller than max_upload_bytes ({largest}): the largest upload could never "
+                "be stored"
+            )
+        return value
+
+    @property
+    def effective_tmp_max_bytes(self) -> int:
+        """The bound of the temporary area in effect."""
+        return self.tmp_max_bytes or 2 * self.max_upload_bytes
 
     @property
     def effective_dist_svn_url(self) -> str:

@@ -114,6 +114,9 @@ class Principal:
     token_id: int | None = None
     token_expires_at: datetime | None = None
     """When the token acting expires (``None``: the operator, who has no token)."""
+    token_kind: str = "api"
+    """``session`` for a desktop login (a challenge signed with the user's key), ``api`` for
+    an API token (the CLI, automation)."""
     memberships: Mapping[str, Role] = field(default_factory=dict)
     """committee name → the user's role on it"""
 
@@ -447,6 +450,7 @@ def principal_for_user(user: models.User, *, token: models.ApiToken) -> Principa
         token_project=token.project,
         token_id=token.id,
         token_expires_at=token.expires_at,
+        token_kind=token.kind,
         memberships={m.committee.name: Role(m.role) for m in user.memberships},
     )
 

@@ -3,7 +3,7 @@
 Keys are stored as ASCII-armored, passphrase-protected secret keys (OpenPGP's
 own S2K + AES-256 format), one file per key named by its fingerprint, under
 ``<data dir>/keys`` — written atomically with mode 0600 (see
-:mod:`desktop.securefile`). A passphrase goes to the OS keyring through
+:mod:`shared.atomicfile`). A passphrase goes to the OS keyring through
 ``keyring`` only when the user asks for it; a remembered passphrase is then
 used to sign without asking.
 
@@ -50,17 +50,16 @@ from desktop.errors import (
 )
 from desktop.gnupg_backend import GnuPG
 from desktop.paths import data_dir
-from desktop.s2k import install as _install_streaming_s2k
-from desktop.securefile import ensure_private_dir, write_private
+from desktop.pgpy_internals import install_streaming_s2k
 from desktop.signing import (
     Progress,
     Signature,
     SignedArtifact,
     read_chunks,
     write_outputs,
-    write_public,
 )
 from desktop.sigpacket import StreamSigner
+from shared.atomicfile import PRIVATE_DIR, PUBLIC_FILE, write_atomic
 from shared.challenge import Challenge
 from shared.errors import OpenPGPError, ValidationError
 from shared.ids import check_fingerprint
@@ -81,7 +80,7 @@ with warnings.catch_warnings():
     import pgpy
     from pgpy.constants import RevocationReason, SignatureType
 
-_install_streaming_s2k()  # unlocking a key no longer costs 130 MB (see desktop.s2k)
+install_streaming_s2k()  # unlocking a key no longer costs 130 MB (see desktop.pgpy_internals)
 
 KEYRING_SERVICE = "atr-desktop"
 DEFAULT_BITS = 4096
@@ -318,7 +317,7 @@ class Keystore:
         self, fingerprint: str, path: Path, *, passphrase: str | None = None
     ) -> None:
         """Write the protected secret key to ``path`` (mode 0600, atomically)."""
-        write_private(path, self.export_secret(fingerprint, passphrase=passphrase).encode())
+        write_atomic(path, self.export_secret(fingerprint, passphrase=passphrase))
 
     def check_passphrase(self, fingerprint: str, passphrase: str) -> None:
         """Raise :class:`WrongPassphrase` unless ``passphrase`` unlocks the key."""
@@ -425,8 +424,13 @@ class Keystore:
             with self._unlocked(fingerprint, passphrase) as key:
                 armored = _revoked_public(key, reason, comment)
         fpr = check_fingerprint(fingerprint)
-        ensure_private_dir(self._dir)
-        write_public(self._dir / f"{fpr}{_REVOCATION_SUFFIX}", armored)
+        write_atomic(
+            self._dir / f"{fpr}{_REVOCATION_SUFFIX}",
+            armored,
+            mode=PUBLIC_FILE,
+            make_dirs=True,
+            dir_mode=PRIVATE_DIR,
+        )
         return armored
 
     def revocation(self, fingerprint: str) -> str | None:
@@ -482,7 +486,7 @@ class Keystore:
             "card": found.card,
         }
         path = self._dir / f"{fpr}{_GNUPG_SUFFIX}"
-        write_private(path, json.dumps(ref, indent=2).encode("utf-8"))
+        write_atomic(path, json.dumps(ref, indent=2), make_dirs=True, dir_mode=PRIVATE_DIR)
         return self._read_gnupg_ref(path)
 
     def signer(
@@ -587,8 +591,7 @@ class Keystore:
     def _store(self, key: Any) -> StoredKey:
         entry = self._describe(key, None)
         path = self._path(entry.fingerprint)
-        ensure_private_dir(self._dir)
-        write_private(path, str(key).encode("utf-8"))
+        write_atomic(path, str(key), make_dirs=True, dir_mode=PRIVATE_DIR)
         return StoredKey(info=entry.info, protected=entry.protected, path=path)
 
     def _load(self, fingerprint: str) -> tuple[StoredKey, Any]:

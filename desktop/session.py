@@ -134,7 +134,8 @@ class Session(QObject):
     project_keys_changed = Signal(str, list)
     """project, ``list[ProjectKeyOut]``: loaded, or reloaded after a ``key.*`` event"""
     votes_changed = Signal(list)
-    """the open votes, ``list[VoteOut]`` (loaded, or reloaded after a ``vote.*`` event)"""
+    """the votes, open and decided, ``list[VoteOut]`` (loaded, or reloaded after a ``vote.*``
+    event)"""
     vote_changed = Signal(object)
     """the :class:`~shared.protocol.votes.VoteOut` watched with :meth:`watch_vote`, fresh"""
     error = Signal(str)
@@ -672,13 +673,17 @@ class Session(QObject):
     # --- votes ------------------------------------------------------------------------------------
 
     def load_votes(self) -> None:
-        """Load the open votes (then :attr:`votes_changed`); ``vote.*`` events reload them."""
+        """Load the votes — every open one, and the agent's latest decided ones (passed,
+        failed, cancelled) — then :attr:`votes_changed`; ``vote.*`` events reload them."""
         self._watch_votes = True
         self._jobs.coalesce("votes", self._load_votes)
 
     async def _load_votes(self) -> None:
-        votes = await self._need_client().list_votes(state="open")
-        self.votes_changed.emit(votes)
+        client = self._need_client()
+        open_votes = await client.list_votes(state="open")
+        recent = await client.list_votes()  # the newest votes in any state (the agent's page)
+        seen = {v.id for v in open_votes}
+        self.votes_changed.emit(open_votes + [v for v in recent if v.id not in seen])
 
     def watch_vote(self, project: str | None, version: str | None = None) -> None:
         """Load one release's vote (then :attr:`vote_changed`) and keep it fresh; None stops."""

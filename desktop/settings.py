@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from desktop.errors import SettingsError
 from desktop.paths import data_dir
-from desktop.securefile import write_private
+from shared.atomicfile import PRIVATE_DIR, write_atomic
 from shared.errors import ValidationError
 
 DEFAULT_AGENT_URL = "http://127.0.0.1:8765"
@@ -129,6 +129,11 @@ class Settings:
         """Write the file atomically."""
         data = {"version": FORMAT_VERSION, "agents": [p.to_json() for p in self._profiles]}
         try:
-            write_private(self._path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+            write_atomic(
+                self._path,
+                json.dumps(data, indent=2) + "\n",
+                make_dirs=True,
+                dir_mode=PRIVATE_DIR,
+            )
         except OSError as exc:
             raise SettingsError(f"cannot write the settings file {self._path}: {exc}") from exc

@@ -13,15 +13,13 @@ The ``.sha512`` file has the ``sha512sum`` format, ``<hash>  <name>\\n``.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.errors import DesktopError
+from shared.atomicfile import PUBLIC_FILE, write_atomic
 
 CHUNK = 1 << 20
 """Bytes read at a time: memory use stays flat whatever the file's size."""
@@ -98,25 +96,6 @@ def read_chunks(
                 progress(done, max(total, done))
 
 
-def write_public(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text`` (mode 0644: signatures and checksums are
-    public)."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-
-
 def output_paths(path: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
     """Where ``<name>.asc`` and ``<name>.sha512`` go: beside the file, or in ``out_dir``."""
     folder = out_dir if out_dir is not None else path.parent
@@ -129,9 +108,9 @@ def write_outputs(
     """Write the signature and checksum files of ``path``; both or neither."""
     asc, sha = output_paths(path, out_dir)
     try:
-        write_public(asc, signature.armored)
+        write_atomic(asc, signature.armored, mode=PUBLIC_FILE)
         try:
-            write_public(sha, checksum_line(signature.sha512, path.name))
+            write_atomic(sha, checksum_line(signature.sha512, path.name), mode=PUBLIC_FILE)
         except BaseException:
             asc.unlink(missing_ok=True)
             raise

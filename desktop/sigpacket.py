@@ -26,7 +26,6 @@ import base64
 import hashlib
 import warnings
 from datetime import UTC, datetime
-from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -37,6 +36,7 @@ with warnings.catch_warnings():
     import pgpy
     from pgpy.constants import KeyFlags, PubKeyAlgorithm
 
+from desktop.pgpy_internals import key_flags, private_key
 from shared.errors import OpenPGPError
 
 SIG_BINARY = 0x00
@@ -98,23 +98,14 @@ def armor_signature(packet: bytes) -> str:
     )
 
 
-def _flags(key: pgpy.PGPKey) -> set[Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return set(key._get_key_flags())
-        except (AttributeError, StopIteration, KeyError, ValueError):
-            return set()
-
-
 def signing_key(key: pgpy.PGPKey) -> pgpy.PGPKey:
     """The key that signs: the primary when it may sign, else its first signing subkey."""
     if key.is_public:
         raise OpenPGPError("a public key cannot sign; load the secret key")
-    if KeyFlags.Sign in _flags(key) or not key.subkeys:
+    if KeyFlags.Sign in key_flags(key) or not key.subkeys:
         return key
     for sub in key.subkeys.values():
-        if KeyFlags.Sign in _flags(sub):
+        if KeyFlags.Sign in key_flags(sub):
             return sub
     raise OpenPGPError("the key has no signing capability (neither the primary key nor a subkey)")
 
@@ -178,9 +169,7 @@ class StreamSigner:
         return armor_signature(_packet(2, body))
 
     def _sign_digest(self, key: pgpy.PGPKey, digest: bytes) -> bytes:
-        if not key.is_unlocked:
-            raise OpenPGPError("the key is protected; unlock it with its passphrase to sign")
-        private = key._key.keymaterial.__privkey__()
+        private = private_key(key)
         prehashed = Prehashed(hashes.SHA512())
         if isinstance(private, rsa.RSAPrivateKey):
             value = private.sign(digest, padding.PKCS1v15(), prehashed)

@@ -19,7 +19,6 @@ ballot says the voter reviewed.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -28,6 +27,11 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from desktop.signing import SigningFailed, read_chunks
+from shared.checks.checksums import (
+    MAX_CHECKSUM_FILE_BYTES,
+    ChecksumFormatError,
+    parse_checksum_file,
+)
 from shared.openpgp.gnupg import Keyring, SignatureResult, SignatureStatus
 from shared.openpgp.keysfile import parse_keys
 from shared.protocol import RevisionFile
@@ -37,8 +41,6 @@ FileKind = Literal["artifact", "signature", "checksum"]
 VerifyProgress = Callable[[str, int, int], None]
 """``progress(path, done, total)`` while a file is hashed."""
 
-_HEX = re.compile(r"\b([0-9a-fA-F]{64}|[0-9a-fA-F]{128})\b")
-_BSD = re.compile(r"^SHA(256|512)\s*\((?P<name>.+)\)\s*=\s*(?P<hash>[0-9a-fA-F]+)\s*$")
 _STATUS_TEXT = {
     SignatureStatus.GOOD: "good signature",
     SignatureStatus.BAD: "BAD signature: the file does not match it",
@@ -112,20 +114,19 @@ def local_path(folder: Path, path: str) -> Path:
 
 
 def checksum_in(text: str, name: str) -> str | None:
-    """The hash a checksum file gives for ``name``: ``sha512sum``/``sha256sum`` lines
-    (``HASH  NAME`` or ``HASH *NAME``), BSD lines (``SHA512 (NAME) = HASH``) or a bare hash."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:
-        bsd = _BSD.match(line)
-        if bsd and PurePosixPath(bsd["name"].strip()).name == name:
-            return bsd["hash"].lower()
-        parts = line.split(None, 1)
-        if len(parts) == 2 and _HEX.fullmatch(parts[0]):
-            listed = parts[1].lstrip("*").strip()
-            if PurePosixPath(listed).name == name:
-                return parts[0].lower()
-    if len(lines) == 1 and _HEX.fullmatch(lines[0].split()[0]) and len(lines[0].split()) == 1:
-        return lines[0].lower()  # a bare hash, as some projects publish
+    """The hash a checksum file gives for ``name``, read by the checks' own parser
+    (:func:`shared.checks.checksums.parse_checksum_file`: ``sha512sum`` lines, BSD tags,
+    GnuPG's ``--print-md`` layout, a bare hash): the entry naming ``name`` (in any folder),
+    or the file's only digest when it names none. ``None`` when it gives none for ``name``."""
+    try:
+        entries = parse_checksum_file(text)
+    except ChecksumFormatError:
+        return None
+    for entry in entries:
+        if entry.name is not None and PurePosixPath(entry.name).name == name:
+            return entry.digest
+    if len(entries) == 1 and entries[0].name is None:
+        return entries[0].digest  # a bare hash, as some projects publish
     return None
 
 
@@ -174,10 +175,15 @@ def _check_checksums(check: FileCheck, folder: Path, present: set[str], sha256: 
         if side not in present:
             continue
         try:
-            text = local_path(folder, side).read_text("utf-8", errors="replace")
+            with local_path(folder, side).open("rb") as handle:
+                raw = handle.read(MAX_CHECKSUM_FILE_BYTES + 1)
         except OSError as exc:
             check.problems.append(f"cannot read {side}: {exc.strerror or exc}")
             continue
+        if len(raw) > MAX_CHECKSUM_FILE_BYTES:
+            check.problems.append(f"{side} is too large to be a checksum file")
+            continue
+        text = raw.decode("utf-8", errors="replace")
         listed = checksum_in(text, PurePosixPath(check.path).name)
         if listed is None:
             check.problems.append(f"{side} does not name {PurePosixPath(check.path).name}")

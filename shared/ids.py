@@ -22,6 +22,12 @@ _VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}$")
 _HEX40_RE = re.compile(r"^[0-9A-F]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _MAX_PATH = 1024
+"""The longest release path, in bytes of UTF-8 (checks link each file under its path, below
+the agent's data dir: the whole must stay well under the system's 4096-byte limit)."""
+MAX_PATH_SEGMENT_BYTES = 255
+"""The longest file or folder name of a release path, in bytes of UTF-8: what Linux, macOS
+and Windows file systems (and tar's ustar names) store; the checks and voters' desktops
+write each file under its name."""
 
 MAX_ID = 2**63 - 1
 """The largest id, number or count the protocol carries (a signed 64-bit integer, as the
@@ -59,9 +65,12 @@ def check_version(value: str) -> str:
 
 
 def check_relpath(value: str) -> str:
-    """A relative path inside a release: no ``..``, not absolute, NFC-normalized, '/' separated."""
-    if not value or len(value) > _MAX_PATH:
-        raise ValidationError(f"path must have 1 to {_MAX_PATH} characters, got {len(value)}")
+    """A relative path inside a release: no ``..``, not absolute, NFC-normalized, '/' separated,
+    at most 1024 bytes, each name at most :data:`MAX_PATH_SEGMENT_BYTES` (255) bytes."""
+    if not value or len(value.encode("utf-8")) > _MAX_PATH:
+        raise ValidationError(
+            f"path must have 1 to {_MAX_PATH} bytes (UTF-8), got {len(value.encode('utf-8'))}"
+        )
     if unicodedata.normalize("NFC", value) != value:
         raise ValidationError(f"path {value!r} is not in Unicode NFC form")
     if any(unicodedata.category(ch) == "Cc" for ch in value):
@@ -73,6 +82,14 @@ def check_relpath(value: str) -> str:
     parts = value.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise ValidationError(f"path {value!r} has an empty, '.' or '..' segment")
+    for part in parts:
+        size = len(part.encode("utf-8"))
+        if size > MAX_PATH_SEGMENT_BYTES:
+            raise ValidationError(
+                f"the name {part[:40]!r}… in path is {size} bytes long; a file or folder name "
+                f"may have at most {MAX_PATH_SEGMENT_BYTES} bytes (UTF-8)",
+                hint="file systems cannot store longer names: shorten it",
+            )
     return value
 
 

@@ -76,6 +76,7 @@ def api_routers(settings: Settings) -> list[Mount]:
     # the blob store refuses an upload over max_upload_bytes itself, with a clearer message
     mounts.append(Mount(uploads.router, API_PREFIX, settings.max_upload_bytes + 2**20))
     mounts.append(Mount(votes.mail_router, API_PREFIX, settings.max_mail_import_bytes))
+    mounts.append(Mount(health.public_router, "", json_limit))  # GET /health, for probes
     mounts.append(Mount(keys.public_router, "", json_limit))  # GET /projects/{key}/KEYS
     mounts.append(Mount(pages.router, "", json_limit))  # the candidate pages
     mounts.append(Mount(downloads.router, "", json_limit))  # the download pages

@@ -71,6 +71,7 @@ _MANAGER = "a PMC member, or the release manager"
 ACCESS: dict[str, Rule] = {
     # --- no credentials ---------------------------------------------------------------------
     f"GET {_P}/health": Rule(Who.PUBLIC),
+    "GET /health": Rule(Who.PUBLIC),
     f"POST {_P}/auth/challenge": Rule(Who.PUBLIC, "rate limited per user name and address"),
     f"POST {_P}/auth/login": Rule(Who.PUBLIC, "a signature of a registered, unrevoked key"),
     f"POST {_P}/auth/token": Rule(Who.PUBLIC, "a signature of a registered, unrevoked key"),

@@ -83,18 +83,25 @@ class AgentState:
         engine = make_engine(settings.db_url)
         migrate(engine)
         read_engine = make_read_engine(settings.db_url)
+        blobs = BlobStore(
+            settings.blob_dir,
+            max_size=settings.max_upload_bytes,
+            tmp_max_bytes=settings.effective_tmp_max_bytes,
+        )
+        blobs.open_tmp()  # sweeps what killed processes left in DATA_DIR/tmp
         return cls(
             settings=settings,
             engine=engine,
             read_engine=read_engine,
             factory=make_session_factory(engine),
             read_factory=make_session_factory(read_engine),
-            blobs=BlobStore(settings.blob_dir, max_size=settings.max_upload_bytes),
+            blobs=blobs,
             bus=EventBus(read_engine, queue_size=settings.ws_max_pending_events),
         )
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections and this process's temporary folder."""
+        self.blobs.close()
         self.engine.dispose()
         self.read_engine.dispose()
 

@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.blobs import BlobNotFound, BlobTooLarge
 from agent.store import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
+from agent.tmparea import TempAreaFull
 from shared.errors import AtrError, OpenPGPError, TransitionError, ValidationError
 from shared.protocol import ErrorBody
 
@@ -37,6 +38,7 @@ STATUS_BY_ERROR: tuple[tuple[type[AtrError], int, str], ...] = (
     (Conflict, 409, "conflict"),
     (BlobTooLarge, 413, "too_large"),
     (RateLimited, 429, "too_many_requests"),
+    (TempAreaFull, 503, "unavailable"),
     (ValidationError, 400, "invalid"),
     (OpenPGPError, 400, "invalid"),
 )
@@ -51,6 +53,7 @@ _CODE_BY_STATUS = {
     413: "too_large",
     422: "invalid",
     429: "too_many_requests",
+    503: "unavailable",
 }
 
 

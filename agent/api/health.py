@@ -1,4 +1,9 @@
-"""``GET /health``: is the agent up, which version and protocol, the last event id."""
+"""``GET /health``: is the agent up, which version and protocol, the last event id.
+
+Served under the API (``/api/v1/health``) and at the agent's top level (``/health``),
+where load balancers and systemd probes look; the answers are the same. The OpenAPI
+document lists the API's one.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from agent.api.deps import AgentState, get_state
 from shared.protocol import Health
 
 router = APIRouter(tags=["health"])
+public_router = APIRouter(tags=["health"])
+"""``GET /health`` at the agent's top level (mounted by :func:`agent.app.create_app`)."""
 
 
 def agent_version() -> str:
@@ -22,6 +29,7 @@ def agent_version() -> str:
 
 
 @router.get("/health", response_model=Health)
+@public_router.get("/health", response_model=Health, include_in_schema=False)
 def health(state: Annotated[AgentState, Depends(get_state)]) -> Health:
     """No authentication needed."""
     return Health(version=agent_version(), last_event_id=state.bus.last_id)

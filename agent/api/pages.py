@@ -3,8 +3,10 @@
 * ``GET /projects/{key}/candidates/{version}/`` — the candidate page of the release's
   latest vote (HTML);
 * ``GET /projects/{key}/candidates/{version}/tally.json`` — its live tally (``Tally``);
-* ``GET /projects/{key}/candidates/{version}/{path}`` — a file of the revision under vote,
-  or ``{artifact}.cdx.json``, the SBOM the agent made for it; only while the vote is open.
+* ``GET /projects/{key}/candidates/{version}/{path}`` — a file of the revision voted on,
+  or ``{artifact}.cdx.json``, the SBOM the agent made for it: while the vote is open, and
+  after it passed until the release is archived (:func:`agent.pages.page.serves_files`);
+  otherwise 404 naming where the release is (its download page).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from agent.pages.page import (
     new_nonce,
     render_page,
     sbom_artifact,
+    serves_files,
 )
 from agent.store import NotFound, release_row
 from agent.votes import views
@@ -78,14 +81,23 @@ def candidate_tally(key: ProjectKey, version: Version, state: State) -> Response
 
 @router.get(CANDIDATE + "/{path:path}", response_class=FileResponse)
 def candidate_file(key: ProjectKey, version: Version, path: str, state: State) -> FileResponse:
-    """A file of the candidate under vote (or the SBOM the agent made for an artifact)."""
+    """A file of the candidate voted on (or the SBOM the agent made for an artifact)."""
     relpath = check_relpath(path)
     with state.read() as session:
         release = release_row(session, key, version)
         vote = views.latest_vote(session, release)
-        if vote is None or vote.state != "open":
+        if vote is None:
+            raise NotFound(f"{key} {version} has no release candidate: no files are served here")
+        if not serves_files(vote, release):
+            downloads = _links(state).downloads(key)
+            if release.phase == "archived":
+                raise NotFound(
+                    f"{key} {version} was archived: its candidate files are no longer served here",
+                    hint=f"get the release from its download page, {downloads}, or the archive",
+                )
             raise NotFound(
-                f"{key} {version} has no candidate under vote: its files are not served here"
+                f"the vote on {key} {version} {vote.state}: its files are no longer served here",
+                hint=f"the project's releases are on {downloads}",
             )
         revision = session.get(models.Revision, vote.revision_id)
         files = {f.path: f.blob for f in revision.files} if revision is not None else {}

@@ -7,11 +7,14 @@ temporary file, so a multi-gigabyte upload keeps the agent's memory flat.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from agent.api.deps import AgentState, get_state
 from agent.auth import CurrentPrincipal
@@ -20,7 +23,27 @@ from agent.store import Principal, Store
 from shared.errors import ValidationError
 from shared.protocol import BlobInfo
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(tags=["uploads"])
+
+
+class UploadAborted(ValidationError):
+    """The client closed the connection before the whole body arrived (nothing is kept)."""
+
+
+class _Counted:
+    """The request body's chunks, counting the bytes that arrived."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self.received = 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in self._request.stream():
+            self.received += len(chunk)
+            yield chunk
+
 
 State = Annotated[AgentState, Depends(get_state)]
 
@@ -56,5 +79,21 @@ async def upload(
         if int(length) > state.blobs.max_size:
             raise BlobTooLarge(state.blobs.max_size)
     filename = unquote(x_atr_filename)[:255] if x_atr_filename else None
-    info = await state.blobs.put_stream(request.stream())
+    body = _Counted(request)
+    try:
+        info = await state.blobs.put_stream(
+            body.chunks(), size_hint=int(length) if length is not None else 0
+        )
+    except ClientDisconnect:
+        # The client went away (cancelled, killed, network cut): one line, no traceback.
+        log.info(
+            "upload%s by %s aborted by the client after %s of %s bytes; nothing was kept",
+            f" of {filename!r}" if filename else "",
+            principal.name,
+            f"{body.received:,}",
+            f"{int(length):,}" if length is not None else "?",
+        )
+        raise UploadAborted(
+            f"the upload was aborted after {body.received} bytes; nothing was kept"
+        ) from None
     return await run_in_threadpool(_record, state, principal, info, filename)

@@ -17,10 +17,8 @@ may move it on to ``candidate``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,7 +50,6 @@ SBOM_CHECK = "sbom"
 __all__ = [
     "CHECK_TASK_ATTEMPTS",
     "CHECK_TASK_TIMEOUT",
-    "MAX_EVENT_RESULTS",
     "QueueSummary",
     "RunGone",
     "RunJob",
@@ -60,6 +57,7 @@ __all__ = [
     "begin_run",
     "finish_run",
     "queue_for_revision",
+    "report_path",
     "rerun",
     "rerun_checks",
     "rerun_for_project",
@@ -69,10 +67,6 @@ CHECK_TASK_TIMEOUT = 1800
 """Seconds a check task may run (the archive limits keep real checks far below)."""
 CHECK_TASK_ATTEMPTS = 2
 """A check that fails for a reason outside the check (database, lost worker) is tried twice."""
-MAX_EVENT_RESULTS = 50
-"""Results carried by one ``check.finished`` event (worst first)."""
-MAX_EVENT_DATA = 2048
-"""A result's ``data`` goes into the event only when its JSON is at most this long."""
 
 MAX_RESULT_PATH = 2048
 """The length of ``check_results.path``."""
@@ -381,22 +375,6 @@ def begin_run(
         )
 
 
-def _event_results(results: Sequence[CheckResult]) -> list[dict[str, Any]]:
-    ordered = sorted(results, key=lambda r: r.status.rank)[:MAX_EVENT_RESULTS]
-    out: list[dict[str, Any]] = []
-    for result in ordered:
-        item: dict[str, Any] = {
-            "path": result.path,
-            "status": result.status.value,
-            "message": result.message,
-        }
-        data = dict(result.data)
-        if data and len(json.dumps(data, default=str)) <= MAX_EVENT_DATA:
-            item["data"] = data
-        out.append(item)
-    return out
-
-
 def _put_revision_sbom(session: Session, revision_id: int, artifact: str, sha256: str) -> None:
     row = session.get(models.RevisionSbom, (revision_id, artifact))
     if row is None:
@@ -439,6 +417,11 @@ def _lock_revision(session: Session, revision_id: int) -> models.Revision:
         query = query.with_for_update()
     revision = session.scalars(query).one()
     return revision
+
+
+def report_path(project: str, version: str, revision: int) -> str:
+    """The API path of a revision's check report (what ``check.finished`` refers to)."""
+    return f"/api/v1/projects/{project}/releases/{version}/revisions/{revision}/checks"
 
 
 def finish_run(
@@ -491,8 +474,10 @@ def finish_run(
                 "error": error,
                 "summary": summary,
                 "worst": worst.value if results else None,
-                "results": _event_results(results),
-                "results_omitted": max(len(results) - MAX_EVENT_RESULTS, 0),
+                "result_count": len(results),
+                # the results themselves are in the report (events stay small: a few hundred
+                # bytes, not one line per result); clients fetch it when they want details
+                "report": report_path(job.project, job.version, job.revision),
             },
         )
         session.flush()

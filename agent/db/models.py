@@ -79,6 +79,9 @@ class Project(Base):
     """The project's dev mailing list (votes and results go there); default dev@<key>.apache.org."""
     private_list: Mapped[str | None] = mapped_column(String(320), nullable=True)
     vote_min_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
+    vote_mail_from: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
+    """Who the [VOTE] mail is from: 'agent' (the agent's address, Reply-To the list and the
+    release manager) or 'release_manager' (From the release manager, Sender the agent)."""
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     """The project's check policy (shared.checks.policy.Policy as JSON)."""
     policy_updated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -382,6 +385,12 @@ class Vote(Base):
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     tally: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     thread_message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    source_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The tag or commit the candidate was built from, as the vote's starter gave it."""
+    source_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    release_notes_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    thread_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    """The vote's thread in the list archive, once known (an imported Pony Mail thread)."""
 
     ballots: Mapped[list[Ballot]] = relationship(back_populates="vote", order_by="Ballot.id")
 
@@ -400,7 +409,7 @@ class Ballot(Base):
     """+1, 0 or -1."""
     binding: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16))
-    """'desktop' or 'email'."""
+    """'desktop' (a desktop login session), 'api' (an API token: the CLI) or 'email'."""
     comment: Mapped[str] = mapped_column(Text, default="")
     signed_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(40), nullable=True)

@@ -14,6 +14,7 @@ connection is ever shared across processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -98,6 +99,7 @@ class Worker:
         self.factory = factory
         self.blobs = BlobStore(config.data_dir / "blobs", max_size=config.max_blob_size)
         self.settings = config.settings()
+        self.blobs.open_tmp()  # sweeps what killed processes (a crashed worker) left in tmp/
         self.owner = make_owner_id()
         self._stop = threading.Event()
         self._parent_pid = os.getppid()
@@ -287,6 +289,8 @@ def worker_main(config: WorkerConfig) -> None:
         logger.exception("worker crashed")
         code = 1
     finally:
+        with contextlib.suppress(OSError):
+            worker.blobs.close()  # its temporary folder (a stuck handler's files with it)
         engine.dispose()
         sys.stdout.flush()
         sys.stderr.flush()

@@ -132,8 +132,10 @@ def to_email(row: models.OutboxMessage) -> EmailMessage:
 
 
 def envelope_sender(row: models.OutboxMessage) -> str:
-    """The SMTP envelope sender (``MAIL FROM``)."""
-    addr = address_of(row.sender)
+    """The SMTP envelope sender (``MAIL FROM``): the ``Sender`` header's address when the mail
+    is from someone else on whose behalf the agent sends it (the release manager's ``[VOTE]``),
+    else the From address."""
+    addr = address_of(str((row.headers or {}).get("Sender") or row.sender))
     return str(Address(addr_spec=addr).addr_spec)
 
 

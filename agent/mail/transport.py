@@ -14,15 +14,14 @@ again can help (an SMTP 5xx answer) or not.
 from __future__ import annotations
 
 import ipaddress
-import os
 import smtplib
 import ssl
-import tempfile
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
 from agent.config import Settings
+from shared.atomicfile import PUBLIC_FILE, write_atomic
 from shared.errors import AtrError
 
 __all__ = ["FileTransport", "MailDeliveryError", "MailTransport", "SmtpTransport", "transport_for"]
@@ -57,20 +56,9 @@ class FileTransport:
         self.folder = folder
 
     def send(self, msg: EmailMessage, *, sender: str, recipients: list[str], mail_id: int) -> str:
+        target = self.folder / f"{mail_id}.eml"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            target = self.folder / f"{mail_id}.eml"
-            fd, tmp = tempfile.mkstemp(prefix=f".{mail_id}.", suffix=".tmp", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(msg.as_bytes())
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(target, msg.as_bytes(), mode=PUBLIC_FILE, make_dirs=True)
         except OSError as exc:
             raise MailDeliveryError(
                 f"cannot write the outbox file in {self.folder}: {exc.strerror or exc}"

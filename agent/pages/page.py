@@ -6,27 +6,39 @@ database; :func:`render_page` renders any :class:`ReleasePage` — with
 release candidates are never linked from a download page).
 
 Each artifact (a file that is not a signature, checksum or SBOM) is listed with
-its size and SHA-512 and links to its ``.asc``, ``.sha512``/``.sha256`` and SBOM
-when the revision has them. Pages are rendered with HTML escaping on; the one
-inline script and style carry a per-response nonce allowed by the page's
+its size, SHA-512 and signers (each key's fingerprint, and whether it is in KEYS),
+and links to its ``.asc``, ``.sha512``/``.sha256`` and SBOM when the revision has
+them (:mod:`agent.votes.candidate`). Pages are rendered with HTML escaping on; the
+one inline script and style carry a per-response nonce allowed by the page's
 Content-Security-Policy, so nothing else runs.
+
+The candidate page keeps the record of the vote after it ends (:func:`serves_files`):
+while the vote is open, and after it passed until the release is archived, the files
+voted on are served beside the page; the banner says where the release went (the
+distribution under way, the download page). A failed or cancelled vote's page, and an
+archived release's, list the same artifacts and signers without serving the files.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import jinja2
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import models
 from agent.store import NotFound, release_row
 from agent.votes import views
+from agent.votes.candidate import (
+    SBOM_SUFFIX,
+    Signer,
+    candidate_artifacts,
+    file_url,
+    release_notes_files,
+)
+from shared.lifecycle import Phase
 from shared.protocol.votes import Tally
-from shared.votes import is_artifact
 
 __all__ = [
     "SBOM_SUFFIX",
@@ -36,11 +48,13 @@ __all__ = [
     "content_security_policy",
     "render_page",
     "sbom_artifact",
+    "serves_files",
 ]
 
-SBOM_SUFFIX = ".cdx.json"
-"""The candidate page serves the SBOM the agent made for ``A`` at ``A.cdx.json``."""
 POLL_MS = 15_000
+SERVED_AFTER_A_PASSED_VOTE = frozenset({Phase.PASSED, Phase.DISTRIBUTE, Phase.ANNOUNCED})
+"""After its vote passed, a release's candidate page serves the files voted on until the
+release is archived (or its distribution failed)."""
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("agent.pages", "templates"),
@@ -61,6 +75,10 @@ class PageArtifact:
     sha512_url: str | None = None
     sha256_url: str | None = None
     sbom_url: str | None = None
+    signed: bool = False
+    """Whether the revision has its ``.asc`` (served or not)."""
+    checksum_name: str | None = None
+    signers: tuple[Signer, ...] = ()
 
     @property
     def size_text(self) -> str:
@@ -93,6 +111,14 @@ class ReleasePage:
     tally_url: str = ""
     voters_name: str = "project's PMC"
     poll_ms: int = POLL_MS
+    phase: str = ""
+    """The release's phase (where it went after the vote)."""
+    serving: bool = False
+    """Whether the files voted on are served beside the page."""
+    download_url: str = ""
+    decided_text: str = ""
+    notes: tuple[tuple[str, str | None], ...] = ()
+    """The release notes (CHANGES, RELEASE-NOTES…) of the revision: name, link while served."""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -126,38 +152,35 @@ def sbom_artifact(path: str) -> str | None:
     return path[: -len(SBOM_SUFFIX)] if path.endswith(SBOM_SUFFIX) else None
 
 
+def serves_files(vote: models.Vote, release: models.Release) -> bool:
+    """Whether the candidate page serves the files of ``vote`` (see the module docstring)."""
+    if vote.state == "open":
+        return True
+    return vote.state == "passed" and release.phase in SERVED_AFTER_A_PASSED_VOTE
+
+
 def _artifacts(
     session: Session, revision: models.Revision, base: str, *, serve: bool
 ) -> list[PageArtifact]:
-    files = {f.path: f for f in revision.files}
-    sboms = set(
-        session.scalars(
-            select(models.RevisionSbom.artifact).where(
-                models.RevisionSbom.revision_id == revision.id
-            )
-        )
-    )
-
-    def link(path: str) -> str | None:
-        return base + quote(path, safe="/") if serve and path in files else None
+    def link(path: str | None) -> str | None:
+        return file_url(base, path) if serve and path is not None else None
 
     out = []
-    for path, f in sorted(files.items()):
-        if not is_artifact(path) or path.endswith(SBOM_SUFFIX):
-            continue
-        sbom = path + SBOM_SUFFIX
+    for a in candidate_artifacts(session, revision):
+        checksum = a.checksum
         out.append(
             PageArtifact(
-                name=path,
-                size=f.blob.size,
-                sha512=f.blob.sha512,
-                url=link(path),
-                asc_url=link(path + ".asc"),
-                sha512_url=link(path + ".sha512"),
-                sha256_url=link(path + ".sha256"),
-                sbom_url=(base + quote(sbom, safe="/"))
-                if serve and (sbom in files or path in sboms)
-                else None,
+                name=a.path,
+                size=a.size,
+                sha512=a.sha512,
+                url=link(a.path),
+                asc_url=link(a.signature),
+                sha512_url=link(checksum) if checksum and checksum.endswith(".sha512") else None,
+                sha256_url=link(checksum) if checksum and checksum.endswith(".sha256") else None,
+                sbom_url=link(a.path + SBOM_SUFFIX) if a.sbom else None,
+                signed=a.signature is not None,
+                checksum_name=checksum.rsplit("/", 1)[-1] if checksum else None,
+                signers=a.signers,
             )
         )
     return out
@@ -175,6 +198,7 @@ def candidate_page(
     if revision is None:  # pragma: no cover - foreign key
         raise NotFound(f"the revision of {project} {version}'s vote is gone")
     is_open = vote.state == "open"
+    serve = serves_files(vote, release)
     base = ""  # files and the tally sit beside the page: relative links work behind any proxy
     tally = views.tally_of(vote)
     page = ReleasePage(
@@ -182,7 +206,7 @@ def candidate_page(
         project_name=release.project.name,
         version=version,
         keys_url=links.keys(project),
-        artifacts=_artifacts(session, revision, base, serve=is_open),
+        artifacts=_artifacts(session, revision, base, serve=serve),
         candidate=True,
         revision=revision.number,
         vote_open=is_open,
@@ -194,6 +218,14 @@ def candidate_page(
         tally=tally,
         tally_url=base + "tally.json",
         voters_name="Incubator PMC" if vote.round == "incubator" else "project's PMC",
+        phase=release.phase,
+        serving=serve,
+        download_url=links.downloads(project),
+        decided_text=views.ends_text(vote.decided_at) if vote.decided_at else "",
+        notes=tuple(
+            (path, file_url(base, path) if serve else None)
+            for path in release_notes_files(revision)
+        ),
     )
     return page, vote
 

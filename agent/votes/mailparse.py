@@ -77,6 +77,8 @@ class MailMessage:
     """Message ids from In-Reply-To and References."""
     lists: tuple[str, ...] = ()
     """Addresses it went to: To, Cc, List-Post/List-Id (lower case)."""
+    archive_id: str | None = None
+    """Its permalink id in the list archive (Pony Mail's ``mid``), when read from there."""
 
     @property
     def label(self) -> str:
@@ -261,7 +263,14 @@ def _pony_message(doc: Mapping[str, Any]) -> MailMessage:
         body=str(doc.get("body") or ""),
         refs=tuple(dict.fromkeys(refs)),
         lists=_pony_lists(doc),
+        archive_id=_pony_id(doc),
     )
+
+
+def _pony_id(doc: Mapping[str, Any]) -> str | None:
+    value = doc.get("mid") or doc.get("id")
+    text = str(value).strip() if value is not None else ""
+    return text if text.isalnum() else None
 
 
 def read_ponymail(text: str) -> list[MailMessage]:

@@ -76,6 +76,7 @@ from shared.protocol.votes import (
     BallotCast,
     BallotContent,
     BallotOut,
+    BallotSource,
     MailImportResult,
     MailSource,
     Tally,
@@ -118,6 +119,14 @@ class BindingRefused(Forbidden):
 
 def _noop() -> None:
     return None
+
+
+def signed_ballot_source(principal: Principal) -> BallotSource:
+    """Where a signed ballot came from, by the credentials that cast it: a desktop login
+    session (made by signing a login challenge with the user's key — what the desktop does)
+    is ``desktop``; an API token (``atr vote cast``, scripts) is ``api``. Email ballots are
+    ``email``. The signature itself is checked the same way whatever the source."""
+    return "desktop" if principal.token_kind == "session" else "api"
 
 
 @dataclass
@@ -200,6 +209,8 @@ class VoteService:
                     changes[name] = value.strip()
             if body.vote_min_hours is not None:
                 changes["vote_min_hours"] = body.vote_min_hours
+            if body.vote_mail_from is not None:
+                changes["vote_mail_from"] = body.vote_mail_from
             for name, value in changes.items():
                 setattr(row, name, value)
             session.flush()
@@ -300,6 +311,9 @@ class VoteService:
                 ends_at=ends_at,
                 state="open",
                 tally={},
+                source_ref=body.source_ref,
+                source_url=body.source_url,
+                release_notes_url=body.release_notes_url,
             )
             session.add(vote)
             session.flush()  # the store lets a release into 'vote' only with an open vote
@@ -504,13 +518,14 @@ class VoteService:
                 hint="cast it again without claiming a binding vote; it is welcome as non-binding",
             )
         binding = member and content.binding is not False
+        source = signed_ballot_source(principal)
         ballot = models.Ballot(
             vote_id=vote.id,
             user_id=principal.user_id,
             voter=principal.name,
             value=VALUE_OF[content.value],
             binding=binding,
-            source="desktop",
+            source=source,
             comment=content.comment,
             signed_text=signed_text,
             fingerprint=verification.signer,
@@ -535,7 +550,7 @@ class VoteService:
                 "voter": principal.name,
                 "value": content.value,
                 "binding": binding,
-                "source": "desktop",
+                "source": source,
                 "fingerprint": verification.signer,
                 "mail_id": mail.id,
             },
@@ -703,6 +718,24 @@ class VoteService:
         reading = mailparse.find_vote(msg.body)
         return reading.problem if reading.value is None else None
 
+    def _note_thread(
+        self,
+        vote: models.Vote,
+        messages: list[mailparse.MailMessage],
+        matcher: mailparse.ThreadMatcher,
+    ) -> None:
+        """Remember the vote thread's permalink in the list archive, from an imported Pony
+        Mail thread (any message of the thread links the whole thread)."""
+        archive = (self.settings.mail_archive_url or "").rstrip("/")
+        if vote.thread_url or not archive:
+            return
+        for msg in messages:
+            if msg.archive_id and (
+                msg.message_id == vote.thread_message_id or matcher.matches(msg)
+            ):
+                vote.thread_url = f"{archive}/thread/{msg.archive_id}"
+                return
+
     def _record_email(
         self,
         session: Session,
@@ -732,6 +765,7 @@ class VoteService:
             if ids
             else ()
         )
+        self._note_thread(vote, messages, matcher)
         users = self._user_by_address(session, (m.sender for m in messages))
         committee = self._binding_committee(session, vote, project)
         before = tally_of(vote)
@@ -1001,6 +1035,9 @@ class VoteService:
                 ends_at=now + timedelta(hours=hours),
                 state="open",
                 tally={},
+                source_ref=vote.source_ref,
+                source_url=vote.source_url,
+                release_notes_url=vote.release_notes_url,
             )
             session.add(second)
             session.flush()
@@ -1015,7 +1052,22 @@ class VoteService:
             release.version,
             TransitionRequest(to=Phase.PASSED, reason=f"{what} passed: {reason}"),
         )
-        return "The release moves on to distribution."
+        return passed_next_step(project.key, release.version, self.links.downloads(project.key))
+
+
+def passed_next_step(project: str, version: str, download_page: str) -> str:
+    """What happens after a passed vote, truthfully: nothing is published until a person
+    approves the distribution plan with their own key."""
+    return (
+        "What happens next: nothing is published yet. The release manager (or a PMC member)\n"
+        "reviews the distribution plan - which files go to dist/release and to the project's\n"
+        "channels, with their SHA-512 - and approves it with their own OpenPGP key, in the ATR\n"
+        f"desktop or with `atr distribute plan {project} {version}`, `gpg --clearsign` of the\n"
+        f"plan and `atr distribute approve {project} {version} PLAN.asc`. The agent then\n"
+        f"publishes the release to dist/release/{project} and the project's channels, and it\n"
+        f"appears on {download_page}\n"
+        "The announcement follows once the files are on the download host."
+    )
 
 
 def _revision_number(session: Session, vote: models.Vote) -> int | None:

@@ -17,6 +17,7 @@ from agent.db import models
 from agent.store import NotFound
 from shared.protocol.votes import (
     BallotOut,
+    BallotSource,
     BallotValue,
     Tally,
     VoteOut,
@@ -44,6 +45,7 @@ INCUBATOR_COMMITTEE = "incubator"
 """The committee whose PMC members' votes are binding in a podling's second round."""
 
 VALUE_OF: dict[BallotValue, int] = {"+1": 1, "0": 0, "-1": -1}
+_SOURCES: dict[str, BallotSource] = {"desktop": "desktop", "api": "api", "email": "email"}
 _TEXT_OF: dict[int, BallotValue] = {1: "+1", 0: "0", -1: "-1"}
 
 
@@ -64,6 +66,10 @@ class Links:
     def keys(self, project: str) -> str:
         return f"{self.base_url}/projects/{project}/KEYS"
 
+    def downloads(self, project: str) -> str:
+        """The project's hosted download page (where a release goes once distributed)."""
+        return f"{self.base_url}/projects/{project}/downloads/"
+
 
 def vote_settings(project: models.Project) -> VoteSettings:
     """A project's vote settings with the defaults filled in."""
@@ -71,6 +77,9 @@ def vote_settings(project: models.Project) -> VoteSettings:
         dev_list=project.dev_list or f"dev@{project.key}.apache.org",
         private_list=project.private_list or f"private@{project.key}.apache.org",
         vote_min_hours=project.vote_min_hours,
+        vote_mail_from=(
+            "release_manager" if project.vote_mail_from == "release_manager" else "agent"
+        ),
     )
 
 
@@ -139,7 +148,7 @@ def ballot_to_wire(row: models.Ballot) -> BallotOut:
         voter=row.voter,
         value=value_text(row.value),
         binding=row.binding,
-        source="email" if row.source == "email" else "desktop",
+        source=_SOURCES.get(row.source, "api"),
         comment=row.comment,
         fingerprint=row.fingerprint,
         cast_at=row.cast_at,
@@ -170,6 +179,10 @@ def vote_to_wire(session: Session, vote: models.Vote, links: Links) -> VoteOut:
         keys_url=links.keys(key),
         decided_at=vote.decided_at,
         reason=str((vote.tally or {}).get("reason", "")),
+        source_ref=vote.source_ref,
+        source_url=vote.source_url,
+        release_notes_url=vote.release_notes_url,
+        thread_url=vote.thread_url,
     )
 
 

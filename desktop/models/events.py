@@ -38,19 +38,28 @@ def _rest(data: dict[str, Any], skip: Iterable[str] = ()) -> str:
     return " ".join(parts)
 
 
+def _attempt_mark(data: dict[str, Any]) -> str:
+    """``[attempt 2] `` on a line of a retried attempt (a retry logs its lines again)."""
+    attempt = data.get("attempt")
+    return f"[attempt {attempt}] " if isinstance(attempt, int) and attempt > 1 else ""
+
+
 def _task_log(event: Event) -> str:
     data = event.data
     line = _text(data, "message", "line", "text")
     level = (_text(data, "level") or "info").lower()
-    text = line if line is not None else _rest(data, skip=("level",))
-    return text if level == "info" else f"[{level}] {text}"
+    text = line if line is not None else _rest(data, skip=("level", "attempt"))
+    return _attempt_mark(data) + (text if level == "info" else f"[{level}] {text}")
 
 
 def _task_progress(event: Event) -> str:
     done, total = event.data.get("done"), event.data.get("total")
+    mark = _attempt_mark(event.data)
     if isinstance(done, int) and isinstance(total, int) and total > 0:
-        return f"progress {done}/{total} ({100 * done // total}%)"
-    return f"progress {done}" if isinstance(done, int) else _rest(event.data)
+        return f"{mark}progress {done}/{total} ({100 * done // total}%)"
+    if isinstance(done, int):
+        return f"{mark}progress {done}"
+    return _rest(event.data)
 
 
 def _task_finished(event: Event) -> str:

@@ -1,4 +1,5 @@
-"""Votes as tables: the open votes, one vote's ballots, and the candidate's local verification."""
+"""Votes as tables: the votes (open first, then decided ones), one vote's ballots, and the
+candidate's local verification."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from desktop.models.table import Index, RowTableModel
 from desktop.theme import MUTED_TEXT, monospace_font
 from desktop.verify import FileCheck, Verification
 from shared.protocol.votes import BallotOut, BallotValue, VoteOut
-from shared.votes import MIN_BINDING_APPROVALS
+from shared.votes import MIN_BINDING_APPROVALS, SOURCE_TEXT
 
 VoteRole = Qt.ItemDataRole.UserRole + 1
 
@@ -34,10 +35,13 @@ def counts_text(counts: Mapping[BallotValue, int]) -> str:
 
 
 def standing(vote: VoteOut) -> str:
-    """Where the vote stands, for people: what it still needs, or its outcome."""
+    """Where the vote stands, for people: what it still needs, or its outcome with the tally."""
     tally = vote.tally
+    if tally.outcome == "cancelled":
+        return "vote cancelled"
     if tally.outcome != "open":
-        return f"vote {tally.outcome}"
+        approvals, rejections = tally.binding.get("+1", 0), tally.binding.get("-1", 0)
+        return f"vote {tally.outcome}: {approvals} binding +1, {rejections} binding {MINUS}1"
     approvals = tally.binding.get("+1", 0)
     rejections = tally.binding.get("-1", 0)
     if approvals < MIN_BINDING_APPROVALS:
@@ -64,8 +68,29 @@ def time_left(ends_at: datetime, *, now: datetime | None = None) -> str:
     return f"{max(minutes, 1)}m left"
 
 
+def is_open(vote: VoteOut) -> bool:
+    return vote.tally.outcome == "open"
+
+
+def ends_text(vote: VoteOut, *, now: datetime | None = None) -> str:
+    """An open vote's time left (``2d 5h left``); a decided one's date (``decided 2026-01-05``)."""
+    if is_open(vote):
+        return time_left(vote.ends_at, now=now)
+    when = vote.decided_at or vote.ends_at
+    return f"{vote.tally.outcome} {when.astimezone().strftime('%Y-%m-%d')}"
+
+
+def _order(vote: VoteOut) -> tuple[int, float, str, str]:
+    """Open votes first, ending soonest first; then decided ones, newest first."""
+    if is_open(vote):
+        return (0, vote.ends_at.timestamp(), vote.project, vote.version)
+    when = vote.decided_at or vote.ends_at
+    return (1, -when.timestamp(), vote.project, vote.version)
+
+
 class VotesModel(RowTableModel[VoteOut]):
-    """Votes (open ones, usually): release, round, time left, binding and non-binding counts."""
+    """Votes: release, round, when it ends (or was decided), binding and non-binding counts;
+    open votes first, then the decided ones (passed, failed, cancelled), newest first."""
 
     COLUMNS = ("Release", "Revision", "Ends", "Binding", "Non-binding", "Standing")
     RELEASE, REVISION, ENDS, BINDING, NON_BINDING, STANDING = range(6)
@@ -76,7 +101,7 @@ class VotesModel(RowTableModel[VoteOut]):
         self._bold.setBold(True)
 
     def set_votes(self, votes: list[VoteOut]) -> None:
-        self.set_rows(sorted(votes, key=lambda v: (v.ends_at, v.project, v.version)))
+        self.set_rows(sorted(votes, key=_order))
 
     def update_vote(self, vote: VoteOut) -> None:
         """Replace the row of the same vote (a new tally), or add it."""
@@ -93,8 +118,17 @@ class VotesModel(RowTableModel[VoteOut]):
         return self.row_at(row)
 
     def row_of(self, project: str, version: str) -> int:
+        """The row of the release's latest vote (round) in the table, or -1."""
+        rows = [
+            (vote.id, row)
+            for row, vote in enumerate(self._rows)
+            if (vote.project, vote.version) == (project, version)
+        ]
+        return max(rows)[1] if rows else -1
+
+    def row_of_id(self, vote_id: int) -> int:
         for row, vote in enumerate(self._rows):
-            if (vote.project, vote.version) == (project, version):
+            if vote.id == vote_id:
                 return row
         return -1
 
@@ -108,13 +142,19 @@ class VotesModel(RowTableModel[VoteOut]):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._cells(vote)[column]
         if role == Qt.ItemDataRole.ToolTipRole and column == self.ENDS:
-            return vote.ends_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+            when = vote.ends_at if is_open(vote) else (vote.decided_at or vote.ends_at)
+            return when.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        if role == Qt.ItemDataRole.ToolTipRole and column == self.STANDING and vote.reason:
+            return vote.reason
         return self._style(vote, column, role)
 
     def _style(self, vote: VoteOut, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.FontRole and column in (self.RELEASE, self.BINDING):
             return self._bold
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STANDING:
+            outcome = vote.tally.outcome
+            if outcome in ("passed", "failed"):
+                return QColor(OK_COLOUR if outcome == "passed" else FAIL_COLOUR)
             passing = standing(vote) == "would pass if it ended now"
             return QColor(OK_COLOUR if passing else MUTED_TEXT)
         return None
@@ -125,7 +165,7 @@ class VotesModel(RowTableModel[VoteOut]):
         return (
             f"{vote.project} {vote.version}{round_note}",
             str(vote.revision),
-            time_left(vote.ends_at),
+            ends_text(vote),
             counts_text(vote.tally.binding),
             counts_text(vote.tally.non_binding),
             standing(vote),
@@ -160,7 +200,7 @@ class BallotsModel(RowTableModel[BallotOut]):
                 ballot.value,
                 "binding" if ballot.binding else "non-binding",
                 ballot.cast_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-                "signed in the desktop" if ballot.source == "desktop" else "email",
+                SOURCE_TEXT[ballot.source],
                 ballot.comment,
             )[column]
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import QObject, Signal
 
@@ -28,7 +29,8 @@ from desktop.models.checks import (
 from desktop.models.sbom import Component, ComponentsModel, category_counts
 from desktop.session import Session
 from desktop.viewmodels.policy import PolicyEditorViewModel, RuleDraft, unignorable_reason
-from shared.protocol import Revision, Role
+from shared.lifecycle import Phase
+from shared.protocol import Release, Revision, Role
 from shared.protocol.checks import CheckReport, CheckResultOut
 
 DEFAULT_STATUSES = frozenset({"blocker", "warning", "note"})
@@ -49,6 +51,56 @@ _REASON_WORDS = {
 _CATEGORY_WORDS = {"A": "category A", "B": "category B", "X": "category X", "unknown": "unknown"}
 
 
+BannerTone = Literal["blocked", "clear", "warning", "info"]
+"""How the verdict banner is coloured: red, green, amber, neutral."""
+
+_BEFORE_THE_VOTE: dict[Phase | None, tuple[str, BannerTone]] = {
+    None: ("No blocker: the checks allow this release to go to vote", "clear"),
+    Phase.COMPOSE: (
+        "No blocker so far: move the release to checks when its files are complete",
+        "clear",
+    ),
+    Phase.CHECKS: ("No blocker: the release moves on to candidate", "clear"),
+    Phase.CANDIDATE: ("No blocker: the checks allow this release to go to vote", "clear"),
+    Phase.STAGED: ("No blocker: the checks allow this release to go to vote", "clear"),
+}
+"""Before the vote, without a blocker: what the release may do next."""
+
+_RECORD = "these are the checks of the revision voted on, kept as its record"
+_FOUND_LATER = "found after the vote (a key revoked, the policy changed?)"
+_FROM_THE_VOTE_ON: dict[Phase, tuple[tuple[str, BannerTone], tuple[str, BannerTone]]] = {
+    Phase.VOTE: (
+        ("Under vote: the checks of the revision voted on found no blocker", "info"),
+        (
+            "Under vote — {found} found since the vote started (a key revoked, the policy "
+            "changed?): tell the voters",
+            "warning",
+        ),
+    ),
+    Phase.FAILED: (
+        ("The release failed: move it back to compose to make a new revision", "info"),
+        ("Failed: {found} — fix them in a new revision (back to compose)", "blocked"),
+    ),
+    Phase.PASSED: (
+        (f"The vote passed: {_RECORD}", "info"),
+        (f"The vote passed — {{found}} {_FOUND_LATER}", "warning"),
+    ),
+    Phase.DISTRIBUTE: (
+        (f"Released, being distributed: {_RECORD}", "info"),
+        (f"Released, being distributed — {{found}} {_FOUND_LATER}", "warning"),
+    ),
+    Phase.ANNOUNCED: (
+        (f"Released and announced: {_RECORD}", "info"),
+        (f"Released and announced — {{found}} {_FOUND_LATER}", "warning"),
+    ),
+    Phase.ARCHIVED: (
+        (f"Released and archived: {_RECORD}", "info"),
+        (f"Released and archived — {{found}} {_FOUND_LATER}", "warning"),
+    ),
+}
+"""From the vote on: (without a blocker, with blockers) — the checks no longer gate a vote."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChecksSummary:
     """What the summary bar shows."""
@@ -64,6 +116,10 @@ class ChecksSummary:
     run_errors: tuple[str, ...] = ()
     stale: int = 0
     """runs out of date (the policy, keys or a check changed since they ran)"""
+    phase: Phase | None = None
+    """the release's phase (``None`` while it is not known): the verdict depends on it"""
+    revision: int | None = None
+    latest_revision: int | None = None
 
     @property
     def headline(self) -> str:
@@ -81,19 +137,44 @@ class ChecksSummary:
 
     @property
     def banner(self) -> str:
-        """The verdict for the vote ('' while nothing is known)."""
+        """The verdict, for the release's phase ('' while nothing is known)."""
+        return self.verdict()[0]
+
+    @property
+    def banner_tone(self) -> BannerTone:
+        return self.verdict()[1]
+
+    def verdict(self) -> tuple[str, BannerTone]:
+        """What the checks mean for the release *in its phase*: before the vote, whether it
+        may go to vote; under the vote and after it, what the record says."""
+        if not self.blocked and self.state != "done":
+            return "", "info"
         blockers = self.counts.get("blocker", 0)
-        if self.blocked:
-            plural = "s" if blockers != 1 else ""
-            return f"Blocked: {blockers} blocker{plural} — this release cannot go to vote"
-        if self.state == "done":
-            return "No blocker: the checks allow this release to go to vote"
-        return ""
+        found = f"{blockers} blocker{'s' if blockers != 1 else ''}"
+        latest = self.latest_revision
+        if latest is not None and self.revision is not None and self.revision < latest:
+            text = (
+                f"Revision {self.revision} is not the latest: the checks of revision {latest} "
+                "decide what happens to the release"
+            )
+            return text, "info"
+        if self.phase is None or self.phase in _BEFORE_THE_VOTE:
+            if self.blocked:
+                return f"Blocked: {found} — this release cannot go to vote", "blocked"
+            return _BEFORE_THE_VOTE[self.phase]
+        (text, tone) = _FROM_THE_VOTE_ON[self.phase][1 if self.blocked else 0]
+        return text.format(found=found), tone
 
 
-def _summary(report: CheckReport | None, state: str) -> ChecksSummary:
+def _summary(
+    report: CheckReport | None, state: str, release: Release | None = None
+) -> ChecksSummary:
+    phase = release.phase if release is not None else None
+    latest = release.latest_revision if release is not None else None
     if report is None:
-        return ChecksSummary(state=state, counts=dict.fromkeys(STATUSES, 0))
+        return ChecksSummary(
+            state=state, counts=dict.fromkeys(STATUSES, 0), phase=phase, latest_revision=latest
+        )
     finished = [run for run in report.runs if run.state in ("done", "error")]
     errors = tuple(
         f"{run.check}{f' on {run.artifact}' if run.artifact else ''}: {run.error}"
@@ -109,6 +190,9 @@ def _summary(report: CheckReport | None, state: str) -> ChecksSummary:
         runs_total=len(report.runs),
         run_errors=errors,
         stale=report.stale,
+        phase=phase,
+        revision=report.revision,
+        latest_revision=latest,
     )
 
 
@@ -135,6 +219,7 @@ class ChecksViewModel(QObject):
         self.results = ResultsModel(self)
         self.components = ComponentsModel(self)
         self._target: tuple[str, str, int] | None = None
+        self._release: Release | None = None
         self._report: CheckReport | None = None
         self._statuses: set[str] = set(DEFAULT_STATUSES)
         self._show_ignored = True
@@ -181,7 +266,10 @@ class ChecksViewModel(QObject):
     def summary(self) -> ChecksSummary:
         if self._target is None:
             return _summary(None, "none")
-        return _summary(self._report, "loading")
+        release, target = self._release, self._target
+        if release is not None and (release.project, release.version) != target[:2]:
+            release = None  # another release's phase says nothing about these checks
+        return _summary(self._report, "loading", release)
 
     def header_summaries(self) -> list[str]:
         """One line per source archive whose license-header check reported files: how many,
@@ -288,6 +376,12 @@ class ChecksViewModel(QObject):
         self.report_changed.emit()
         self.detail_changed.emit(None)
         self.permissions_changed.emit()
+
+    def set_release(self, release: Release | None) -> None:
+        """The release on screen: its phase and latest revision decide the verdict (of the
+        revision shown, when it is that release's)."""
+        self._release = release
+        self.report_changed.emit()
 
     def refresh(self) -> None:
         self.session.refresh_checks()

@@ -101,6 +101,7 @@ class MainViewModel(QObject):
         self.checks = ChecksViewModel(session, role=self.role, parent=self)
         """the checks of the revision on screen (the Checks and SBOM tabs)"""
         self.revision_shown.connect(self.checks.show_revision)
+        self.release_shown.connect(self.checks.set_release)
         self.actions_changed.connect(self.checks.permissions_changed)
         self.checks.status_message.connect(self.status_message)
         session.projects_changed.connect(self._on_projects)

@@ -1,5 +1,6 @@
-"""The votes screen's state and actions: open votes, the live tally, verify the candidate
-here, then sign and cast a ballot.
+"""The votes screen's state and actions: the votes of the user's projects (open ones, and the
+passed, failed and cancelled ones with their tally and ballots), the live tally, verify the
+candidate here, then sign and cast a ballot.
 
 A +1 is offered only after the candidate was downloaded and verified on this
 computer (:mod:`desktop.verify`) for the revision under vote, and every file
@@ -14,11 +15,12 @@ import asyncio
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import QObject, Signal
 
 from desktop.errors import DesktopError
-from desktop.models.votes import BallotsModel, VerificationModel, VotesModel
+from desktop.models.votes import BallotsModel, VerificationModel, VotesModel, is_open
 from desktop.paths import data_dir
 from desktop.session import Session
 from desktop.verify import FileCheck, Verification, file_kind, verify_candidate
@@ -28,6 +30,8 @@ from shared.protocol.votes import BallotContent, BallotOut, BallotValue, VoteOut
 from shared.votes import ballot_text
 
 INCUBATOR = "incubator"
+VoteFilter = Literal["open", "decided", "all"]
+"""Which votes the list shows: the open ones, the decided ones (passed, failed, cancelled)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class VotesViewModel(StepViewModel):
         self.files = VerificationModel(self)
         self._projects: dict[str, Project] = {p.key: p for p in projects or []}
         self._vote: VoteOut | None = None
+        self._all: list[VoteOut] = []
+        self._filter: VoteFilter = "all"
         self._verified: Verified | None = None
         self._cancel = threading.Event()
         self._progress: dict[str, tuple[int, int]] = {}
@@ -85,6 +91,19 @@ class VotesViewModel(StepViewModel):
     @property
     def vote(self) -> VoteOut | None:
         return self._vote
+
+    @property
+    def vote_filter(self) -> VoteFilter:
+        return self._filter
+
+    @property
+    def my_ballot(self) -> BallotOut | None:
+        """The user's ballot that counts in the vote on screen (their last), if they voted."""
+        user, vote = self.session.user, self._vote
+        if user is None or vote is None:
+            return None
+        mine = [b for b in vote.ballots if b.voter == user.name and not b.superseded]
+        return max(mine, key=lambda b: b.cast_at) if mine else None
 
     @property
     def verification(self) -> Verification | None:
@@ -150,8 +169,13 @@ class VotesViewModel(StepViewModel):
 
     # --- actions --------------------------------------------------------------------------------
 
+    def set_filter(self, which: VoteFilter) -> None:
+        """Show the open votes, the decided ones, or all of them."""
+        self._filter = which
+        self._show_list()
+
     def refresh(self) -> None:
-        """Reload the open votes (and the projects, if none are known yet)."""
+        """Reload the votes (and the projects, if none are known yet)."""
         if not self._projects and self.session.user is not None:
             self.session.refresh_projects()
         self.session.load_votes()
@@ -159,7 +183,7 @@ class VotesViewModel(StepViewModel):
             self.session.watch_vote(self._vote.project, self._vote.version)
 
     def select(self, project: str | None, version: str | None = None) -> None:
-        """Show one vote (kept fresh by ``vote.*`` events)."""
+        """Show the release's latest vote (kept fresh by ``vote.*`` events)."""
         if project is None or version is None:
             self._vote = None
             self.session.watch_vote(None)
@@ -171,6 +195,15 @@ class VotesViewModel(StepViewModel):
         if row >= 0:
             self._set_vote(self.votes.vote_at(row))
         self.session.watch_vote(project, version)
+
+    def select_vote(self, vote: VoteOut) -> None:
+        """Show one vote of the list: an open one is kept fresh by ``vote.*`` events; a decided
+        one (perhaps an earlier round of a release voted on again) is shown as it ended."""
+        self._set_vote(vote)
+        if is_open(vote):
+            self.session.watch_vote(vote.project, vote.version)
+        else:
+            self.session.watch_vote(None)
 
     def verify(self) -> asyncio.Task[Verification]:
         """Download every file of the revision under vote and verify it here."""
@@ -269,18 +302,31 @@ class VotesViewModel(StepViewModel):
         self.session.load_votes()  # which votes are "mine" depends on them
 
     def _on_votes(self, votes: list[VoteOut]) -> None:
-        self.votes.set_votes([v for v in votes if self.mine(v)])
+        self._all = [v for v in votes if self.mine(v)]
+        self._show_list()
         shown = self._vote
         if shown is not None:
-            row = self.votes.row_of(shown.project, shown.version)
-            if row >= 0 and self.votes.vote_at(row).id == shown.id:
+            row = self.votes.row_of_id(shown.id)
+            if row >= 0:
                 self._set_vote(self.votes.vote_at(row))
 
+    def _show_list(self) -> None:
+        which = self._filter
+        self.votes.set_votes(
+            [v for v in self._all if which == "all" or (which == "open") == is_open(v)]
+        )
+
     def _on_vote(self, vote: VoteOut) -> None:
-        if self.mine(vote) and vote.tally.outcome == "open":
-            self.votes.update_vote(vote)
+        if self.mine(vote):
+            self._all = [v for v in self._all if v.id != vote.id] + [vote]
+            if self._filter == "all" or (self._filter == "open") == is_open(vote):
+                self.votes.update_vote(vote)
         shown = self._vote
-        if shown is None or (shown.project, shown.version) == (vote.project, vote.version):
+        if (
+            shown is None
+            or shown.id == vote.id
+            or (is_open(vote) and (shown.project, shown.version) == (vote.project, vote.version))
+        ):
             self._set_vote(vote)
 
     def _set_vote(self, vote: VoteOut) -> None:

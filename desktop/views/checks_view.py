@@ -60,6 +60,14 @@ _GROUPINGS = (
 )
 BLOCKED_BANNER = "background-color: #fdecea; color: #b71c1c; border: 1px solid #ef9a9a;"
 CLEAR_BANNER = "background-color: #e8f5e9; color: #1b5e20; border: 1px solid #a5d6a7;"
+WARNING_BANNER = "background-color: #fff8e1; color: #8d5a00; border: 1px solid #ffd54f;"
+INFO_BANNER = "background-color: #eef3f8; color: #263238; border: 1px solid #b0bec5;"
+BANNER_STYLES = {
+    "blocked": BLOCKED_BANNER,
+    "clear": CLEAR_BANNER,
+    "warning": WARNING_BANNER,
+    "info": INFO_BANNER,
+}
 DETAIL_PLACEHOLDER = (
     f"<p style='color: {MUTED_TEXT};'>Select a result to see its detail: the message, the "
     "signers of a signature, the difference of a LICENSE or NOTICE, every data field.</p>"
@@ -281,7 +289,7 @@ class ChecksView(QWidget):
         banner = summary.banner
         self.banner.setVisible(bool(banner))
         if banner:
-            style = BLOCKED_BANNER if summary.blocked else CLEAR_BANNER
+            style = BANNER_STYLES[summary.banner_tone]
             self.banner.setText(banner)
             self.banner.setStyleSheet(f"{style} padding: 3px 8px; font-weight: bold;")
         headers = vm.header_summaries()

@@ -1,4 +1,5 @@
-"""The votes screen: open votes, the live tally, the candidate verified here, cast a ballot.
+"""The votes screen: the votes of your projects (open, passed, failed), the live tally, the
+candidate verified here, cast a ballot — and the ballot you cast.
 
 Widgets only: every action goes to :class:`~desktop.viewmodels.votes.VotesViewModel`.
 """
@@ -10,6 +11,7 @@ from html import escape
 from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QDialog,
     QFrame,
     QGridLayout,
@@ -35,19 +37,27 @@ from desktop.models.votes import (
     VALUE_COLOURS,
     VALUES,
     VoteRole,
+    is_open,
     standing,
     time_left,
 )
 from desktop.theme import MUTED_TEXT
 from desktop.verify import Verification
-from desktop.viewmodels.votes import VotesViewModel
+from desktop.viewmodels.votes import VoteFilter, VotesViewModel
 from desktop.views.style import heading, row_table
 from shared.protocol.votes import BallotOut, BallotValue, VoteOut
+from shared.votes import SOURCE_TEXT
 
 PLACEHOLDER = (
     "<p style='font-size:large'>Select a vote on the left</p>"
-    "<p>Votes open on the releases of your projects are listed there; "
-    "the tally follows every ballot live.</p>"
+    "<p>The votes on the releases of your projects are listed there — open ones first, then "
+    "the passed, failed and cancelled ones with their tally and ballots; an open vote's "
+    "tally follows every ballot live.</p>"
+)
+FILTERS: tuple[tuple[str, VoteFilter], ...] = (
+    ("All votes", "all"),
+    ("Open", "open"),
+    ("Decided", "decided"),
 )
 _PERMILLE = 1000
 
@@ -118,13 +128,23 @@ class VotesView(QWidget):
         vm.failed.connect(self._failure)
         vm.ballot_cast.connect(self._ballot_cast)
         vm.votes.modelReset.connect(self._votes_reset)
+        self._shown_id: int | None = None
+        """the vote whose ballot choice was set from the user's own ballot"""
         self._show_vote(vm.vote)
         self._votes_reset()
 
     # --- building -------------------------------------------------------------------------------
 
     def _build_list(self) -> QGroupBox:
-        box = QGroupBox("Open votes of your projects")
+        box = QGroupBox("Votes of your projects")
+        self.filter_combo = QComboBox()
+        for label, which in FILTERS:
+            self.filter_combo.addItem(label, which)
+        self.filter_combo.setCurrentIndex(
+            next(i for i, (_l, w) in enumerate(FILTERS) if w == self.vm.vote_filter)
+        )
+        self.filter_combo.setToolTip("Open votes first, then the decided ones, newest first")
+        self.filter_combo.currentIndexChanged.connect(self._filter_changed)
         self.votes_table = row_table()
         self.votes_table.setModel(self.vm.votes)
         header = self.votes_table.horizontalHeader()
@@ -133,7 +153,7 @@ class VotesView(QWidget):
         for column in (1, 3, 4):  # revision and counts: the detail pane shows them
             self.votes_table.setColumnHidden(column, True)
         self.votes_table.selectionModel().selectionChanged.connect(self._table_selection)
-        self.empty_votes = QLabel("No vote is open on your projects.")
+        self.empty_votes = QLabel("No vote of your projects to show.")
         self.empty_votes.setStyleSheet(f"color: {MUTED_TEXT};")
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.vm.refresh)
@@ -142,6 +162,7 @@ class VotesView(QWidget):
         row.addStretch(1)
         row.addWidget(refresh)
         layout = QVBoxLayout(box)
+        layout.addWidget(self.filter_combo)
         layout.addWidget(self.votes_table, 1)
         layout.addLayout(row)
         return box
@@ -161,6 +182,7 @@ class VotesView(QWidget):
         self.standing_label = QLabel()
         self.standing_label.setWordWrap(True)
         self.standing_label.setStyleSheet("font-size: 11pt;")
+        self.standing_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         tally = QHBoxLayout()
         tally.addWidget(self.binding_box)
         tally.addWidget(self.non_binding_box)
@@ -233,6 +255,8 @@ class VotesView(QWidget):
         self.passphrase_edit.setPlaceholderText("key passphrase")
         self.passphrase_edit.setMaximumWidth(200)
         self.passphrase_edit.textChanged.connect(lambda _t: self._update_ballot())
+        self.my_ballot_label = QLabel()
+        self.my_ballot_label.setWordWrap(True)
         self.cast_button = QPushButton("Sign and cast")
         self.cast_button.clicked.connect(self._cast)
         self.value_group.buttonToggled.connect(lambda _b, _on: self._update_ballot())
@@ -244,6 +268,7 @@ class VotesView(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         ballot = QVBoxLayout(box)
+        ballot.addWidget(self.my_ballot_label)
         ballot.addLayout(values)
         ballot.addLayout(send)
         ballot.addWidget(self.status)
@@ -266,18 +291,21 @@ class VotesView(QWidget):
         self.empty_votes.setVisible(count == 0)
         vote = self.vm.vote
         if vote is not None:
-            row = self.vm.votes.row_of(vote.project, vote.version)
+            row = self.vm.votes.row_of_id(vote.id)
             if row >= 0:
                 self.votes_table.selectRow(row)
         elif count:
             self.votes_table.selectRow(0)
 
+    def _filter_changed(self, index: int) -> None:
+        self.vm.set_filter(FILTERS[index][1])
+
     def _table_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         indexes = selected.indexes()
         if indexes:
             vote = self.vm.votes.data(indexes[0], VoteRole)
-            if isinstance(vote, VoteOut):
-                self.vm.select(vote.project, vote.version)
+            if isinstance(vote, VoteOut) and (self.vm.vote is None or self.vm.vote.id != vote.id):
+                self.vm.select_vote(vote)
 
     def _show_vote(self, vote: VoteOut | None) -> None:
         if vote is None:
@@ -286,11 +314,16 @@ class VotesView(QWidget):
         self._stack.setCurrentIndex(1)
         round_note = " — Incubator round" if vote.round == "incubator" else ""
         self.title.setText(f"{vote.project} {vote.version}{round_note}")
-        ends = vote.ends_at.astimezone().strftime("%Y-%m-%d %H:%M")
         security = " · security release" if vote.security else ""
+        if is_open(vote):
+            ends = vote.ends_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            when = f"ends {ends} ({time_left(vote.ends_at)})"
+        else:
+            decided = (vote.decided_at or vote.ends_at).astimezone().strftime("%Y-%m-%d %H:%M")
+            when = f"{vote.tally.outcome} {decided}"
         self.subtitle.setText(
-            f"revision {vote.revision} · started by {vote.started_by} · ends {ends} "
-            f"({time_left(vote.ends_at)}) · {vote.list_address}{security}"
+            f"revision {vote.revision} · started by {vote.started_by} · {when} · "
+            f"{vote.list_address}{security}"
         )
         self.links.setText(
             f"<a href='{escape(vote.candidate_url)}'>candidate page</a> &nbsp;·&nbsp; "
@@ -300,17 +333,32 @@ class VotesView(QWidget):
         self.non_binding_box.show_counts(vote.tally.non_binding)
         text = standing(vote)
         colour = OK_COLOUR if text == "would pass if it ended now" else MUTED_TEXT
+        reason = ""
         if vote.tally.outcome != "open":
             colour = OK_COLOUR if vote.tally.outcome == "passed" else FAIL_COLOUR
-        self.standing_label.setText(f"<span style='color:{colour}'><b>{escape(text)}</b></span>")
+            reason = f"<br><span style='color:{MUTED_TEXT}'>{escape(vote.reason)}</span>"
+        self.standing_label.setText(
+            f"<span style='color:{colour}'><b>{escape(text)}</b></span>{reason}"
+        )
+        if vote.id != self._shown_id:
+            # another vote: the choice starts at the user's own ballot in it, if any (never
+            # reset when the same vote reloads, e.g. after casting)
+            self._shown_id = vote.id
+            self._status("", "")
+            mine = self.vm.my_ballot
+            self.value_buttons[mine.value if mine is not None else "0"].setChecked(True)
         self._show_verification(self.vm.verification)
         self._update_ballot()
 
     def _show_verification(self, verification: Verification | None) -> None:
         if verification is None:
-            self.verify_summary.setText(
-                f"<span style='color:{MUTED_TEXT}'>Not verified here yet: +1 needs it.</span>"
+            vote = self.vm.vote
+            text = (
+                "Not verified here yet: +1 needs it."
+                if vote is None or is_open(vote)
+                else "The vote is over: verifying here is still possible, casting is not."
             )
+            self.verify_summary.setText(f"<span style='color:{MUTED_TEXT}'>{text}</span>")
             self.folder_label.setText("")
         else:
             ok = verification.ok
@@ -345,22 +393,66 @@ class VotesView(QWidget):
         vm = self.vm
         plus = self.value_buttons["+1"]
         plus_problem = vm.cast_problem("+1")
-        plus.setEnabled(not plus_problem)
+        # the user's choice is never changed here: while a ballot is being cast (busy) or when
+        # +1 is not possible, the cast button says why instead
+        plus.setEnabled(not plus_problem or plus.isChecked())
         plus.setToolTip(plus_problem or "The candidate verified here: you may vote +1")
-        if plus.isChecked() and plus_problem:
-            self.value_buttons["0"].setChecked(True)
         value = self.selected_value()
         problem = vm.cast_problem(value)
-        needs_passphrase = vm.needs_passphrase()
+        vote = vm.vote
+        closed = vote is not None and not is_open(vote)
+        for button in self.value_buttons.values():
+            if button is not plus:
+                button.setEnabled(not closed)
+        if closed:
+            plus.setEnabled(False)
+        self.comment_edit.setEnabled(not closed)
+        needs_passphrase = vm.needs_passphrase() and not closed
         self.passphrase_edit.setVisible(needs_passphrase)
         ready = not problem and (not needs_passphrase or bool(self.passphrase_edit.text()))
         self.cast_button.setEnabled(ready)
-        self.cast_button.setText(f"Sign and cast {_value_label(value)}")
+        self.cast_button.setText(
+            f"The vote is {vote.tally.outcome}" if closed and vote else self._cast_text(value)
+        )
         self.cast_button.setToolTip(problem)
-        if vm.vote is not None:
+        self._show_my_ballot()
+        if closed:
+            self.binding_note.setText("")
+        elif vote is not None:
             self.binding_note.setText(
                 "your vote is binding" if vm.binding else "your vote is non-binding (welcome!)"
             )
+
+    def _cast_text(self, value: BallotValue) -> str:
+        mine = self.vm.my_ballot
+        shown = _value_label(value)
+        if mine is None:
+            return f"Sign and cast {shown}"
+        if mine.value == value:
+            return f"Sign and cast {shown} again"
+        return f"Sign and change your vote to {shown}"
+
+    def _show_my_ballot(self) -> None:
+        vote, mine = self.vm.vote, self.vm.my_ballot
+        if vote is None:
+            self.my_ballot_label.setText("")
+            return
+        if mine is None:
+            text = (
+                "You have not voted on this release."
+                if is_open(vote)
+                else f"You did not vote; the vote is {vote.tally.outcome}."
+            )
+            self.my_ballot_label.setText(f"<span style='color:{MUTED_TEXT}'>{text}</span>")
+            return
+        kind = "binding" if mine.binding else "non-binding"
+        cast = mine.cast_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        colour = VALUE_COLOURS[mine.value]
+        comment = f" — “{escape(mine.comment)}”" if mine.comment else ""
+        self.my_ballot_label.setText(
+            f"Your ballot: <b style='color:{colour}'>{_value_label(mine.value)}</b> ({kind}), "
+            f"cast {cast}, {escape(SOURCE_TEXT[mine.source])}{comment}"
+        )
 
     def selected_value(self) -> BallotValue:
         for value, button in self.value_buttons.items():

@@ -14,6 +14,7 @@ from shared.cli.output import (
     TASK_HEADERS,
     Progress,
     echo_json,
+    note,
     show_release,
     show_revision,
     table,
@@ -153,9 +154,15 @@ def upload(
 ) -> None:
     """Upload FILES and make one new revision of the release with them.
 
-    Each file goes in under its own name, on top of the latest revision's files.
-    Progress goes to stderr when it is a terminal.
+    Each file goes in under its own name (``dist/a.tar.gz`` and ``../a.tar.gz`` both become
+    ``a.tar.gz``; stderr says so), on top of the latest revision's files. Progress goes to
+    stderr when it is a terminal.
     """
+    renamed = [(str(f), f.name) for f in files if str(f) != f.name]
+    if renamed:
+        note("each file goes into the release under its own name:")
+        for given, name in renamed:
+            note(f"  {given} → {name}")
     progress = Progress().reporter()
 
     async def work(client: AgentClient) -> Revision:

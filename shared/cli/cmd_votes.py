@@ -52,6 +52,10 @@ def _show(vote: VoteOut) -> None:
     if vote.reason:
         click.echo(f"  reason:     {vote.reason}")
     click.echo(f"  candidate:  {vote.candidate_url}")
+    if vote.source_ref or vote.source_url:
+        click.echo(f"  source:     {' '.join(p for p in (vote.source_ref, vote.source_url) if p)}")
+    if vote.thread_url:
+        click.echo(f"  thread:     {vote.thread_url}")
     current = [b for b in vote.ballots if not b.superseded]
     table(
         ("  voter", "vote", "binding", "source", "cast"),
@@ -75,6 +79,9 @@ def vote() -> None:
     "--hours", type=click.FloatRange(min=0, min_open=True), help="Default: the project's."
 )
 @click.option("--security", is_flag=True, help="A security release, voted on the private list.")
+@click.option("--source-ref", metavar="REF", help="The tag or commit it was built from.")
+@click.option("--source-url", metavar="URL", help="Where that source is (repository, tag).")
+@click.option("--release-notes-url", metavar="URL", help="The release notes or CHANGES.")
 @json_option
 @pass_state
 def vote_start(
@@ -84,12 +91,24 @@ def vote_start(
     version: str,
     hours: float | None,
     security: bool,
+    source_ref: str | None,
+    source_url: str | None,
+    release_notes_url: str | None,
     as_json: bool,
 ) -> None:
-    """Start the vote on a candidate (PMC member or the release manager); mails [VOTE]."""
+    """Start the vote on a candidate (PMC member or the release manager); mails [VOTE]
+    (with the source reference and links given here, the signers and their keys)."""
 
     async def work(client: AgentClient) -> VoteOut:
-        return await client.start_vote(project, version, hours=hours, security=security)
+        return await client.start_vote(
+            project,
+            version,
+            hours=hours,
+            security=security,
+            source_ref=source_ref,
+            source_url=source_url,
+            release_notes_url=release_notes_url,
+        )
 
     started = state.run(work)
     if as_json:

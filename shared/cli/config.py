@@ -9,13 +9,13 @@ written atomically with mode 0600 (it holds a secret) and holds two keys::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.atomicfile import write_atomic
 from shared.errors import ValidationError
 
 FILE_MODE = 0o600
@@ -73,19 +73,8 @@ def save_config(path: Path, config: Config) -> None:
         for key, value in (("agent", config.agent), ("token", config.token))
         if value is not None
     ]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    text = "# written by `atr login`; holds a secret token\n" + "".join(lines)
     try:
-        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("# written by `atr login`; holds a secret token\n")
-                handle.writelines(lines)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        write_atomic(path, text, mode=FILE_MODE, make_dirs=True, dir_mode=DIR_MODE)
     except OSError as exc:
         raise ValidationError(f"cannot write {path}: {exc.strerror or exc}") from exc

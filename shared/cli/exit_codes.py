@@ -23,6 +23,9 @@ class ExitCode(IntEnum):
     """The request conflicts with the current state, e.g. an invalid phase transition."""
     INTERRUPTED = 130
     """Stopped with Ctrl-C (except ``atr watch --project``, for which Ctrl-C is the normal end)."""
+    OUTPUT_CLOSED = 141
+    """The output was closed before everything was written (``atr events | head``): the status
+    of a Unix tool ended by SIGPIPE (128 + 13). Nothing is printed."""
 
 
 EPILOG = """\b
@@ -35,6 +38,7 @@ Exit codes:
   5  cannot reach the agent
   6  conflict with the current state (HTTP 409, e.g. an invalid transition)
   130  interrupted (Ctrl-C)
+  141  the output was closed early (e.g. `atr events | head`)
 """
 
 

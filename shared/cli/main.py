@@ -7,14 +7,18 @@ the agent client, pgpy and every other command's dependencies.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
+import sys
 from typing import Any
 
 import click
 
 from shared.cli.defaults import DEFAULT_AGENT
 from shared.cli.exit_codes import EPILOG, ExitCode, exit_code_for
+from shared.cli.options import BadValue
 from shared.errors import AtrError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,9 +54,48 @@ DEBUG_ENV = "ATR_DEBUG"
 
 def report_error(error: AtrError) -> None:
     """Print ``error: …`` (and ``hint: …``) on stderr."""
-    click.echo(f"error: {error.message}", err=True)
-    if error.hint:
-        click.echo(f"hint: {error.hint}", err=True)
+    _error_lines(error.message, error.hint)
+
+
+def _error_lines(message: str, hint: str | None) -> None:
+    click.echo(f"error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+
+
+def _sentence(text: str) -> str:
+    """Click's ``Missing argument 'X'.`` as this CLI writes errors: ``missing argument 'X'``."""
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def report_click_error(error: click.ClickException) -> int:
+    """Print a usage error (a bad or missing argument, an unknown option) in the ``error:`` /
+    ``hint:`` format of every other error, instead of Click's usage block; its exit code."""
+    where = error.ctx.command_path if isinstance(error, click.UsageError) and error.ctx else "atr"
+    usage = f"'{where} --help' shows the usage"
+    hint = error.hint if isinstance(error, BadValue) else None
+    message = _sentence(error.format_message())
+    if (
+        isinstance(error, click.BadParameter)
+        and not isinstance(error, click.MissingParameter)
+        and error.param is not None
+    ):
+        param = error.param
+        name = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+        message = f"invalid value for {name}: {error.message.rstrip('.')}"
+    _error_lines(message, f"{hint}; {usage}" if hint else usage)
+    return ExitCode.USAGE if isinstance(error, click.UsageError) else error.exit_code
+
+
+def _silence_closed_output() -> None:
+    """After ``EPIPE``: point stdout and stderr at /dev/null, so nothing more is tried (Python
+    flushes them at exit, which would raise again)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 def load_command(name: str) -> click.Command:
@@ -95,6 +138,18 @@ class AtrGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:  # the group's own options (atr --timeout x)
+            raise click.exceptions.Exit(report_click_error(error)) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -104,7 +159,12 @@ class AtrGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(ExitCode.INTERRUPTED)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except BrokenPipeError:  # atr … | head: the reader has all it wants
+            _silence_closed_output()
+            ctx.exit(ExitCode.OUTPUT_CLOSED)
+        except click.ClickException as error:  # a subcommand's arguments
+            ctx.exit(report_click_error(error))
+        except (click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
             if os.environ.get(DEBUG_ENV) == "1":

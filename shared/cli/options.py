@@ -15,6 +15,21 @@ json_option = click.option(
 )
 
 
+class BadValue(click.BadParameter):
+    """A parameter value an identifier check refused; keeps that check's hint."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None,
+        ctx: click.Context | None = None,
+        param: click.Parameter | None = None,
+    ) -> None:
+        super().__init__(message, ctx=ctx, param=param)
+        self.hint = hint
+
+
 class _Checked(click.ParamType[str]):
     """A string parameter validated by one of :mod:`shared.ids`' check functions."""
 
@@ -26,7 +41,7 @@ class _Checked(click.ParamType[str]):
         try:
             return str(self._check(str(value)))
         except ValidationError as exc:
-            self.fail(exc.diagnostics().replace("\nHint: ", " — "), param, ctx)
+            raise BadValue(exc.message, hint=exc.hint, ctx=ctx, param=param) from None
 
 
 PROJECT = _Checked("project", check_key)

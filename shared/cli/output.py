@@ -143,10 +143,16 @@ def _compact(data: Mapping[str, Any]) -> str:
     )
 
 
+def _retry_mark(data: Mapping[str, Any]) -> str:
+    """``(attempt 2) `` for a line of a retried attempt; nothing for the first."""
+    attempt = data.get("attempt")
+    return f"(attempt {attempt}) " if isinstance(attempt, int) and attempt > 1 else ""
+
+
 def _log(data: Mapping[str, Any]) -> str:
     level = str(data.get("level", "info"))
     text = str(data.get("message", ""))
-    return text if level == "info" else f"{level}: {text}"
+    return _retry_mark(data) + (text if level == "info" else f"{level}: {text}")
 
 
 def _queued(data: Mapping[str, Any]) -> str:
@@ -160,7 +166,7 @@ def _started(data: Mapping[str, Any]) -> str:
 
 
 def _progress(data: Mapping[str, Any]) -> str:
-    return f"{data.get('done', '?')}/{data.get('total', '?')}"
+    return f"{_retry_mark(data)}{data.get('done', '?')}/{data.get('total', '?')}"
 
 
 def _finished(data: Mapping[str, Any]) -> str:
@@ -176,7 +182,30 @@ def _retry(data: Mapping[str, Any]) -> str:
     return f"attempt {data.get('attempt', '?')} failed: {data.get('error', '')}{later}"
 
 
+_STATUS_ORDER = ("blocker", "warning", "note", "pass")
+
+
+def check_counts(summary: object) -> str:
+    """``1 blocker, 2 pass`` from a ``summary`` mapping (status → count)."""
+    if not isinstance(summary, Mapping):
+        return ""
+    return ", ".join(
+        f"{summary[status]} {status}"
+        for status in _STATUS_ORDER
+        if isinstance(summary.get(status), int) and summary[status]
+    )
+
+
+def _check_finished(data: Mapping[str, Any]) -> str:
+    artifact = data.get("artifact")
+    name = f"{data.get('check', '?')}" + (f" on {artifact}" if artifact else "")
+    if data.get("state") == "error":
+        return f"{name} could not run: {data.get('error') or '?'}"
+    return f"{name}: {check_counts(data.get('summary')) or 'no result'}"
+
+
 _TASK_MESSAGES: dict[EventKind, Callable[[Mapping[str, Any]], str]] = {
+    EventKind.CHECK_FINISHED: _check_finished,
     EventKind.TASK_LOG: _log,
     EventKind.TASK_QUEUED: _queued,
     EventKind.TASK_STARTED: _started,

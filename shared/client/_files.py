@@ -7,14 +7,13 @@ loop, and no file is ever read whole into memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from shared.atomicfile import PRIVATE_FILE, AtomicFile
 from shared.errors import ClientError, ValidationError
 
 
@@ -149,25 +148,20 @@ class _Chunks:
 
 
 class AtomicWriter:
-    """Writes a file under a temporary name beside ``dest`` and renames it into place on commit.
+    """Writes a file under a temporary name beside ``dest`` and renames it into place on commit
+    (:class:`shared.atomicfile.AtomicFile`, its blocking calls in a worker thread).
 
     Use as an async context manager; if the block raises, the partial file is removed.
     """
 
     def __init__(self, dest: Path) -> None:
         self.dest = dest
+        self._file = AtomicFile(dest, mode=PRIVATE_FILE, suffix=".part")
         self._handle: BinaryIO | None = None
-        self._tmp: Path | None = None
 
     async def __aenter__(self) -> AtomicWriter:
-        def _open() -> tuple[BinaryIO, Path]:
-            fd, name = tempfile.mkstemp(
-                dir=self.dest.parent, prefix=f".{self.dest.name}.", suffix=".part"
-            )
-            return os.fdopen(fd, "wb"), Path(name)
-
         try:
-            self._handle, self._tmp = await asyncio.to_thread(_open)
+            self._handle = await asyncio.to_thread(self._file.open)
         except OSError as exc:
             raise ClientError(f"cannot write {self.dest}: {exc.strerror or exc}") from exc
         return self
@@ -179,25 +173,11 @@ class AtomicWriter:
         await asyncio.to_thread(self._handle.write, chunk)
 
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        handle, tmp = self._handle, self._tmp
-        self._handle = self._tmp = None
-        if handle is None or tmp is None:
+        if self._handle is None:
             return
-
-        def _finish(commit: bool) -> None:
-            try:
-                if commit:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                handle.close()
-                if commit:
-                    os.replace(tmp, self.dest)
-            finally:
-                if tmp.exists():
-                    with contextlib.suppress(OSError):
-                        tmp.unlink()
-
+        self._handle = None
+        finish = self._file.commit if exc_type is None else self._file.discard
         try:
-            await asyncio.to_thread(_finish, exc_type is None)
+            await asyncio.to_thread(finish)
         except OSError as err:
             raise ClientError(f"cannot write {self.dest}: {err.strerror or err}") from err

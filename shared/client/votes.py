@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
+import pydantic
+
 from shared.client._requests import RequestMethods
 from shared.errors import ValidationError
 from shared.ids import check_key, check_version
@@ -93,9 +95,26 @@ class VotesMethods(RequestMethods):
         *,
         hours: float | None = None,
         security: bool = False,
+        source_ref: str | None = None,
+        source_url: str | None = None,
+        release_notes_url: str | None = None,
     ) -> VoteOut:
-        """Start the vote on the release's latest revision (PMC member or release manager)."""
-        body = VoteStart(hours=hours, security=security)
+        """Start the vote on the release's latest revision (PMC member or release manager).
+
+        ``source_ref`` (a tag or commit), ``source_url`` and ``release_notes_url`` go into the
+        ``[VOTE]`` mail."""
+        try:
+            body = VoteStart(
+                hours=hours,
+                security=security,
+                source_ref=source_ref,
+                source_url=source_url,
+                release_notes_url=release_notes_url,
+            )
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValidationError(f"invalid vote start: {where}: {first['msg']}") from exc
         return await self._call(VoteOut, "POST", _release(project, version) + "/vote", body=body)
 
     async def get_vote(self, project: str, version: str) -> VoteOut:

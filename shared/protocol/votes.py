@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -11,6 +11,24 @@ from shared.ids import ProjectKey, RelPath, Version
 from shared.protocol.models import Model
 
 BallotValue = Literal["+1", "0", "-1"]
+VoteMailFrom = Literal["agent", "release_manager"]
+"""Who a project's ``[VOTE]`` mail comes from: ``agent`` — the agent's address, with Reply-To
+the list and the release manager; ``release_manager`` — From the release manager (Sender:
+the agent), Reply-To the list."""
+SourceRef = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/+@~^:-]{0,199}$",
+        description="a git tag, branch or commit (e.g. 'v1.2.0', 'rel/1.2.0', a commit id)",
+    ),
+]
+HttpUrl = Annotated[
+    str, Field(pattern=r"^https?://[^\s<>\"]+$", max_length=2048, description="an http(s) URL")
+]
+BallotSource = Literal["desktop", "api", "email"]
+"""Where a ballot came from: ``desktop`` — signed and cast from a desktop login session;
+``api`` — signed (with GnuPG or a script) and cast with an API token, e.g. ``atr vote cast``;
+``email`` — a reply on the vote's list."""
 VoteOutcome = Literal["open", "passed", "failed", "cancelled"]
 VoteRound = Literal["project", "incubator"]
 
@@ -32,7 +50,7 @@ class BallotOut(Model):
     voter: str
     value: BallotValue
     binding: bool
-    source: Literal["desktop", "email"]
+    source: BallotSource
     comment: str
     fingerprint: str | None
     cast_at: datetime
@@ -58,6 +76,12 @@ class VoteOut(Model):
     keys_url: str
     decided_at: datetime | None = None
     reason: str = Field(default="", description="why it passed or failed, once decided")
+    source_ref: str | None = Field(default=None, description="the tag or commit it was built from")
+    source_url: str | None = None
+    release_notes_url: str | None = None
+    thread_url: str | None = Field(
+        default=None, description="the vote's thread in the list archive, once known"
+    )
 
 
 class VoteStart(Model):
@@ -70,6 +94,17 @@ class VoteStart(Model):
         default=False, description="a security release voted on the private list (may be shorter)"
     )
     round: VoteRound = "project"
+    source_ref: SourceRef | None = Field(
+        default=None, description="the tag or commit the candidate was built from (in [VOTE])"
+    )
+    source_url: HttpUrl | None = Field(
+        default=None, description="where that source is: the repository, the tag or the commit"
+    )
+    release_notes_url: HttpUrl | None = Field(
+        default=None,
+        description="the release notes or CHANGES (else a CHANGES/RELEASE-NOTES file of the "
+        "revision is linked)",
+    )
 
 
 class BallotContent(Model):
@@ -112,6 +147,9 @@ class VoteSettings(Model):
     dev_list: str = Field(description="votes and results go here")
     private_list: str = Field(description="security release votes go here")
     vote_min_hours: int = Field(ge=1, description="the default and shortest vote, in hours")
+    vote_mail_from: VoteMailFrom = Field(
+        default="agent", description="who the [VOTE] mail comes from (see VoteMailFrom)"
+    )
 
 
 class VoteSettingsUpdate(Model):
@@ -120,6 +158,7 @@ class VoteSettingsUpdate(Model):
     dev_list: str | None = None
     private_list: str | None = None
     vote_min_hours: int | None = Field(default=None, ge=1, le=MAX_VOTE_HOURS)
+    vote_mail_from: VoteMailFrom | None = None
 
 
 class OutboxItem(Model):

@@ -10,6 +10,7 @@ shows the same tally and builds the ballot a voter signs).
 """
 
 from shared.votes.ballot import (
+    SOURCE_TEXT,
     ballot_text,
     check_reviewed,
     is_artifact,
@@ -27,6 +28,7 @@ from shared.votes.tally import (
 
 __all__ = [
     "MIN_BINDING_APPROVALS",
+    "SOURCE_TEXT",
     "CountedBallot",
     "ballot_text",
     "check_reviewed",

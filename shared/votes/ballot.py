@@ -19,12 +19,27 @@ from collections.abc import Mapping
 import pydantic
 
 from shared.errors import ValidationError
-from shared.protocol.votes import BallotContent
+from shared.protocol.votes import BallotContent, BallotSource
 
-__all__ = ["SIDECAR_SUFFIXES", "ballot_text", "check_reviewed", "is_artifact", "parse_ballot_text"]
+__all__ = [
+    "SIDECAR_SUFFIXES",
+    "SOURCE_TEXT",
+    "ballot_text",
+    "check_reviewed",
+    "is_artifact",
+    "parse_ballot_text",
+]
 
 SIDECAR_SUFFIXES = (".asc", ".sig", ".sha512", ".sha256", ".sha1", ".sha", ".md5")
 """Files that accompany an artifact (signatures and checksums) rather than being one."""
+
+
+SOURCE_TEXT: dict[BallotSource, str] = {
+    "desktop": "signed in the desktop",
+    "api": "signed, cast with an API token (CLI)",
+    "email": "email to the list",
+}
+"""Where a ballot came from, for people (mails, the desktop, ``atr vote status``)."""
 
 
 def is_artifact(path: str) -> bool:

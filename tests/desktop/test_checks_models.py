@@ -37,7 +37,8 @@ from desktop.viewmodels.checks import ChecksViewModel
 from desktop.viewmodels.policy import PolicyEditorViewModel, RuleDraft, rule_problem
 from desktop.views.check_detail import diff_html, parse_unified_diff, result_html
 from shared.errors import ValidationError
-from shared.protocol import Event, EventKind, Revision, Role
+from shared.lifecycle import Phase
+from shared.protocol import Event, EventKind, Release, Revision, Role
 from shared.protocol.checks import IgnoredBy, PolicyOut
 from tests.desktop.checks_data import BIN, PROJECT, SRC, VERSION, report, result
 from tests.desktop.conftest import QtLoop
@@ -213,6 +214,68 @@ def test_summary_headline_banner_and_tab_title(session: Session) -> None:
     session.checks_changed.emit(report(items=clean))
     assert vm.summary().banner == "No blocker: the checks allow this release to go to vote"
     assert vm.tab_title() == "Checks"
+
+
+def _release(phase: Phase, latest: int | None = 1, version: str = VERSION) -> Release:
+    return Release(
+        project=PROJECT, version=version, phase=phase, created_at=NOW, created_by="bob",
+        updated_at=NOW, latest_revision=latest,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("phase", "clean", "blocked"),
+    [
+        (Phase.COMPOSE,
+         ("No blocker so far: move the release to checks when its files are complete", "clear"),
+         ("Blocked: 3 blockers — this release cannot go to vote", "blocked")),
+        (Phase.CANDIDATE,
+         ("No blocker: the checks allow this release to go to vote", "clear"),
+         ("Blocked: 3 blockers — this release cannot go to vote", "blocked")),
+        (Phase.VOTE,
+         ("Under vote: the checks of the revision voted on found no blocker", "info"),
+         ("Under vote — 3 blockers found since the vote started (a key revoked, the policy "
+          "changed?): tell the voters", "warning")),
+        (Phase.ANNOUNCED,
+         ("Released and announced: these are the checks of the revision voted on, kept as its "
+          "record", "info"),
+         ("Released and announced — 3 blockers found after the vote (a key revoked, the policy "
+          "changed?)", "warning")),
+        (Phase.ARCHIVED,
+         ("Released and archived: these are the checks of the revision voted on, kept as its "
+          "record", "info"),
+         ("Released and archived — 3 blockers found after the vote (a key revoked, the policy "
+          "changed?)", "warning")),
+        (Phase.FAILED,
+         ("The release failed: move it back to compose to make a new revision", "info"),
+         ("Failed: 3 blockers — fix them in a new revision (back to compose)", "blocked")),
+    ],
+)  # fmt: skip
+def test_the_verdict_banner_follows_the_releases_phase(
+    session: Session,
+    phase: Phase,
+    clean: tuple[str, str],
+    blocked: tuple[str, str],
+) -> None:
+    """An announced release's checks never say it may go to vote; before the vote they do."""
+    vm = _checks_vm(session)
+    vm.set_release(_release(phase))
+    assert (vm.summary().banner, vm.summary().banner_tone) == blocked
+    clean_items = [r for r in report().results if r.status != "blocker"]
+    session.checks_changed.emit(report(items=clean_items))
+    assert (vm.summary().banner, vm.summary().banner_tone) == clean
+    if phase not in (Phase.COMPOSE, Phase.CANDIDATE):
+        assert "go to vote" not in vm.summary().banner
+
+
+def test_an_older_revision_and_another_releases_phase(session: Session) -> None:
+    vm = _checks_vm(session)
+    vm.set_release(_release(Phase.COMPOSE, latest=3))
+    assert vm.summary().banner == (
+        "Revision 1 is not the latest: the checks of revision 3 decide what happens to the release"
+    )
+    vm.set_release(_release(Phase.ANNOUNCED, version="9.9.9"))  # not the release shown
+    assert vm.summary().banner == "Blocked: 3 blockers — this release cannot go to vote"
 
 
 def test_sbom_components_with_category_colours(session: Session) -> None:

@@ -17,7 +17,6 @@ from desktop.errors import (
     WrongPassphrase,
 )
 from desktop.keystore import KEYRING_SERVICE, Keystore
-from desktop.securefile import write_private
 from shared.challenge import Challenge, Purpose
 from shared.errors import ValidationError
 from shared.openpgp import verify_detached
@@ -196,13 +195,3 @@ def test_export_public_to_file(keystore: Keystore, tmp_path: Path) -> None:
     keystore.export_public_to(key.fingerprint, out)
     assert key_info(out.read_text()).fingerprint == key.fingerprint
     assert load_key(out.read_text()).is_public
-
-
-def test_write_private_is_atomic_and_0600(tmp_path: Path) -> None:
-    target = tmp_path / "secret" / "file.bin"
-    write_private(target, b"one")
-    assert target.read_bytes() == b"one" and _mode(target) == 0o600
-    target.chmod(0o644)  # an old file with loose permissions is replaced by a 0600 one
-    write_private(target, b"two")
-    assert target.read_bytes() == b"two" and _mode(target) == 0o600
-    assert [p.name for p in target.parent.iterdir()] == ["file.bin"]

@@ -202,6 +202,12 @@ def test_event_descriptions() -> None:
     assert describe_event(_event(1, EventKind.TASK_PROGRESS, data={"done": 1, "total": 4})) == (
         "progress 1/4 (25%)"
     )
+    retried = {"level": "info", "message": "a.tar.gz: 3 bytes", "attempt": 2}
+    assert describe_event(_event(1, EventKind.TASK_LOG, data=retried)) == (
+        "[attempt 2] a.tar.gz: 3 bytes"
+    )
+    first = {"done": 1, "total": 4, "attempt": 1}
+    assert describe_event(_event(1, EventKind.TASK_PROGRESS, data=first)) == "progress 1/4 (25%)"
     assert (
         describe_event(
             _event(1, EventKind.COMMITTEE_CREATED, data={"committee": "acme", "podling": False})

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from desktop import s2k
 from desktop.errors import DesktopError, KeystoreError, PassphraseRequired, WrongPassphrase
 from desktop.gnupg_backend import parse_secret_listing
 from desktop.keystore import Keystore, StoredKey
@@ -37,10 +36,7 @@ with warnings.catch_warnings():
         HashAlgorithm,
         KeyFlags,
         PubKeyAlgorithm,
-        String2KeyType,
-        SymmetricKeyAlgorithm,
     )
-    from pgpy.packet.fields import String2Key
 
 PASSPHRASE = "artifact signing passphrase"
 
@@ -340,39 +336,3 @@ def test_signature_and_checksum_names_are_recognised() -> None:
     for name in ("a.tar.gz.asc", "a.zip.sha512", "A.SHA256", "a.sig", "x.md5"):
         assert is_signature_or_checksum(name)
     assert not is_signature_or_checksum("apache-acme-1.0-src.tar.gz")
-
-
-def test_streaming_s2k_derives_the_same_keys_as_pgpy() -> None:
-    for specifier, count_byte, halg, cipher, passphrase in [
-        (String2KeyType.Iterated, 0xFF, HashAlgorithm.SHA256, SymmetricKeyAlgorithm.AES256, "p"),
-        (
-            String2KeyType.Iterated,
-            0x10,
-            HashAlgorithm.SHA1,
-            SymmetricKeyAlgorithm.AES128,
-            "longer passphrase",
-        ),
-        (
-            String2KeyType.Iterated,
-            0x00,
-            HashAlgorithm.SHA512,
-            SymmetricKeyAlgorithm.AES256,
-            "x" * 300,
-        ),
-        (String2KeyType.Salted, 0, HashAlgorithm.SHA256, SymmetricKeyAlgorithm.AES256, "salted"),
-        (
-            String2KeyType.Simple,
-            0,
-            HashAlgorithm.SHA1,
-            SymmetricKeyAlgorithm.AES256,
-            "simple ünïcode",
-        ),
-    ]:
-        field = String2Key()
-        field.usage = 254
-        field.encalg = cipher
-        field.specifier = specifier
-        field.halg = halg
-        field.salt = bytearray(os.urandom(8))
-        field.count = count_byte
-        assert s2k.derive_key(field, passphrase) == s2k.original(field, passphrase)

@@ -154,6 +154,113 @@ def test_plus_one_waits_for_a_verification_that_passed(
     view.deleteLater()
 
 
+def _alice(keystore: Keystore) -> tuple[_FakeSession, str]:
+    key = keystore.import_armored(fresh_key("alice").secret_armor, passphrase=PASSPHRASE)
+    alice = User(
+        name="alice",
+        email="alice@example.org",
+        is_admin=False,
+        memberships=[Membership(committee="acme", role=Role.PMC)],
+    )
+    return _FakeSession(keystore, alice, key.fingerprint), key.fingerprint
+
+
+def _decided(vote_id: int, outcome: str, version: str, days_ago: int, **changes: Any) -> VoteOut:
+    when = NOW - timedelta(days=days_ago)
+    binding = {"+1": 3, "0": 0, "-1": 0} if outcome == "passed" else {"+1": 1, "0": 0, "-1": 2}
+    return _vote(
+        id=vote_id,
+        version=version,
+        started_at=when - timedelta(hours=72),
+        ends_at=when,
+        decided_at=when,
+        reason=f"the vote has {binding['+1']} binding +1",
+        tally=Tally(outcome=outcome, ends_at=when, binding=binding,  # type: ignore[arg-type]
+                    non_binding={"+1": 0, "0": 0, "-1": 0}),
+        **changes,
+    )  # fmt: skip
+
+
+def test_passed_and_failed_votes_are_listed_with_their_tally_and_ballots(
+    qapp: Any, keystore: Keystore
+) -> None:
+    session, _fpr = _alice(keystore)
+    vm = VotesViewModel(session, projects=[Project(key=PROJECT, name="Acme", committee="acme")])
+    view = VotesView(vm)
+    passed = _decided(
+        5, "passed", "0.9.0", 3,
+        ballots=[_ballot("alice", "+1", minutes=60 * 80), _ballot("dave", "+1", minutes=60 * 79),
+                 _ballot("erin", "+1", minutes=60 * 78)],
+    )  # fmt: skip
+    failed = _decided(4, "failed", "0.8.0", 30, ballots=[_ballot("dave", "-1")])
+    session.votes_changed.emit([failed, _vote(), passed])
+
+    # open first, then the decided ones, newest first
+    assert [v.id for v in vm.votes.votes()] == [7, 5, 4]
+    assert vm.votes.data(vm.votes.index(1, VotesModel.STANDING)) == (
+        "vote passed: 3 binding +1, 0 binding \u22121"
+    )
+    assert vm.votes.data(vm.votes.index(2, VotesModel.ENDS)).startswith("failed ")
+    view.filter_combo.setCurrentIndex(2)
+    assert view.filter_combo.currentText() == "Decided" and vm.vote_filter == "decided"
+    assert [v.id for v in vm.votes.votes()] == [5, 4]
+    view.filter_combo.setCurrentIndex(1)
+    assert [v.id for v in vm.votes.votes()] == [7]
+    view.filter_combo.setCurrentIndex(0)  # "All votes"
+    assert vm.vote_filter == "all" and vm.votes.rowCount() == 3
+
+    view.votes_table.selectRow(1)
+    assert vm.vote is not None and vm.vote.id == 5
+    assert [vm.ballots.data(vm.ballots.index(r, BallotsModel.VOTER)) for r in range(3)] == [
+        "erin", "dave", "alice",
+    ]  # fmt: skip
+    assert "vote passed: 3 binding +1" in view.standing_label.text()
+    assert "the vote has 3 binding +1" in view.standing_label.text()  # the agent's reason
+    assert "passed " in view.subtitle.text()
+    assert not view.cast_button.isEnabled() and view.cast_button.toolTip() == "the vote is passed"
+    assert "Your ballot: " in view.my_ballot_label.text() and "(binding)" in (
+        view.my_ballot_label.text()
+    )
+    assert view.value_buttons["+1"].isChecked()  # her own ballot in that vote
+    view.votes_table.selectRow(2)
+    assert vm.vote is not None and vm.vote.id == 4
+    assert "You did not vote; the vote is failed." in view.my_ballot_label.text()
+    assert view.value_buttons["0"].isChecked()
+    view.deleteLater()
+
+
+def test_after_casting_the_choice_stays_and_the_cast_ballot_shows(
+    qapp: Any, keystore: Keystore, tmp_path: Path
+) -> None:
+    session, _fpr = _alice(keystore)
+    vm = VotesViewModel(session, projects=[Project(key=PROJECT, name="Acme", committee="acme")])
+    view = VotesView(vm)
+    session.votes_changed.emit([_vote()])
+    good = Verification(
+        files=[FileCheck(path="a.tar.gz", kind="artifact", size=1, sha512="ab" * 64)], keys=1
+    )
+    vm._verified = Verified(7, 2, [], good, tmp_path)
+    vm.vote_shown.emit(vm.vote)
+    assert "You have not voted on this release." in view.my_ballot_label.text()
+    view.value_buttons["+1"].setChecked(True)
+    assert view.cast_button.text() == "Sign and cast +1"
+
+    vm._set_busy("Signing and casting +1…")  # while the ballot is signed and cast
+    assert view.value_buttons["+1"].isChecked()
+    assert not view.cast_button.isEnabled()
+    vm._set_busy("")
+    session.vote_changed.emit(_vote(ballots=[_ballot("alice", "+1")]))  # the reload after
+
+    assert view.value_buttons["+1"].isChecked()  # not "Sign and cast 0"
+    assert view.cast_button.text() == "Sign and cast +1 again"
+    shown = view.my_ballot_label.text()
+    assert "Your ballot: " in shown and "+1" in shown and "(binding)" in shown
+    assert "signed in the desktop" in shown
+    view.value_buttons["-1"].setChecked(True)
+    assert view.cast_button.text() == "Sign and change your vote to \u22121"
+    view.deleteLater()
+
+
 # --- against a real agent ---------------------------------------------------------------------
 
 
@@ -257,6 +364,11 @@ def test_three_pmc_members_verify_and_vote_from_the_desktop(
             what=f"{count} binding +1 on alice's screen",
         )
         assert "recorded" in view.status.text()
+        # the choice stays (no "Sign and cast 0" trap) and the cast ballot is shown
+        assert view.value_buttons["+1"].isChecked()
+        assert view.cast_button.text() == "Sign and cast +1 again"
+        mine = view.my_ballot_label.text()
+        assert "Your ballot: " in mine and "(binding)" in mine and "signed in the desktop" in mine
 
     final = first_vm.vote
     assert final is not None
@@ -306,6 +418,13 @@ def test_three_pmc_members_verify_and_vote_from_the_desktop(
     )
     with agent.client(agent.committer_token) as c:
         assert c.get(f"/projects/{PROJECT}/releases/{VERSION}").json()["phase"] == "passed"
+    # the passed vote stays in the votes list, with its tally and ballots
+    qloop.wait_until(
+        lambda: [v.tally.outcome for v in first_vm.votes.votes()] == ["passed"],
+        what="the passed vote in alice's list",
+    )
+    assert standing(first_vm.votes.vote_at(0)).startswith("vote passed: 3 binding +1")
+    assert first_vm.ballots.rowCount() >= 5
 
     # the outbox is delivered by the agent's mail loop, a moment after the decision
     def results() -> list[EmailMessage]:

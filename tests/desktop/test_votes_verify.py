@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from desktop.keystore import Keystore
 from desktop.verify import checksum_in, file_kind, reviewed_matches, verify_candidate
 from shared.protocol import RevisionFile
+from tests.desktop.gpg_home import GPG
 from tests.support.keys import KeyPair, fresh_key
 
 PASSPHRASE = "verify passphrase"
@@ -116,3 +118,30 @@ def test_checksum_file_formats() -> None:
     assert file_kind("a.tar.gz") == "artifact"
     assert file_kind("a.tar.gz.asc") == "signature"
     assert file_kind("a.tar.gz.sha512") == "checksum"
+
+
+def test_a_checksum_file_in_gnupgs_print_md_layout_verifies(
+    keystore: Keystore, tmp_path: Path, rm: KeyPair
+) -> None:
+    """``gpg --print-md SHA512 FILE > FILE.sha512`` — hex groups over several lines — is what
+    some projects publish; the checks accept it, and so must the voter's desktop."""
+    folder = tmp_path / "rc1"
+    files = _candidate(folder, keystore, rm)
+    artifact = folder / "apache-acme-1.0-src.tar.gz"
+    printed = subprocess.run(
+        [GPG, "--print-md", "SHA512", artifact.name],
+        cwd=folder,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    assert len(printed.splitlines()) > 1  # the layout this test is about
+    (folder / (artifact.name + ".sha512")).write_text(printed)
+    files = [_record(folder, f.path) if f.path == artifact.name + ".sha512" else f for f in files]
+
+    result = verify_candidate(folder, files, f"KEYS\n\n{rm.public_armor}")
+
+    assert result.ok, result.problems
+    checked = next(f for f in result.artifacts if f.path == artifact.name)
+    assert checked.checksum == "SHA-512 match"
+    assert checksum_in(printed, artifact.name) == hashlib.sha512(artifact.read_bytes()).hexdigest()

@@ -129,6 +129,38 @@ def test_release_upload_inventory_and_watch(agent, release, files, tmp_path):
     assert [e.id for e in events] == sorted({e.id for e in events})
 
 
+def test_every_command_ends_quietly_when_its_output_is_closed(agent, release, files, tmp_path):
+    """``atr … | head``: the reader closes the pipe; ``atr`` stops without a word on stderr
+    (no BrokenPipeError, no "this is a bug") and exits 141, as a Unix tool ended by SIGPIPE."""
+    token = agent.committer_token
+    uploaded = atr(agent, "upload", PROJECT, release, *map(str, files), token=token,
+                   tmp_path=tmp_path)  # fmt: skip
+    assert uploaded.returncode == 0, uploaded.stderr
+    started = atr(agent, "task", "start", PROJECT, release, "--watch", token=token,
+                  tmp_path=tmp_path)  # fmt: skip
+    task_id = started.stderr.split()[1]
+    for args in (
+        ["events", "--limit", "1000"],
+        ["watch", task_id],
+        ["status", PROJECT, release],
+        ["checks", PROJECT, release, "--all"],
+        ["tasks", "--project", PROJECT],
+        ["revisions", PROJECT, release],
+        ["check", str(files[0].parent), "--all"],
+    ):
+        proc = subprocess.Popen(
+            [str(ATR), "--agent", agent.url, "--token", token, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=atr_env(tmp_path),
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # as `head` does once it has its lines
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(TIMEOUT) == ExitCode.OUTPUT_CLOSED, (args, stderr)
+        assert stderr == "", (args, stderr)
+
+
 def test_watch_follows_a_running_task_live(agent, release, files, tmp_path):
     token = agent.committer_token
     assert (

@@ -25,7 +25,24 @@ CONTEXT = {
     "vote": {"round": "project", "security": False, "list_address": "dev@acme-lib.apache.org"},
     "candidate_url": "https://atr.example.org/projects/acme-lib/candidates/1.0.0/",
     "keys_url": "https://atr.example.org/projects/acme-lib/KEYS",
-    "artifacts": [{"path": "apache-acme-lib-1.0.0-src.tar.gz", "sha512": "ab" * 64, "size": 10}],
+    "artifacts": [
+        {
+            "path": "apache-acme-lib-1.0.0-src.tar.gz",
+            "sha512": "ab" * 64,
+            "size": 10,
+            "url": "https://atr.example.org/projects/acme-lib/candidates/1.0.0/a.tar.gz",
+            "asc_url": "https://atr.example.org/projects/acme-lib/candidates/1.0.0/a.tar.gz.asc",
+            "checksum_url": None,
+            "signers": [
+                {"fingerprint": "ABCD " * 10, "user_id": "Bob <bob@a.org>", "standing": "in KEYS"}
+            ],
+        }
+    ],
+    "signers": [],
+    "source_ref": "",
+    "source_url": "",
+    "release_notes_url": "",
+    "release_notes_files": [],
     "ends_at": None,
     "ends_at_text": "2026-12-02 10:00 UTC",
     "hours_text": "72 hours",
@@ -40,7 +57,11 @@ def test_the_default_vote_template(tmp_path: Path) -> None:
         "revision 2",
         CONTEXT["candidate_url"],
         CONTEXT["keys_url"],
-        "apache-acme-lib-1.0.0-src.tar.gz\n    SHA-512: " + "ab" * 64,
+        "apache-acme-lib-1.0.0-src.tar.gz\n",
+        "    signature: https://atr.example.org/projects/acme-lib/candidates/1.0.0/a.tar.gz.asc",
+        "    checksum:  none",
+        "    SHA-512:   " + "ab" * 64,
+        "    signed by: Bob <bob@a.org>\n               key ABCD",
         "gpg --import KEYS",
         "open until 2026-12-02 10:00 UTC (at least 72 hours)",
         "[ ] +1 Release this package as Acme Library 1.0.0",

@@ -164,6 +164,11 @@ def test_a_full_vote_passes(voting, smtp: SmtpServer, tmp_path: Path) -> None:
     opening = smtp.wait_for(lambda m: m.subject == SUBJECT.format(version=version), what="[VOTE]")
     assert opening.tls and opening.login == smtp.user
     assert opening.rcpt_tos == ["dev@acme-lib.apache.org"]
+    # by default the agent sends it on the release manager's behalf: replies go to the list
+    # and to them (the project's vote settings may send it From them instead)
+    name, address = email.utils.parseaddr(opening.message["From"])
+    assert (name, address) == ("Bob via ATR", "atr-agent@example.org")
+    assert opening.message["Reply-To"] == f"dev@acme-lib.apache.org, Bob <{rm.email}>"
     body = opening.body
     for needle in (
         vote["candidate_url"],
@@ -251,10 +256,11 @@ def test_a_full_vote_passes(voting, smtp: SmtpServer, tmp_path: Path) -> None:
     assert final["tally"]["outcome"] == "passed"
     assert final["reason"].startswith("the vote has 3 binding +1")
     voters = {(b["voter"], b["source"], b["binding"]) for b in final["ballots"]}
+    # cast with API tokens (what `atr vote cast` uses), not from a desktop login session
     assert voters == {
-        ("alice", "desktop", True),
-        ("dave", "desktop", True),
-        ("erin", "desktop", True),
+        ("alice", "api", True),
+        ("dave", "api", True),
+        ("erin", "api", True),
         ("bob", "email", False),
         ("someone@example.net", "email", False),
     }
@@ -266,12 +272,16 @@ def test_a_full_vote_passes(voting, smtp: SmtpServer, tmp_path: Path) -> None:
     assert "Binding votes:     +1: 3   0: 0   -1: 0" in result.body
     assert "Non-binding votes: +1: 2   0: 0   -1: 0" in result.body
     assert "closed early by the agent's operator: test: all votes are in" in result.body
+    assert "+1  alice (signed, cast with an API token (CLI))" in result.body
+    assert "+1  bob (email to the list)" in result.body
     assert result.message["In-Reply-To"] == thread
 
     seen = [e for e in events(agent, rm.token, version=version)]
     kinds = [e["kind"] for e in seen]
     assert kinds.count("vote.started") == 1
     assert kinds.count("vote.ballot_cast") == 5
+    cast_sources = [e["data"]["source"] for e in seen if e["kind"] == "vote.ballot_cast"]
+    assert sorted(cast_sources) == ["api", "api", "api", "email", "email"]
     # one tally change per signed ballot, one for the email import, one for the decision
     assert kinds.count("vote.tally_changed") == 5
     [decided] = [e for e in seen if e["kind"] == "vote.decided"]
@@ -581,6 +591,9 @@ def test_a_ballot_made_with_gpg_and_atr(voting, tmp_path: Path) -> None:
     shown = atr_cli(agent, agent.pmc_token, "vote", "status", PROJECT, version)
     assert "binding +1: 1  0: 0  -1: 1" in shown.stdout
     assert "erin" in shown.stdout and "email" in shown.stdout
+    # dave's ballot was cast with `atr vote cast` (an API token): not "desktop"
+    dave_line = next(line for line in shown.stdout.splitlines() if line.split()[:1] == ["dave"])
+    assert dave_line.split()[3] == "api", shown.stdout
 
 
 def test_a_release_taken_out_of_its_vote_can_be_voted_on_again(voting, tmp_path: Path) -> None:
@@ -637,6 +650,7 @@ def test_vote_settings(voting) -> None:
             "dev_list": "dev@acme-lib.apache.org",
             "private_list": "private@acme-lib.apache.org",
             "vote_min_hours": 72,
+            "vote_mail_from": "agent",
         }
         refused(c.put(path, json={"vote_min_hours": 96}), 403, "needs the 'pmc' role")
     with client(agent, agent.pmc_token) as c:

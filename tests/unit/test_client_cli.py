@@ -8,6 +8,7 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from shared.cli import ExitCode, main
 from shared.cli.config import Config, load_config, save_config
 from shared.cli.exit_codes import exit_code_for
-from shared.cli.options import parse_args
+from shared.cli.options import PROJECT, VERSION, parse_args
 from shared.cli.output import event_line, task_kind, task_rows
 from shared.cli.state import CliState
 from shared.errors import (
@@ -95,7 +96,7 @@ def invoke(handler, args: list[str], *, tmp_path: Path, env: dict[str, str] | No
     )
     runner = CliRunner()
     base_env = {"ATR_AGENT": None, "ATR_TOKEN": None, "ATR_DEBUG": None}
-    return runner.invoke(main, args, obj=state, env={**base_env, **(env or {})})
+    return runner.invoke(main, args, obj=state, env={**base_env, **(env or {})}, prog_name="atr")
 
 
 def answer(status: int, body) -> object:
@@ -269,7 +270,48 @@ def test_upload_prints_the_new_revision(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("revision 1 of foo 1.0.0 (1 files")
     assert "foo-1.0.0.tar.gz" in result.stdout
-    assert result.stderr == ""  # no progress when stderr is not a terminal
+    # no progress when stderr is not a terminal; the name the file got in the release
+    assert result.stderr == (
+        f"each file goes into the release under its own name:\n  {artifact} → foo-1.0.0.tar.gz\n"
+    )
+
+
+def test_upload_says_which_name_a_file_with_a_path_part_gets(tmp_path, monkeypatch):
+    """``atr upload P V ../evil`` stores the file as ``evil`` (a release path never has ``..``):
+    it says so, and sends only that name."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "evil").write_bytes(b"evil")
+    (work / "plain.txt").write_bytes(b"plain")
+    monkeypatch.chdir(work)
+    sent: list[dict] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/uploads":
+            data = await request.aread()
+            return httpx.Response(
+                201,
+                json={
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "sha512": hashlib.sha512(data).hexdigest(),
+                    "size": len(data),
+                },
+            )
+        if request.method == "GET":
+            return httpx.Response(200, json={**RELEASE, "latest_revision": None})
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json=revision(1, {"evil": b"evil", "plain.txt": b"plain"}))
+
+    result = invoke(
+        handler,
+        ["--agent", AGENT, "upload", "foo", "1.0.0", "../evil", "plain.txt"],
+        tmp_path=tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stderr == "each file goes into the release under its own name:\n  ../evil → evil\n"
+    )
+    assert sorted(sent[0]["files"]) == ["evil", "plain.txt"]
 
 
 def test_task_start_sends_typed_args(tmp_path):
@@ -388,6 +430,10 @@ def test_event_lines_are_readable():
         "failed in 1.5 s: boom"
     )
     assert ev("task.progress", {"done": 1, "total": 2}).endswith("1/2")
+    # a task retried after a crash logs its lines again: the retry's lines say so
+    assert ev("task.log", {"level": "info", "message": "a", "attempt": 1}).endswith("task 12    a")
+    assert ev("task.log", {"level": "info", "message": "a", "attempt": 2}).endswith("(attempt 2) a")
+    assert ev("task.progress", {"done": 1, "total": 2, "attempt": 3}).endswith("(attempt 3) 1/2")
     phase = ev("release.phase_changed", {"from": "compose", "to": "checks", "reason": "ok"}, None)
     assert phase.endswith("foo 1.0.0  compose -> checks (ok)")
 
@@ -408,3 +454,165 @@ def test_task_tables_name_the_check_and_its_artifact():
     assert task_kind(_task(check_id="keys", artifact="")) == "check keys"  # release-wide
     assert task_kind(_task()) == "check"
     assert task_rows([_task(check_id="paths")])[0][1] == "check paths"
+
+
+def test_watch_prints_a_finished_checks_blockers_from_the_report(tmp_path):
+    """``check.finished`` carries counts and where the report is; ``atr watch`` fetches the
+    blockers and warnings of that run from the report and prints them under its line."""
+    art = "apache-foo-1.0.0-src.tar.gz"
+    finished = Event(
+        id=5, at=NOW, kind="check.finished", project="foo", version="1.0.0", task_id=3,
+        data={
+            "revision": 1, "check": "license_notice", "check_version": 1, "artifact": art,
+            "state": "done", "error": None, "summary": {"blocker": 1, "warning": 1, "pass": 4},
+            "worst": "blocker", "result_count": 6,
+            "report": "/api/v1/projects/foo/releases/1.0.0/revisions/1/checks",
+        },
+    )  # fmt: skip
+
+    def result(status: str, path: str, message: str, check: str = "license_notice") -> dict:
+        return {
+            "check": check, "check_version": 1, "artifact": art, "path": path,
+            "status": status, "message": message,
+        }  # fmt: skip
+
+    report = {
+        "project": "foo", "version": "1.0.0", "revision": 1, "state": "done", "runs": [],
+        "results": [
+            result("pass", f"{art}!/LICENSE", "fine"),
+            result("warning", f"{art}!/NOTICE", "no copyright year"),
+            result("blocker", f"{art}!/LICENSE", "not the Apache License 2.0"),
+            result("blocker", art, "another check's blocker", check="signatures"),
+        ],
+        "summary": {"blocker": 2, "warning": 1, "note": 0, "pass": 1},
+        "ignored": 0, "blocked": True,
+    }  # fmt: skip
+    fetched = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/api/v1/tasks/3":
+            return httpx.Response(200, json=task(3))
+        if path == "/api/v1/events":
+            since = int(request.url.params["since"])
+            events = [finished.model_dump(mode="json")] if since < 5 else []
+            return httpx.Response(200, json={"events": events, "next_since": 5})
+        if path == "/api/v1/projects/foo/releases/1.0.0/revisions/1/checks":
+            fetched.append(path)
+            return httpx.Response(200, json=report)
+        return httpx.Response(404, json={"code": "not_found", "message": path})
+
+    result = invoke(handler, ["--agent", AGENT, "watch", "3"], tmp_path=tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith(f"license_notice on {art}: 1 blocker, 1 warning, 4 pass")
+    assert lines[1].split() == ["blocker", f"{art}!/LICENSE:", "not", "the", "Apache", "License",
+                                "2.0"]  # fmt: skip
+    assert lines[2].split()[:2] == ["warning", f"{art}!/NOTICE:"]
+    assert len(lines) == 3 and fetched  # the other check's blocker is not this run's
+
+    as_json = invoke(handler, ["--agent", AGENT, "watch", "3", "--json"], tmp_path=tmp_path)
+    assert [json.loads(line)["kind"] for line in as_json.stdout.splitlines()] == ["check.finished"]
+
+
+def _leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    ctx = click.Context(group)  # the commands of atr's group load when asked for
+    for name in sorted(group.list_commands(ctx)):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        if isinstance(command, click.Group):
+            found += _leaf_commands(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        found = command.get_command(click.Context(command), name)
+        assert found is not None, name
+        command = found
+    return command
+
+
+def _arguments(command: click.Command, bad: str) -> list[str] | None:
+    """Arguments that are all good but the first project key or version, which is ``bad``;
+    None if the command takes neither."""
+    values, spoiled = [], False
+    for param in command.params:
+        if not isinstance(param, click.Argument):
+            continue
+        kind = param.type
+        if kind in (PROJECT, VERSION) and not spoiled:
+            values.append(bad)
+            spoiled = True
+        elif kind is VERSION:
+            values.append("1.0.0")
+        elif kind is PROJECT:
+            values.append("foo")
+        elif isinstance(kind, click.Choice):
+            values.append(str(kind.choices[0]))
+        elif isinstance(kind, click.types.IntParamType):
+            values.append("1")
+        else:
+            values.append("x")
+    return values if spoiled else None
+
+
+def test_every_commands_argument_errors_use_the_error_format(tmp_path):
+    """A bad identifier or a missing argument, for every command: ``error:`` / ``hint:`` on
+    stderr and exit 2 — never Click's usage block — and no request."""
+
+    def never(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"no request expected: {request.url}")
+
+    checked = []
+    for path in _leaf_commands(main):
+        command = _command(path)
+        args = _arguments(command, "../../x")
+        if args is not None:
+            result = invoke(never, ["--agent", AGENT, *path, *args], tmp_path=tmp_path)
+            lines = result.stderr.splitlines()
+            assert result.exit_code == ExitCode.USAGE, (path, result.output)
+            assert lines[0].startswith("error: invalid value for "), (path, lines)
+            assert "'../../x' is not a valid" in lines[0], (path, lines)
+            assert lines[1].startswith("hint: ") and f"'atr {' '.join(path)} --help'" in lines[1]
+            assert len(lines) == 2 and "Usage:" not in result.output
+            checked.append(path)
+        if any(isinstance(p, click.Argument) and p.required for p in command.params):
+            result = invoke(never, ["--agent", AGENT, *path], tmp_path=tmp_path)
+            assert result.exit_code == ExitCode.USAGE, (path, result.output)
+            assert result.stderr.startswith("error: missing argument "), (path, result.stderr)
+            assert "Usage:" not in result.output
+    assert ("release", "create") in checked and ("upload",) in checked and len(checked) > 15
+
+    result = invoke(never, ["--timeout", "soon", "projects"], tmp_path=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.splitlines() == [
+        "error: invalid value for --timeout: 'soon' is not a valid float range",
+        "hint: 'atr --help' shows the usage",
+    ]
+
+
+def test_vote_start_sends_the_source_and_refuses_a_bad_link(tmp_path):
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(404, json={"code": "not_found", "message": "no such release"})
+
+    args = ["--agent", AGENT, "vote", "start", "foo", "1.0.0", "--source-ref", "v1.0.0-rc1",
+            "--source-url", "https://github.com/apache/foo/tree/v1.0.0-rc1"]  # fmt: skip
+    assert invoke(handler, args, tmp_path=tmp_path).exit_code == ExitCode.NOT_FOUND
+    assert sent[0]["source_ref"] == "v1.0.0-rc1"
+    assert sent[0]["source_url"] == "https://github.com/apache/foo/tree/v1.0.0-rc1"
+    bad = invoke(
+        handler,
+        ["--agent", AGENT, "vote", "start", "foo", "1.0.0", "--source-url", "javascript:x"],
+        tmp_path=tmp_path,
+    )
+    assert bad.exit_code == ExitCode.USAGE and len(sent) == 1
+    assert bad.stderr.startswith("error: invalid vote start: source_url:")

@@ -111,7 +111,14 @@ async def test_vote_methods_send_the_contract() -> None:
         "POST",
         "/api/v1/projects/acme-lib/releases/1.0.0/vote",
     )
-    assert json.loads(start.content) == {"hours": 96.0, "security": True, "round": "project"}
+    assert json.loads(start.content) == {
+        "hours": 96.0,
+        "security": True,
+        "round": "project",
+        "source_ref": None,
+        "source_url": None,
+        "release_notes_url": None,
+    }
     assert tally.url.path.endswith("/vote/tally")
     assert json.loads(cast.content) == {"signed": "SIGNED"}
     assert json.loads(mail.content) == {"format": "mbox", "content": "From x\n"}

@@ -39,7 +39,10 @@ def test_user_names():
         check_user_name("Root")
 
 
-@pytest.mark.parametrize("value", ["a.tar.gz", "dir/a.txt", "x/y/z.asc"])
+@pytest.mark.parametrize(
+    "value",
+    ["a.tar.gz", "dir/a.txt", "x/y/z.asc", "a" * 255, "\u00e9" * 127, "/".join(["d" * 200] * 4)],
+)
 def test_good_paths(value):
     assert check_relpath(value) == value
 
@@ -55,6 +58,10 @@ def test_good_paths(value):
         ("a\\b", "'/'"),
         ("a\nb", "control"),
         ("e\u0301.txt", "NFC"),
+        ("a" * 256, "at most 255 bytes"),
+        ("dist/" + "b" * 300 + ".tar.gz", "at most 255 bytes"),
+        ("\u00e9" * 128, "at most 255 bytes"),  # 128 characters, 256 bytes
+        ("x/" * 600, "1 to 1024 bytes"),
     ],
 )
 def test_bad_paths(value, fragment):

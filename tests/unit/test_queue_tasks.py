@@ -141,8 +141,8 @@ def test_inventory_of_archives_and_plain_files(
     warned = {e.data["message"].split(":")[0] for e in logs if e.data["level"] == "warning"}
     assert warned == {"truncated.tar.gz", "truncated.tar", "corrupt.zip"}
     progress = [e.data for e in events if e.kind == "task.progress"]
-    assert progress[0] == {"done": 0, "total": len(files)}
-    assert progress[-1] == {"done": len(files), "total": len(files)}
+    assert progress[0] == {"done": 0, "total": len(files), "attempt": 1}
+    assert progress[-1] == {"done": len(files), "total": len(files), "attempt": 1}
 
 
 def test_inventory_picks_the_revision(factory: Factory, blobs: BlobStore, tmp_path: Path) -> None:

@@ -115,6 +115,22 @@ def test_timeout_ends_the_worker_and_the_supervisor_restarts_it(
     assert first_pid not in sup.pids
 
 
+def test_a_retried_tasks_log_lines_say_which_attempt_they_belong_to(
+    factory: Factory, supervisor_factory: Callable[..., Supervisor]
+) -> None:
+    """The first attempt times out after a few lines; the retry logs the same lines again.
+    Each line carries its attempt, so a client tells the retry from a duplicate."""
+    supervisor_factory(workers=1)
+    task = add_task(factory, args={"count": 50, "rate": 4.0}, timeout_seconds=1, max_attempts=2)
+    wait_for(lambda: task_row(factory, task).state == "failed", timeout=60, what="both attempts")
+    lines = [e.data for e in task_events(factory, task) if e.kind == "task.log"]
+    attempts = [line["attempt"] for line in lines]
+    assert set(attempts) == {1, 2} and attempts == sorted(attempts)
+    seqs = [line["seq"] for line in lines]
+    assert len(seqs) > len(set(seqs))  # the retry sent lines with the same seq again...
+    assert len({(line["seq"], line["attempt"]) for line in lines}) == len(lines)  # ...but told
+
+
 def test_stopping_hands_a_running_task_back(
     factory: Factory, supervisor_factory: Callable[..., Supervisor]
 ) -> None:

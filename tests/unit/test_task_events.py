@@ -60,11 +60,11 @@ def test_a_handler_without_a_writer_writes_each_event_at_once(
     )
     ctx.log("hello", level="warning", data={"seq": 1})
     assert [e.data for e in _events(factory)] == [
-        {"seq": 1, "level": "warning", "message": "hello"}
+        {"seq": 1, "level": "warning", "message": "hello", "attempt": 1}
     ]
     ctx.progress(1, 4)
     last = _events(factory)[-1]
-    assert (last.kind, last.data) == ("task.progress", {"done": 1, "total": 4})
+    assert (last.kind, last.data) == ("task.progress", {"done": 1, "total": 4, "attempt": 1})
     assert (last.project, last.version, last.task_id) == ("demo", "1.0.0", 7)
     with pytest.raises(ValueError, match="log level"):
         ctx.log("x", level="loud")

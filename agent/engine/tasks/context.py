@@ -35,6 +35,9 @@ class InvalidTaskArgs(TaskError):
 class TaskContext:
     """Handed to every handler. ``factory`` is for reads; writes go through ``log``/``progress``.
 
+    Every ``task.log`` and ``task.progress`` event carries ``attempt``: a task retried after
+    a crash or a timeout logs again, and clients tell a retry's lines from duplicates by it.
+
     ``events`` is where those go: a worker passes its :class:`GroupedEvents` writer;
     without one each event is written before the call returns.
     """
@@ -47,14 +50,18 @@ class TaskContext:
     """The agent's settings (handlers that publish need them); ``None`` in bare tests."""
 
     def log(self, message: str, *, level: str = "info", data: dict[str, Any] | None = None) -> None:
-        """Record one ``task.log`` line for this task."""
+        """Record one ``task.log`` line for this task (marked with the attempt it belongs to)."""
         if level not in queue.LOG_LEVELS:
             raise ValueError(f"log level {level!r} is not one of {sorted(queue.LOG_LEVELS)}")
-        self._add(EventKind.TASK_LOG, {**(data or {}), "level": level, "message": message})
+        self._add(
+            EventKind.TASK_LOG,
+            {**(data or {}), "level": level, "message": message, "attempt": self.task.attempt},
+        )
 
     def progress(self, done: int, total: int | None, *, path: str | None = None) -> None:
-        """Record a ``task.progress`` event: ``done`` of ``total`` units (of file ``path``)."""
-        data: dict[str, Any] = {"done": done, "total": total}
+        """Record a ``task.progress`` event: ``done`` of ``total`` units (of file ``path``), in
+        this attempt."""
+        data: dict[str, Any] = {"done": done, "total": total, "attempt": self.task.attempt}
         if path is not None:
             data["path"] = path
         self._add(EventKind.TASK_PROGRESS, data)
