@@ -96,7 +96,7 @@ _DOCKER_HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docke
                                "registry.hub.docker.com", "hub.docker.com"})  # fmt: skip
 _NAME = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)  # noqa: E501
+)
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _ACCEPT = ", ".join(sorted(MANIFEST_TYPES))
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]*))')
