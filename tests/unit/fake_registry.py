@@ -83,6 +83,8 @@ class FakeRegistry:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         response = self._handle(request)
+        if request.method == "HEAD" and response.content:  # HTTP: a HEAD answer has no body
+            response = httpx.Response(response.status_code, headers=response.headers)
         target = request.url.raw_path.decode()
         self.requests.append((request.method, target, response.status_code))
         self.headers_seen.append((str(request.url), dict(request.headers)))

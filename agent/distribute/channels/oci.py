@@ -251,18 +251,30 @@ class _Registry:
 
     # --- the calls ------------------------------------------------------------------------------
 
+    def _error(self, what: str, head: httpx.Response, headers: dict[str, str]) -> ChannelError:
+        """The error of a failed HEAD, in the registry's words: a HEAD answer has no body, so
+        the same request is made as a GET, for its text."""
+        response = self.send("GET", str(head.request.url), headers=headers, stream=True)
+        try:
+            if response.is_error:
+                response.read()
+                return http_error(what, response, self.ctx)
+        finally:
+            response.close()
+        return http_error(what, head, self.ctx)
+
     def manifest_digest(self, reference: str) -> str | None:
         """The digest of the manifest ``reference`` (a tag or a digest) names; ``None``: none."""
-        url = self.url(f"manifests/{reference}")
-        response = self.send("HEAD", url, headers={"Accept": _ACCEPT})
+        url, headers = self.url(f"manifests/{reference}"), {"Accept": _ACCEPT}
+        response = self.send("HEAD", url, headers=headers)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise http_error(f"HEAD {self.name}:{reference}", response, self.ctx)
+            raise self._error(f"HEAD {self.name}:{reference}", response, headers)
         digest = response.headers.get("Docker-Content-Digest")
         if digest:
             return str(digest)
-        response = self.send("GET", url, headers={"Accept": _ACCEPT})
+        response = self.send("GET", url, headers=headers)
         if response.status_code != 200:
             raise http_error(f"GET {self.name}:{reference}", response, self.ctx)
         return f"sha256:{hashlib.sha256(response.content).hexdigest()}"
@@ -273,7 +285,7 @@ class _Registry:
             return True
         if response.status_code == 404:
             return False
-        raise http_error(f"HEAD blob {digest}", response, self.ctx)
+        raise self._error(f"HEAD blob {digest}", response, {})
 
     def _location(self, response: httpx.Response, what: str) -> str:
         location = response.headers.get("Location")
