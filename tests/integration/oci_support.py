@@ -4,6 +4,8 @@
         registry.url                                              # http://127.0.0.1:PORT
         registry.completed_uploads()                              # {digest: count} from its log
     with DockerRegistry(tmp_path / "auth", users={"bot": "pw"}):  # htpasswd (bcrypt) auth
+    with TokenServer(tmp_path / "tok", {"bot": "pw"}) as tokens:  # the token flow (Docker Hub)
+        DockerRegistry(tmp_path / "t", users={"bot": "pw"}, token=tokens)
     with RegistryProxy(registry, rate=2 << 20) as proxy:          # request bodies at 2 MiB/s
         proxy.fail("PUT", "/manifests/1.0.0", status=500, times=2)
     skopeo_pull(registry, "acme/lib:1.0.0", tmp_path / "pulled")  # digest of what it pulled
@@ -14,6 +16,7 @@ an access log on stdout) on a free loopback port, and is stopped by its pid.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
@@ -22,14 +25,21 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 
 from tests.integration.vote_support import (
     Member,
@@ -56,9 +66,16 @@ ACCEPT = ", ".join(
 class DockerRegistry:
     """Debian's ``docker-registry`` (distribution v2) on a free loopback port."""
 
-    def __init__(self, root: Path, *, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        users: dict[str, str] | None = None,
+        token: TokenServer | None = None,
+    ) -> None:
         self.root = root
         self.users = dict(users or {})
+        self.token = token
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "registry.log"
@@ -76,7 +93,13 @@ class DockerRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         auth = ""
-        if self.users:
+        if self.token is not None:
+            auth = (
+                f"auth:\n  token:\n    realm: {self.token.url}/token\n"
+                f"    service: {TokenServer.SERVICE}\n    issuer: {TokenServer.ISSUER}\n"
+                f"    rootcertbundle: {self.token.cert_path}\n"
+            )
+        elif self.users:
             lines = [
                 subprocess.run(
                     ["htpasswd", "-nbB", user, password],
@@ -163,6 +186,7 @@ class DockerRegistry:
         return sum(1 for m, p, s in self.requests() if m == "PUT" and p == path and s == 201)
 
     def auth(self) -> tuple[str, str] | None:
+        """Basic credentials for this test's own requests (htpasswd registries)."""
         return next(iter(self.users.items())) if self.users else None
 
     def tag_digest(self, name: str, tag: str) -> str | None:
@@ -341,6 +365,116 @@ class RegistryProxy:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --- a token service ---------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _TokenHandler(BaseHTTPRequestHandler):
+    server: _TokenHttpServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        service = self.server.service
+        query = parse_qs(urlsplit(self.path).query)
+        scopes = query.get("scope", [])
+        header = self.headers.get("Authorization", "")
+        account = ""
+        if header.startswith("Basic "):
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            if service.users.get(user) != password:
+                self._answer(401, {"details": "incorrect username or password"})
+                service.requests.append(("refused", scopes))
+                return
+            account = user
+        service.requests.append((account, scopes))
+        if not account:
+            self._answer(401, {"details": "authentication required"})
+            return
+        self._answer(200, {"token": service.token(account, scopes), "expires_in": 300})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _TokenHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    service: TokenServer
+
+
+class TokenServer:
+    """A token service for docker-registry's ``auth: token`` (the flow Docker Hub uses):
+    HTTP basic credentials in, a JWT signed with ES256 (its certificate in ``x5c``) out,
+    granting the scopes asked for. ``requests``: ``(account, scopes)`` of each request."""
+
+    SERVICE = "atr-test-registry"
+    ISSUER = "atr-test-token-issuer"
+
+    def __init__(self, root: Path, users: dict[str, str]) -> None:
+        self.users = dict(users)
+        self.requests: list[tuple[str, list[str]]] = []
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, self.ISSUER)])
+        now = datetime.now(UTC)
+        self._cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        root.mkdir(parents=True, exist_ok=True)
+        self.cert_path = root / "token-issuer.pem"
+        self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+        self._server = _TokenHttpServer((HOST, 0), _TokenHandler)
+        self._server.service = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._server.server_address[1]}"
+
+    def token(self, account: str, scopes: list[str]) -> str:
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        der = self._cert.public_bytes(serialization.Encoding.DER)
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(der).decode()]}
+        claims = {
+            "iss": self.ISSUER, "sub": account, "aud": self.SERVICE, "exp": now + 300,
+            "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access,
+        }  # fmt: skip
+        parts = [_b64url(json.dumps(header).encode()), _b64url(json.dumps(claims).encode())]
+        signing_input = ".".join(parts)
+        der_signature = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der_signature)  # JWS wants r || s, not DER
+        return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+    def __enter__(self) -> TokenServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
 

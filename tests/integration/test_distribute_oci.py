@@ -17,7 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.distribute.channels.base import FileToPublish, PublishContext, sha512_of_chunks
+from agent.distribute.channels.base import (
+    ChannelError,
+    FileToPublish,
+    PublishContext,
+    Secret,
+    sha512_of_chunks,
+)
 from agent.distribute.channels.oci import OciRegistry
 from shared.protocol.distribute import ChannelKind, ChannelSettings
 from tests.integration.distribute_support import (
@@ -30,6 +36,7 @@ from tests.integration.distribute_support import (
 from tests.integration.oci_support import (
     DockerRegistry,
     RegistryProxy,
+    TokenServer,
     all_events,
     candidate_with_image,
     docker_channel,
@@ -326,3 +333,38 @@ def test_tag_pointing_at_another_image_is_never_moved(
     assert "refusing to move it" in step["error"]
     assert registry.tag_digest(name, "1.3.0-rc1") == squatter.digest
     assert registry.manifest_puts(name, "1.3.0-rc1") == 1  # the squatter's own
+
+
+def test_token_flow_against_the_registry(tmp_path: Path) -> None:
+    """docker-registry with ``auth: token`` (as Docker Hub): the adapter follows the
+    challenge to the token service with the credential and pushes with the token."""
+    image = build_layout(tmp_path / "x.oci.tar", platforms=("amd64", "arm64"))
+    file = _file(image)
+    with (
+        TokenServer(tmp_path / "tokens", {USER: SECRET}) as tokens,
+        DockerRegistry(tmp_path / "registry", users={USER: SECRET}, token=tokens) as registry,
+        httpx.Client(timeout=60) as http,
+    ):
+        assert (
+            httpx.get(f"{registry.url}/v2/")
+            .headers["WWW-Authenticate"]
+            .startswith(f'Bearer realm="{tokens.url}/token",service="{TokenServer.SERVICE}"')
+        )
+        adapter = _adapter(http, registry, "acme/tok")
+        adapter.ctx.credential = Secret(USER, SECRET)
+        adapter.publish(file)
+        assert sha512_of_chunks(adapter.fetch(file)) == (file.sha512, file.size)
+        assert tokens.requests == [(USER, ["repository:acme/tok:pull,push"])]  # one token
+        assert (
+            skopeo_pull(registry, "acme/tok:2.0.0", tmp_path / "p", all_images=True) == image.digest
+        )
+
+        wrong = _adapter(http, registry, "acme/tok")
+        wrong.ctx.credential = Secret(USER, WRONG)
+        with pytest.raises(ChannelError) as caught:
+            wrong.lookup(file)
+    error = caught.value
+    assert not error.retryable and WRONG not in error.message
+    assert error.message == (
+        'getting a token from 127.0.0.1: 401 {"details": "incorrect username or password"}'
+    )
