@@ -231,9 +231,10 @@ class _Registry:
         if credential is not None:
             if realm.scheme != "https" and realm.host != self.base.host:
                 raise ChannelError(
-                    f"the registry sends for a token to {realm.host} over plain HTTP: the "
-                    "credential is not sent there",
+                    f"the registry's token service {realm} is plain HTTP on another host: "
+                    "the credential is not sent there",
                     retryable=False,
+                    hint="use the registry's HTTPS address",
                 )
             pair = f"{credential.username}:{credential.secret}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
@@ -374,7 +375,13 @@ class _Registry:
                 return found
             if response.status_code != 200:
                 raise http_error(f"listing the tags of {self.name}", response, self.ctx)
-            found += [str(t) for t in (response.json().get("tags") or [])]
+            try:
+                tags = response.json().get("tags") or []
+            except (ValueError, AttributeError):
+                raise ChannelError(
+                    f"the tag list of {self.name} is not JSON", retryable=True
+                ) from None
+            found += [str(t) for t in tags]
             link = response.links.get("next", {}).get("url")
             url = str(response.request.url.join(link)) if link else None
         return found
@@ -536,7 +543,7 @@ class OciRegistry(Channel):
 
         def progress(step: int) -> None:
             nonlocal done, last
-            done += step
+            done = min(done + step, total)  # a body sent twice (new credentials) counts once
             now = time.monotonic()
             if now - last >= _PROGRESS_SECONDS or done == total:
                 last = now
