@@ -167,6 +167,7 @@ def test_stage_vote_distribute_verify_announce(
 
     # staged during the vote: the rc tag, on the same registry
     stage(agent, "1.0.0")
+    wait_distribution(agent, "1.0.0", "verified")  # fails at once if it failed
     wait_phase(agent, rm.token, "1.0.0", "staged")
     staged = docker_channel(status(agent, rm.token, "1.0.0"))
     (step,) = staged["files"]
@@ -263,6 +264,7 @@ def test_500_twice_then_200(
         set_channel(agent, url=proxy.url, package=name)
         image, _ = candidate_with_image(agent, tmp_path, "1.1.0")
         stage(agent, "1.1.0")
+        wait_distribution(agent, "1.1.0", "verified")
         wait_phase(agent, agent.committer.token, "1.1.0", "staged")
     (step,) = docker_channel(status(agent, agent.committer.token, "1.1.0"))["files"]
     assert step["state"] == "done" and step["verified"] is True and step["error"] is None
@@ -306,6 +308,7 @@ def test_401_fails_the_channel_with_the_registry_text_then_a_retry_succeeds(
     with client(agent, rm.token) as c:
         r = c.post(f"/projects/{PROJECT}/releases/1.2.0/distribution/channels/docker/retry")
         assert r.status_code == 200, r.text
+    wait_distribution(agent, "1.2.0", "verified")
     wait_phase(agent, rm.token, "1.2.0", "staged")
     assert auth_registry.tag_digest(name, "1.2.0-rc1") == image.digest
     _secret_is_nowhere(agent, WRONG)
