@@ -40,6 +40,10 @@ The ``Authorization`` header goes to the registry's own origin only (an upload l
 a blob redirect elsewhere gets none), and the credential goes to a token realm on another
 host only over HTTPS.
 
+**Errors** carry the registry's own text (:func:`~agent.distribute.channels.base.http_error`:
+5xx and 429 retryable, other 4xx not); a ``HEAD`` answer has no body, so a failed ``HEAD`` is
+asked again as ``GET`` for the words.
+
 Options (``ChannelSettings.options``): ``latest`` (``true``: also tag ``latest`` — unless the
 repository holds a newer final version tag), ``ref`` (which entry of ``index.json`` to push,
 by its ``org.opencontainers.image.ref.name``), ``chunk_size`` (bytes; default 16 MiB).
