@@ -503,7 +503,12 @@ def settle(factory: sessionmaker[Session], settings: Settings, distribution_id: 
         dist = [s for s in automated if s.channel == DIST_CHANNEL]
         if row.dist_at is None and dist and all(s.state == "done" for s in dist):
             row.dist_at = now
-        if any(s.state in ("pending", "running") for s in automated):
+        # done but not verified: its channel's task is still verifying (a failed verification
+        # marks the step failed), so another channel's task must not settle it yet
+        if any(
+            s.state in ("pending", "running") or (s.state == "done" and s.verified_at is None)
+            for s in automated
+        ):
             return row.state
         if row.state in ("verified", "failed") and row.finished_at is not None:
             return row.state

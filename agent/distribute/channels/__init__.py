@@ -11,12 +11,14 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from agent.distribute.channels.base import Channel, ChannelError
+from agent.distribute.channels.oci import OciRegistry
 from agent.distribute.channels.svn import SvnDist
 from shared.protocol.distribute import ChannelKind
 
 __all__ = ["ADAPTERS", "adapter_for"]
 
 ADAPTERS: dict[str, type[Channel]] = {ChannelKind.SVN.value: SvnDist}
+ADAPTERS[ChannelKind.OCI.value] = OciRegistry
 """The built-in adapters by kind (more register themselves below as their modules land)."""
 
 
