@@ -366,6 +366,11 @@ def _credential(
         )  # fmt: skip
 
 
+def _told(exc: ChannelError) -> str:
+    """What a step records of a channel's error: its message, and its hint when it has one."""
+    return f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
+
+
 class _Publisher:
     """One channel's run: look, publish what is missing, finish, verify (module docstring)."""
 
@@ -410,7 +415,7 @@ class _Publisher:
                     "publish a new version",
                 )
         except ChannelError as exc:
-            self.fail([step], exc.message)
+            self.fail([step], _told(exc))
             return False
         self.log(f"{step.path}: already on {self.run.channel.name} with the same bytes")
         _record(self.factory, self.run, step, StepState.DONE, url=found.url, uploaded=False)
@@ -424,7 +429,7 @@ class _Publisher:
                 f"publishing {len(missing)} files to {self.run.channel.name}",
             )
         except ChannelError as exc:
-            self.fail(missing, exc.message)
+            self.fail(missing, _told(exc))
             return
         for step in missing:
             _record(
@@ -435,7 +440,7 @@ class _Publisher:
         try:
             self.retrying(self.adapter.finish, f"finishing {self.run.channel.name}")
         except ChannelError as exc:
-            self.fail([s for s in self.run.steps if s.state == "done"], exc.message)
+            self.fail([s for s in self.run.steps if s.state == "done"], _told(exc))
 
     def verify(self) -> None:
         for step in [s for s in self.run.steps if s.state == "done" and not s.verified]:
