@@ -13,6 +13,7 @@ import base64
 import email.parser
 import email.policy
 import hashlib
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def _file(path: Path) -> FileToPublish:
 
 @pytest.fixture
 def wheel(tmp_path: Path) -> FileToPublish:
-    return _file(python_wheel(tmp_path, "acme-lib", "1.0.0", padding=300_000))
+    return _file(python_wheel(tmp_path, "acme-lib", "1.0.0", padding=5 << 20))
 
 
 @pytest.fixture
@@ -132,14 +133,16 @@ def files_at(files: dict[str, bytes]) -> Handler:
     return handler
 
 
-def answer(status: int, text: str = "", *, times: int = 1_000) -> Handler:
-    """The upload answers ``status`` (the first ``times`` uploads)."""
+def answer(status: int, text: str = "", *, times: int = 1_000, reason: str = "") -> Handler:
+    """The upload answers ``status`` (the first ``times`` uploads), with ``reason`` as
+    the status line's words (as Warehouse says why it refuses)."""
     left = [times]
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST" and left[0] > 0:
             left[0] -= 1
-            return httpx.Response(status, text=text)
+            extensions = {"reason_phrase": reason.encode()} if reason else {}
+            return httpx.Response(status, text=text, extensions=extensions)
         return _skip(request)
 
     return handler
@@ -245,9 +248,11 @@ def test_an_upload_is_the_twine_form_streamed_with_the_files_own_metadata(
         "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
     ]
-    # streamed in pieces, never read whole: progress came in several steps up to the size
+    # streamed in pieces, never read whole: progress came in steps (of at least 1 MiB, so
+    # a big upload writes about a hundred progress events) up to the size
     steps = [done for path, done, total in registry.progress if path == wheel.path]
-    assert len(steps) > 3 and steps[-1] == wheel.size and steps == sorted(steps)
+    assert len(steps) >= 5 and steps[-1] == wheel.size and steps == sorted(steps)
+    assert all(b - a >= 1 << 20 for a, b in itertools.pairwise(steps[:-1]))
 
 
 def test_an_sdist_is_uploaded_as_source_with_its_pkg_info(sdist: FileToPublish) -> None:
@@ -334,13 +339,16 @@ def test_pypiserver_400_to_twine_is_read_as_a_repeat_too(wheel: FileToPublish) -
 
 
 def test_other_bytes_under_the_name_are_a_conflict(wheel: FileToPublish) -> None:
+    page = "<html><head><title>400 Bad</title></head><body><h1>400 Bad Request</h1></body></html>"
     registry = Registry(
-        answer(400, "File already exists. See https://pypi.org/help/#file-name-reuse"),
+        answer(400, page, reason="File already exists. See https://pypi.org/help/#file-name-reuse"),
         index_page((wheel.name, "0" * 64)),
     )
     with pytest.raises(Conflicting) as caught:
         registry.adapter().publish(wheel)
-    assert "400 File already exists" in caught.value.message
+    assert "400 File already exists. See https://pypi.org/help/#file-name-reuse; 400 Bad" in (
+        caught.value.message
+    )
     assert "holds other bytes" in caught.value.message and not caught.value.retryable
 
 
@@ -399,6 +407,21 @@ def test_401_is_not_retried_keeps_the_registry_words_and_hides_the_secret(
     assert not error.retryable and "401 Invalid or non-existent authentication" in error.message
     assert TOKEN not in error.message and "***" in error.message
     assert error.hint is not None and "credential" in error.hint
+
+
+def test_an_html_error_page_is_cut_to_its_words(wheel: FileToPublish) -> None:
+    page = (
+        "<!DOCTYPE HTML><html><head><title>Error: 403 Forbidden</title><style>body {}</style>"
+        "</head><body><h1>Error: 403 Forbidden</h1><p>Sorry, the requested URL caused an "
+        "error:</p><pre>None</pre></body></html>"
+    )
+    registry = Registry(answer(403, page))
+    with pytest.raises(ChannelError) as caught:
+        registry.adapter().publish(wheel)
+    assert caught.value.message.endswith(
+        ": 403 Error: 403 Forbidden Sorry, the requested URL caused an error: None"
+    )
+    assert not caught.value.retryable
 
 
 def test_a_redirect_is_an_error_naming_the_right_url(wheel: FileToPublish) -> None:

@@ -53,6 +53,7 @@ from agent.distribute.channels.base import (
     http_error,
     matches,
 )
+from agent.distribute.channels.progress import Progress
 from shared import __version__
 from shared.protocol.distribute import ChannelKind
 
@@ -316,6 +317,7 @@ class Npm(Channel):
 
     def _body(self, file: FileToPublish, prefix: bytes, suffix: bytes) -> Iterator[bytes]:
         yield prefix
+        report = Progress(self.ctx.progress, file.path, file.size)
         done = 0
         carry = b""
         with file.blob.open("rb") as fh:
@@ -325,7 +327,7 @@ class Npm(Channel):
                 cut = len(data) - len(data) % 3
                 carry = data[cut:]
                 yield base64.b64encode(data[:cut])
-                self.ctx.progress(file.path, done, file.size)
+                report(done)
         if carry:
             yield base64.b64encode(carry)
         yield suffix

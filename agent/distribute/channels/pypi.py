@@ -37,7 +37,7 @@ import json
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO, Any, Literal, cast
@@ -65,10 +65,11 @@ from agent.distribute.channels.base import (
     matches,
     sha512_of_chunks,
 )
+from agent.distribute.channels.progress import Progress
 from shared import __version__
 from shared.protocol.distribute import ChannelKind
 
-__all__ = ["PyPI", "PythonDist", "index_url_for", "python_dist"]
+__all__ = ["PyPI", "PythonDist", "index_url_for", "python_dist", "registry_words"]
 
 USER_AGENT = f"atr-agent/{__version__}"
 ACCEPT_INDEX = (
@@ -211,10 +212,52 @@ def _links(page: httpx.Response) -> list[_Link]:
     return out
 
 
+_HIDDEN = frozenset({"style", "script", "title"})
+
+
+class _Text(html.parser.HTMLParser):
+    """The visible text of an HTML error page (no style, no script)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN:
+            self._hidden += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def registry_words(response: httpx.Response, limit: int = 500) -> str:
+    """What an index said: PyPI puts its reason in the status line ("400 File already
+    exists. See …") and an HTML page in the body; pypiserver an HTML page."""
+    said = []
+    standard = httpx.codes.get_reason_phrase(response.status_code)
+    if response.reason_phrase and response.reason_phrase != standard:
+        said.append(response.reason_phrase)
+    text = response.text
+    if "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
+        parser = _Text()
+        parser.feed(text)
+        text = " ".join(parser.parts)
+    body = " ".join(text.split())
+    if body and body not in said:
+        said.append(body)
+    return "; ".join(said)[:limit] or standard
+
+
 class _Progress:
     """A read-only file that reports how much of it was read (for httpx's multipart)."""
 
-    def __init__(self, fh: IO[bytes], report: Any) -> None:
+    def __init__(self, fh: IO[bytes], report: Callable[[int], None]) -> None:
         self._fh = fh
         self._report = report
         self._done = 0
@@ -360,7 +403,7 @@ class PyPI(Channel):
             # httpx streams a file object in 64 KiB reads; _Progress counts them.
             content = cast(
                 IO[bytes],
-                _Progress(fh, lambda done: self.ctx.progress(file.path, done, file.size)),
+                _Progress(fh, Progress(self.ctx.progress, file.path, file.size)),
             )
             response = self.ctx.http.post(
                 self.upload_url,
@@ -373,8 +416,7 @@ class PyPI(Channel):
         if response.is_success:
             link = self._find_quietly(file)
             return link.url if link is not None else self.target(file.path)
-        text = " ".join(response.text.split())
-        if response.status_code == 409 or "already exist" in text.lower():
+        if response.status_code == 409 or "already exist" in registry_words(response).lower():
             return self._already_there(file, response)
         if response.is_redirect:
             location = response.headers.get("location", "")
@@ -384,7 +426,16 @@ class PyPI(Channel):
                 retryable=False,
                 hint="set the channel's URL to the repository's upload URL itself",
             )
-        raise http_error(f"uploading {file.name} to {self.upload_url}", response, self.ctx)
+        raise self._refused(f"uploading {file.name} to {self.upload_url}", response)
+
+    def _refused(self, what: str, response: httpx.Response) -> ChannelError:
+        """The upload's refusal in the registry's words (see :func:`registry_words`)."""
+        error = http_error(what, response, self.ctx)
+        return ChannelError(
+            self.ctx.redact(f"{what}: {response.status_code} {registry_words(response)}"),
+            retryable=error.retryable,
+            hint=error.hint,
+        )
 
     def _find_quietly(self, file: FileToPublish) -> _Link | None:
         """The file's link right after an upload; ``None`` while the index lags behind."""
@@ -395,7 +446,7 @@ class PyPI(Channel):
 
     def _already_there(self, file: FileToPublish, response: httpx.Response) -> str:
         """The registry refused: the name is taken. Published if it holds the same bytes."""
-        said = http_error(f"uploading {file.name}", response, self.ctx).message
+        said = self._refused(f"uploading {file.name}", response).message
         link = self._find(file)
         if link is None:  # the index may lag behind the upload side: ask again later
             raise ChannelError(
