@@ -5,7 +5,7 @@
     proxy.throttle(512 * 1024)                                  # request bodies at 512 KiB/s
     proxy.wait_for_body(1 << 20)                                # an upload is 1 MiB under way
     proxy.sever()                                               # cut the uploads under way
-    proxy.hold_answers()                                        # the registry answers, the
+    proxy.hold_answers("PUT")                                   # the registry answers, the
     proxy.wait_for_held("PUT")                                  #   client waits for it…
     proxy.release_answers()                                     #   …until released
     proxy.exchanges                                             # every request, as it ended
@@ -91,6 +91,7 @@ class RegistryProxy:
         self._changed = threading.Condition(self._lock)
         self._release = threading.Event()
         self._release.set()
+        self._hold = ""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -117,8 +118,10 @@ class RegistryProxy:
         with self._lock:
             self._generation += 1
 
-    def hold_answers(self) -> None:
-        """Keep the registry's answers from the clients until :meth:`release_answers`."""
+    def hold_answers(self, method: str) -> None:
+        """Keep the registry's answers to ``method`` requests from the clients until
+        :meth:`release_answers`."""
+        self._hold = method.upper()
         self._release.clear()
 
     def release_answers(self) -> None:
@@ -282,7 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             conn.close()
         self.owner._update(exchange, status=response.status)
-        if not self.owner._release.is_set():
+        if self.command == self.owner._hold and not self.owner._release.is_set():
             self.owner._update(exchange, held=True)
             self.owner._release.wait(_HOLD_SECONDS)
         self._answer(exchange, response.status, data, headers)

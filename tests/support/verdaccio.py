@@ -5,7 +5,7 @@
         token = npm.add_user("uploader", "s3cret")   # through its API, as `npm adduser`
         npm.document("acme-lib")          # the package document (GET /acme-lib)
         npm.tarball("acme-lib", "1.0.0")  # the bytes it serves for that version
-        npm.publishes("acme-lib")         # its log: how many publishes it accepted
+        npm.accepted("acme-lib")          # its log: how many publishes it accepted
 
 verdaccio is pinned in ``tests/support/node/package.json`` (6.8.0: the last that runs on
 Node 20) and installed by ``./dev test`` into ``tests/support/node/node_modules``. Each
@@ -146,19 +146,23 @@ class Verdaccio:
         except FileNotFoundError:
             return ""
 
-    def publishes(self, package: str) -> list[int]:
-        """The statuses verdaccio answered to each ``PUT /<package>`` (from its own log)."""
+    def accepted(self, package: str) -> int:
+        """How many publishes (``PUT /<package>``) verdaccio accepted (201), from its log."""
         escaped = package.replace("/", "%2f")
-        out = []
+        count = 0
         for line in self.log_text().splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue
             request = entry.get("request") or {}
-            if request.get("method") == "PUT" and request.get("url") == f"/{escaped}":
-                out.append(int(entry.get("status", 0)))
-        return out
+            if (
+                request.get("method") == "PUT"
+                and request.get("url") == f"/{escaped}"
+                and entry.get("status") == 201
+            ):
+                count += 1
+        return count
 
     def __enter__(self) -> Verdaccio:
         return self.start()

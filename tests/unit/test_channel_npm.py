@@ -154,10 +154,10 @@ def test_the_tarball_is_selected_and_placed_under_the_package() -> None:
     assert [p for p in release if adapter.selects(p)] == ["acme-lib-1.0.0.tgz"]
     assert adapter.base() == f"{REGISTRY}/acme-lib"
     assert adapter.target("acme-lib-1.0.0.tgz") == f"{REGISTRY}/acme-lib/-/acme-lib-1.0.0.tgz"
-    named = Registry().adapter(options={"tarball": "*-npm.tgz"}, package="@acme/lib")
-    assert [p for p in ["a.tgz", "acme-1.0.0-npm.tgz"] if named.selects(p)] == [
-        "acme-1.0.0-npm.tgz"
-    ]
+    named = Registry().adapter(options={"tarball": "acme-cli-*"}, package="@acme/lib")
+    names = ["acme-lib-1.0.0.tgz", "acme-cli-1.0.0.tgz", "acme-cli-1.0.0.tgz.asc",
+             "acme-cli-1.0.0.tgz.sha512", "acme-cli-1.0.0.zip"]  # fmt: skip
+    assert [p for p in names if named.selects(p)] == ["acme-cli-1.0.0.tgz"]
     assert named.target("x") == f"{REGISTRY}/@acme/lib/-/lib-1.0.0.tgz"
     staged = Registry().adapter("staging", rc=3)
     assert staged.target("acme-lib-1.0.0.tgz").endswith("/acme-lib-1.0.0-rc3.tgz")

@@ -11,9 +11,9 @@ A version is published with one ``PUT <registry>/<package>`` (a scoped name's ``
                                           "data": <base64 of the tarball>, "length": N}}}
 
 The body is streamed (the base64 is made chunk by chunk), never held whole. The release
-artifact for npm is the package tarball (``*.tgz``, or the option ``tarball``: a glob);
-its ``package.json`` must name the channel's package (``package``, default the project
-key) and the release's version.
+artifact for npm is the package tarball (a ``.tgz``; the option ``tarball``, a glob,
+picks one among several); its ``package.json`` must name the channel's package
+(``package``, default the project key) and the release's version.
 
 A production release gets the dist-tag ``latest`` (option ``tag``). A staging publishes
 the candidate on the same registry as version ``<version>-rc<N>`` under the dist-tag
@@ -112,10 +112,15 @@ class Npm(Channel):
     # --- which files, and where --------------------------------------------------------------
 
     def selects(self, path: str) -> bool:
-        """The package tarball: ``*.tgz`` (option ``tarball``) among the channel's ``files``."""
+        """The package tarball: a ``.tgz`` matching the option ``tarball`` (default ``*.tgz``)
+        among the channel's ``files`` (its ``.asc`` and ``.sha512`` never go to npm)."""
         name = path.rsplit("/", 1)[-1]
         pattern = self.ctx.settings.options.get("tarball", "*.tgz")
-        return fnmatch.fnmatchcase(name, pattern) and matches(path, self.ctx.settings.files)
+        return (
+            name.endswith(".tgz")
+            and fnmatch.fnmatchcase(name, pattern)
+            and matches(path, self.ctx.settings.files)
+        )
 
     def base(self) -> str:
         return f"{self.registry}/{self.package}"
