@@ -44,6 +44,7 @@ from tests.integration.registry_support import (
     set_credential,
     step_events,
     task_lines,
+    wait_mails,
 )
 from tests.integration.vote_support import Member, client, wait_phase
 from tests.support.agent import PROJECT, AgentProcess
@@ -169,10 +170,10 @@ def test_stage_vote_distribute_announce(world: World) -> None:
         r = c.post(f"/projects/{PROJECT}/releases/1.0.0/announce", json={})
         assert r.status_code == 200, r.text
     wait_phase(agent, rm.token, "1.0.0", "announced")
-    mails = {m["Subject"]: m for m in agent.outbox()}
+    mails = wait_mails(agent, "[DISTRIBUTED] Acme Library 1.0.0",
+                       "[ANNOUNCE] Apache Acme Library 1.0.0 released")  # fmt: skip
     summary = next(m for s, m in mails.items() if s.startswith("[DISTRIBUTED] Acme Library 1.0.0"))
     assert f"{world.proxy.url}/packages/{wheel.name}" in summary.get_content()
-    assert "[ANNOUNCE] Apache Acme Library 1.0.0 released" in mails
     assert_no_secret(agent, [PYPI_PASSWORD, TEST_PASSWORD], ["1.0.0"])
 
 
@@ -233,9 +234,8 @@ def test_each_registry_answer_gives_its_state_and_words(world: World) -> None:
                     for e in step_events(agent, "1.1.0", "taken")}  # fmt: skip
         assert uploaded[sdist.name] is False
 
-        subjects = [m["Subject"] for m in agent.outbox()]
-        for name in ("denied", "anonymous", "taken"):
-            assert f"[FAILED] Publishing Acme Library 1.1.0 to {name}" in subjects
+        wait_mails(agent, *(f"[FAILED] Publishing Acme Library 1.1.0 to {name}"
+                            for name in ("denied", "anonymous", "taken")))  # fmt: skip
         with client(agent, rm.token) as c:
             r = c.post(f"/projects/{PROJECT}/releases/1.1.0/announce", json={})
             assert r.status_code == 409 and "not verified" in r.json()["message"], r.text
@@ -298,4 +298,5 @@ def test_a_crash_mid_upload_finishes_after_a_restart_without_duplicates(world: W
             if e["data"]["path"] == path
         ]
         assert recorded == [("done", True, False), ("done", True, True)], recorded
+    wait_mails(agent, "[DISTRIBUTED] Acme Library 1.2.0")
     assert_no_secret(agent, [PYPI_PASSWORD, TEST_PASSWORD], ["1.2.0"])
