@@ -497,6 +497,13 @@ def _publish(
 # --- settling ----------------------------------------------------------------------------------
 
 
+def _under_way(step: models.DistributionStep) -> bool:
+    """Pending, running, or published and waiting for its channel's task to verify it."""
+    return step.state in ("pending", "running") or (
+        step.state == "done" and step.verified_at is None
+    )
+
+
 def settle(factory: sessionmaker[Session], settings: Settings, distribution_id: int) -> str:
     """Close the distribution when no step is pending or running; its state after."""
     with transaction(factory) as session:
@@ -508,12 +515,7 @@ def settle(factory: sessionmaker[Session], settings: Settings, distribution_id: 
         dist = [s for s in automated if s.channel == DIST_CHANNEL]
         if row.dist_at is None and dist and all(s.state == "done" for s in dist):
             row.dist_at = now
-        # done but not verified: its channel's task is still verifying (a failed verification
-        # marks the step failed), so another channel's task must not settle it yet
-        if any(
-            s.state in ("pending", "running") or (s.state == "done" and s.verified_at is None)
-            for s in automated
-        ):
+        if any(_under_way(s) for s in automated):
             return row.state
         if row.state in ("verified", "failed") and row.finished_at is not None:
             return row.state

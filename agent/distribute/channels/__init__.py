@@ -11,14 +11,20 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from agent.distribute.channels.base import Channel, ChannelError
+from agent.distribute.channels.npm import Npm
 from agent.distribute.channels.oci import OciRegistry
+from agent.distribute.channels.pypi import PyPI
 from agent.distribute.channels.svn import SvnDist
 from shared.protocol.distribute import ChannelKind
 
 __all__ = ["ADAPTERS", "adapter_for"]
 
-ADAPTERS: dict[str, type[Channel]] = {ChannelKind.SVN.value: SvnDist}
-ADAPTERS[ChannelKind.OCI.value] = OciRegistry
+ADAPTERS: dict[str, type[Channel]] = {
+    ChannelKind.SVN.value: SvnDist,
+    ChannelKind.PYPI.value: PyPI,
+    ChannelKind.NPM.value: Npm,
+    ChannelKind.OCI.value: OciRegistry,
+}
 """The built-in adapters by kind (more register themselves below as their modules land)."""
 
 
