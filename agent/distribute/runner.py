@@ -422,7 +422,22 @@ class _Publisher:
         return False
 
     def publish(self, missing: list[_Step]) -> None:
+        """Publish the files the channel lacks: in one go for a channel that commits many at
+        once (Subversion, a staging repository), else file by file, each recorded as soon as
+        it is accepted, so that a retry never sends again a file that arrived."""
         adapter = self.adapter
+        if type(adapter).publish_many is Channel.publish_many:
+            for step in missing:
+                try:
+                    url = self.retrying(
+                        lambda s=step: adapter.publish(s.file),  # type: ignore[misc]
+                        f"publishing {step.path} to {self.run.channel.name}",
+                    )
+                except ChannelError as exc:
+                    self.fail([step], _told(exc))
+                    continue
+                _record(self.factory, self.run, step, StepState.DONE, url=url, uploaded=True)
+            return
         try:
             urls = self.retrying(
                 lambda: adapter.publish_many([s.file for s in missing]),

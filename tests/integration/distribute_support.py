@@ -16,6 +16,7 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,16 @@ def big_source_release(
     sha = archive.with_name(archive.name + ".sha512")
     sha.write_text(f"{hashlib.sha512(data).hexdigest()}  {archive.name}\n")
     return [archive, asc, sha]
+
+
+def wait_mails(agent: AgentProcess, *subjects: str, timeout: float = 60) -> dict[str, EmailMessage]:
+    """The outbox's mails by subject, once one starts with each of ``subjects`` (the agent
+    writes mail a moment after what it reports was committed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        mails = {str(m["Subject"]): m for m in agent.outbox()}
+        missing = [s for s in subjects if not any(k.startswith(s) for k in mails)]
+        if not missing:
+            return mails
+        assert time.monotonic() < deadline, f"no mail {missing[0]!r} in {sorted(mails)}"
+        time.sleep(0.25)

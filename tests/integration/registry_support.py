@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.integration.distribute_support import (
     approve_plan,
     distribution_agent,
     status,
+    wait_mails,
 )
 from tests.integration.vote_support import (
     Member,
@@ -221,19 +221,6 @@ def assert_no_secret(agent: AgentProcess, secrets: list[str], versions: list[str
         for where, text in places.items():
             assert secret not in text, f"a credential's secret is in {where}"
         assert secret.encode() not in database, "a credential's secret is in the database"
-
-
-def wait_mails(agent: AgentProcess, *subjects: str, timeout: float = 60) -> dict[str, EmailMessage]:
-    """The outbox's mails by subject, once one starts with each of ``subjects`` (the agent
-    writes mail a moment after what it reports was committed)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        mails = {str(m["Subject"]): m for m in agent.outbox()}
-        missing = [s for s in subjects if not any(k.startswith(s) for k in mails)]
-        if not missing:
-            return mails
-        assert time.monotonic() < deadline, f"no mail {missing[0]!r} in {sorted(mails)}"
-        time.sleep(0.25)
 
 
 def kill_with_workers(agent: AgentProcess) -> None:

@@ -27,6 +27,7 @@ from tests.integration.distribute_support import (
     status,
     svn,
     wait_distribution,
+    wait_mails,
 )
 from tests.integration.vote_support import client, wait_phase
 from tests.support.agent import PROJECT
@@ -98,7 +99,7 @@ def test_stage_vote_approve_distribute_announce(agent_factory, tmp_path: Path) -
         r = c.post(f"/projects/{PROJECT}/releases/1.0.0/announce", json={})
         assert r.status_code == 200, r.text
     wait_phase(agent, rm.token, "1.0.0", "announced")
-    mails = {m["Subject"]: m for m in agent.outbox()}
+    mails = wait_mails(agent, "[ANNOUNCE] Apache Acme Library 1.0.0", "[DISTRIBUTED] Acme")
     announce = mails["[ANNOUNCE] Apache Acme Library 1.0.0 released"]
     assert "announce@apache.org" in announce["To"]
     assert f"{agent.url}/projects/{PROJECT}/downloads/" in announce.get_content()

@@ -13,7 +13,6 @@ import hashlib
 import subprocess
 import time
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tests.integration.distribute_support import (
     passed_release,
     status,
     wait_distribution,
+    wait_mails,
 )
 from tests.integration.vote_support import Member, client
 from tests.support.agent import PROJECT, AgentProcess
@@ -99,17 +99,6 @@ def svn(*args: str) -> str:
     ).stdout
 
 
-def wait_mail(agent: AgentProcess, subject: str) -> EmailMessage:
-    """The first mail of the outbox with ``subject`` (the scheduler delivers within a second)."""
-    deadline = time.monotonic() + 30
-    while True:
-        found = [m for m in agent.outbox() if m["Subject"] == subject]
-        if found:
-            return found[0]
-        assert time.monotonic() < deadline, f"no mail {subject!r}"
-        time.sleep(0.2)
-
-
 def everything_said(agent: AgentProcess) -> str:
     """Every API answer, log line, event and mail a secret could leak into."""
     with client(agent, agent.admin_token) as admin:
@@ -134,7 +123,8 @@ def test_a_wrong_password_fails_clearly_and_leaks_nowhere(world, server: SvnServ
     assert dist["state"] == "failed"
     error = dist["files"][0]["error"]
     assert "E170001" in error and "Password incorrect" in error, error
-    failure = wait_mail(agent, "[FAILED] Publishing Acme Library 1.0.0 to dist")
+    subject = "[FAILED] Publishing Acme Library 1.0.0 to dist"
+    failure = wait_mails(agent, subject)[subject]
     assert "dev@acme-lib.apache.org" in failure["To"] and "E170001" in failure.get_content()
 
     set_password(agent, PASSWORD)

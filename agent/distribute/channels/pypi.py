@@ -37,7 +37,7 @@ import json
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO, Any, Literal, cast
@@ -295,7 +295,6 @@ class PyPI(Channel):
         index = settings.options.get(option) or index_url_for(self.upload_url)
         self.index_url = index if index.endswith("/") else index + "/"
         self.index_auth = settings.options.get("index_auth", "false").lower() == "true"
-        self._published: dict[str, str] = {}
 
     # --- which files, and where --------------------------------------------------------------
 
@@ -386,14 +385,6 @@ class PyPI(Channel):
             yield from response.iter_bytes(1 << 20)
 
     # --- publishing ------------------------------------------------------------------------
-
-    def publish_many(self, files: Sequence[FileToPublish]) -> dict[str, str]:
-        """Each file once per run: a retry of the whole batch (after a later file failed)
-        does not send the ones already accepted again."""
-        for file in files:
-            if file.path not in self._published:
-                self._published[file.path] = self.publish(file)
-        return {file.path: self._published[file.path] for file in files}
 
     def publish(self, file: FileToPublish) -> str:
         dist = self._dist(file)
