@@ -48,6 +48,8 @@ def test_stage_vote_approve_distribute_announce(agent_factory, tmp_path: Path) -
     revision = passed_release(agent, voters, tmp_path, "1.0.0", stage=True)
     dev = svn("ls", "-R", f"{root}/dev/{PROJECT}/1.0.0-rc1")
     assert sorted(dev.split()) == sorted(f["path"] for f in revision["files"])
+    candidate = httpx.get(f"{agent.url}/projects/{PROJECT}/candidates/1.0.0/", timeout=30).text
+    assert "Staged for testing" in candidate and f"{root}/dev/{PROJECT}/1.0.0-rc1" in candidate
 
     # nothing is published without a signed approval of the current plan
     with client(agent, rm.token) as c:
