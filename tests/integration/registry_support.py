@@ -24,21 +24,17 @@ from typing import Any
 import psutil
 
 from tests.integration.distribute_support import (
-    VOTE_SECONDS,
     approve_plan,
     distribution_agent,
+    passed_release,
     status,
     wait_mails,
 )
 from tests.integration.vote_support import (
     Member,
-    ballot,
     client,
     events,
-    make_candidate,
-    sign_ballot,
     source_release,
-    wait_phase,
 )
 from tests.support.agent import PROJECT, AgentProcess
 from tests.support.packages import signed
@@ -123,28 +119,7 @@ def release_with(
     rm = agent.committer
     files = source_release(folder, version, sign=rm.key.sign)
     files += signed(packages, sign=rm.key.sign)
-    revision = make_candidate(agent, rm.token, version, files)
-    with client(agent, rm.token) as c:
-        if stage:
-            r = c.post(
-                f"/projects/{PROJECT}/releases/{version}/distribution/start",
-                json={"kind": "staging"},
-            )
-            assert r.status_code == 200, r.text
-            wait_phase(agent, rm.token, version, "staged", timeout=180)
-        r = c.post(
-            f"/projects/{PROJECT}/releases/{version}/vote", json={"hours": VOTE_SECONDS / 3600}
-        )
-        assert r.status_code == 201, r.text
-    for voter in voters:
-        text = sign_ballot(voter.key, ballot(revision, "+1", binding=True))
-        with client(agent, voter.token) as c:
-            r = c.post(
-                f"/projects/{PROJECT}/releases/{version}/vote/ballots", json={"signed": text}
-            )
-            assert r.status_code == 201, r.text
-    wait_phase(agent, rm.token, version, "passed", timeout=120)
-    return revision
+    return passed_release(agent, voters, folder, version, stage=stage, files=files)
 
 
 def distribute(agent: AgentProcess, version: str) -> dict[str, Any]:
