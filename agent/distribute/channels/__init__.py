@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from agent.distribute.channels.artifactory import Artifactory
 from agent.distribute.channels.base import Channel, ChannelError
+from agent.distribute.channels.central import CentralPortal
+from agent.distribute.channels.maven import MavenRepository
+from agent.distribute.channels.nexus import NexusStaging
 from agent.distribute.channels.svn import SvnDist
 from shared.protocol.distribute import ChannelKind
 
@@ -18,6 +22,10 @@ __all__ = ["ADAPTERS", "adapter_for"]
 
 ADAPTERS: dict[str, type[Channel]] = {ChannelKind.SVN.value: SvnDist}
 """The built-in adapters by kind (more register themselves below as their modules land)."""
+ADAPTERS[ChannelKind.MAVEN.value] = MavenRepository
+ADAPTERS[ChannelKind.NEXUS.value] = NexusStaging
+ADAPTERS[ChannelKind.MAVEN_CENTRAL.value] = CentralPortal
+ADAPTERS[ChannelKind.ARTIFACTORY.value] = Artifactory
 
 
 def adapter_for(kind: str) -> type[Channel]:
