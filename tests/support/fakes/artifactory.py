@@ -58,8 +58,13 @@ def _errors(status: int, message: str) -> JSONResponse:
 class FakeArtifactory:
     """The server (see the module docstring); :attr:`app` is its ASGI app."""
 
-    def __init__(self, *, username: str, password: str, repositories: tuple[str, ...] = (
-            "libs-release-local", "libs-staging-local")) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        username: str,
+        password: str,
+        repositories: tuple[str, ...] = ("libs-release-local", "libs-staging-local"),
+    ) -> None:
         self.username, self.password = username, password
         self.repos: dict[str, dict[str, bytes]] = {r: {} for r in repositories}
         self.uploads: Counter[tuple[str, str]] = Counter()
@@ -67,11 +72,16 @@ class FakeArtifactory:
         self.overwrites = 0
         self.lock = threading.Lock()
         self.base_url = ""
-        self.app = Starlette(routes=[
-            Route("/artifactory/api/storage/{repo}/{path:path}", self.storage),
-            Route("/artifactory/{repo}/{path:path}", self.item,
-                  methods=["GET", "HEAD", "PUT", "DELETE"]),
-        ])  # fmt: skip
+        self.app = Starlette(
+            routes=[
+                Route("/artifactory/api/storage/{repo}/{path:path}", self.storage),
+                Route(
+                    "/artifactory/{repo}/{path:path}",
+                    self.item,
+                    methods=["GET", "HEAD", "PUT", "DELETE"],
+                ),
+            ]
+        )
 
     def put_directly(self, repo: str, path: str, data: bytes) -> None:
         """Store a file as if someone else had deployed it."""
@@ -110,11 +120,17 @@ class FakeArtifactory:
                 return _errors(404, f"Repository {repo} not found")
             if path in files:
                 return JSONResponse(self._info(repo, path, files[path]))
-            children = sorted({p[len(path) + 1 :].split("/")[0] for p in files
-                               if p.startswith(path + "/")})  # fmt: skip
+            children = sorted(
+                {p[len(path) + 1 :].split("/")[0] for p in files if p.startswith(path + "/")}
+            )
         if children:
-            return JSONResponse({"repo": repo, "path": f"/{path}", "children": [
-                {"uri": f"/{c}", "folder": False} for c in children]})  # fmt: skip
+            return JSONResponse(
+                {
+                    "repo": repo,
+                    "path": f"/{path}",
+                    "children": [{"uri": f"/{c}", "folder": False} for c in children],
+                }
+            )
         return _errors(404, "Unable to find item")
 
     def _checked(self, request: Request, data: bytes) -> str | None:
@@ -130,8 +146,10 @@ class FakeArtifactory:
             wanted[{32: "md5", 40: "sha1", 64: "sha256"}.get(len(generic), "sha1")] = generic
         for algorithm, value in wanted.items():
             if value and value.lower() != sums[algorithm]:
-                return (f"Checksum policy: the {algorithm} checksum sent ({value}) is not "
-                        f"the checksum of the received file ({sums[algorithm]})")  # fmt: skip
+                return (
+                    f"Checksum policy: the {algorithm} checksum sent ({value}) is not "
+                    f"the checksum of the received file ({sums[algorithm]})"
+                )
         return None
 
     async def item(self, request: Request) -> Response:

@@ -97,14 +97,16 @@ class FakeCentralPortal:
         self.uploads_started = 0
         self.lock = threading.RLock()
         api = "/api/v1/publisher"
-        self.app = Starlette(routes=[
-            Route(api + "/upload", self.upload, methods=["POST"]),
-            Route(api + "/status", self.status, methods=["POST"]),
-            Route(api + "/deployment/{id}", self.deployment, methods=["POST", "DELETE"]),
-            Route(api + "/published", self.published),
-            Route(api + "/deployments/download/{path:path}", self.download),
-            Route("/maven2/{path:path}", self.maven2, methods=["GET", "HEAD"]),
-        ])  # fmt: skip
+        self.app = Starlette(
+            routes=[
+                Route(api + "/upload", self.upload, methods=["POST"]),
+                Route(api + "/status", self.status, methods=["POST"]),
+                Route(api + "/deployment/{id}", self.deployment, methods=["POST", "DELETE"]),
+                Route(api + "/published", self.published),
+                Route(api + "/deployments/download/{path:path}", self.download),
+                Route("/maven2/{path:path}", self.maven2, methods=["GET", "HEAD"]),
+            ]
+        )
 
     @property
     def deployments(self) -> int:
@@ -205,8 +207,7 @@ class FakeCentralPortal:
             with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
                 files = {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir()}
         except zipfile.BadZipFile:
-            return JSONResponse({"error": {"message": "Bundle is not a zip file"}},
-                                status_code=400)  # fmt: skip
+            return JSONResponse({"error": {"message": "Bundle is not a zip file"}}, status_code=400)
         publishing_type = request.query_params.get("publishingType", "AUTOMATIC").upper()
         dep = _Deployment(
             id=str(uuid.uuid4()),
@@ -225,8 +226,7 @@ class FakeCentralPortal:
         with self.lock:
             dep = self.deployment_list.get(request.query_params.get("id", ""))
             if dep is None:
-                return JSONResponse({"error": {"message": "Deployment not found"}},
-                                    status_code=404)  # fmt: skip
+                return JSONResponse({"error": {"message": "Deployment not found"}}, status_code=404)
             self._advance(dep)
             found: dict[str, Any] = {
                 "deploymentId": dep.id,
@@ -244,18 +244,20 @@ class FakeCentralPortal:
         with self.lock:
             dep = self.deployment_list.get(request.path_params["id"])
             if dep is None:
-                return JSONResponse({"error": {"message": "Deployment not found"}},
-                                    status_code=404)  # fmt: skip
+                return JSONResponse({"error": {"message": "Deployment not found"}}, status_code=404)
             self._advance(dep)
             if request.method == "DELETE":
                 if dep.state not in ("VALIDATED", "FAILED"):
-                    return JSONResponse({"error": {"message": f"Deployment is {dep.state}"}},
-                                        status_code=400)  # fmt: skip
+                    return JSONResponse(
+                        {"error": {"message": f"Deployment is {dep.state}"}}, status_code=400
+                    )
                 del self.deployment_list[dep.id]
                 return Response(status_code=204)
             if dep.state != "VALIDATED":
-                return JSONResponse({"error": {"message": f"Deployment is {dep.state}, not "
-                                               "VALIDATED"}}, status_code=400)  # fmt: skip
+                return JSONResponse(
+                    {"error": {"message": f"Deployment is {dep.state}, not VALIDATED"}},
+                    status_code=400,
+                )
             dep.publish_asked = True
             dep.next_at = time.monotonic() + self.step_seconds
         return Response(status_code=204)
@@ -286,5 +288,6 @@ class FakeCentralPortal:
             data = self.central.get(request.path_params["path"])
         if data is None:
             return Response(status_code=404)
-        return Response(b"" if request.method == "HEAD" else data,
-                        headers={"content-length": str(len(data))})  # fmt: skip
+        return Response(
+            b"" if request.method == "HEAD" else data, headers={"content-length": str(len(data))}
+        )

@@ -83,9 +83,16 @@ def _event(name: str, **properties: str | list[str]) -> dict[str, Any]:
 class FakeNexus2:
     """The server (see the module docstring); :attr:`app` is its ASGI app."""
 
-    def __init__(self, *, username: str, password: str, profile_id: str = "1a2b3c4d5e",
-                 profile_name: str = "org.apache.acme", transition_seconds: float = 0.4,
-                 release_repository: str = "releases") -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        username: str,
+        password: str,
+        profile_id: str = "1a2b3c4d5e",
+        profile_name: str = "org.apache.acme",
+        transition_seconds: float = 0.4,
+        release_repository: str = "releases",
+    ) -> None:
         self.username, self.password = username, password
         self.profile_id, self.profile_name = profile_id, profile_name
         self.transition_seconds = transition_seconds
@@ -97,19 +104,27 @@ class FakeNexus2:
         self.lock = threading.RLock()
         self.base_url = ""
         p = "/service/local/staging"
-        self.app = Starlette(routes=[
-            Route(p + "/profile_repositories/{profile}", self.profile_repositories),
-            Route(p + "/profiles/{profile}/start", self.start, methods=["POST"]),
-            Route(p + "/profiles/{profile}/finish", self.finish, methods=["POST"]),
-            Route(p + "/deployByRepositoryId/{repo}/{path:path}", self.deploy,
-                  methods=["PUT", "GET", "HEAD"]),
-            Route(p + "/bulk/{action}", self.bulk, methods=["POST"]),
-            Route(p + "/repository/{repo}", self.repository),
-            Route(p + "/repository/{repo}/activity", self.activity),
-            Route("/content/repositories/{repo}/{path:path}", self.content,
-                  methods=["GET", "HEAD"]),
-            Route("/content/groups/staging/{path:path}", self.group, methods=["GET", "HEAD"]),
-        ])  # fmt: skip
+        self.app = Starlette(
+            routes=[
+                Route(p + "/profile_repositories/{profile}", self.profile_repositories),
+                Route(p + "/profiles/{profile}/start", self.start, methods=["POST"]),
+                Route(p + "/profiles/{profile}/finish", self.finish, methods=["POST"]),
+                Route(
+                    p + "/deployByRepositoryId/{repo}/{path:path}",
+                    self.deploy,
+                    methods=["PUT", "GET", "HEAD"],
+                ),
+                Route(p + "/bulk/{action}", self.bulk, methods=["POST"]),
+                Route(p + "/repository/{repo}", self.repository),
+                Route(p + "/repository/{repo}/activity", self.activity),
+                Route(
+                    "/content/repositories/{repo}/{path:path}",
+                    self.content,
+                    methods=["GET", "HEAD"],
+                ),
+                Route("/content/groups/staging/{path:path}", self.group, methods=["GET", "HEAD"]),
+            ]
+        )
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -120,8 +135,11 @@ class FakeNexus2:
 
     @staticmethod
     def _denied() -> Response:
-        return Response("Unauthorized", status_code=401,
-                        headers={"WWW-Authenticate": 'BASIC realm="Sonatype Nexus"'})  # fmt: skip
+        return Response(
+            "Unauthorized",
+            status_code=401,
+            headers={"WWW-Authenticate": 'BASIC realm="Sonatype Nexus"'},
+        )
 
     def _advance(self) -> None:
         """Apply the transitions whose time has come (Nexus does them in the background)."""
@@ -152,8 +170,9 @@ class FakeNexus2:
 
     @staticmethod
     def _missing(repo: str) -> JSONResponse:
-        return JSONResponse({"errors": [{"id": "*", "msg": f"No such repository: {repo}"}]},
-                            status_code=404)  # fmt: skip
+        return JSONResponse(
+            {"errors": [{"id": "*", "msg": f"No such repository: {repo}"}]}, status_code=404
+        )
 
     # --- the rules and the transitions ---------------------------------------------------------
 
@@ -182,11 +201,18 @@ class FakeNexus2:
         rules = ["signature-staging", "checksum-staging", "pom-staging"]
         events = [_event("rulesEvaluate", id="rules", rule=rules)]
         if failures:
-            events += [_event("ruleFailed", typeId="staging-rules", failureMessage=failures),
-                       _event("rulesFailed", id="rules", failureCount=str(len(failures))),
-                       _event("repositoryCloseFailed", id=repo.id, cause=(
-                           "com.sonatype.nexus.staging.StagingRulesFailedException: "
-                           "One or more rules have failed"))]  # fmt: skip
+            events += [
+                _event("ruleFailed", typeId="staging-rules", failureMessage=failures),
+                _event("rulesFailed", id="rules", failureCount=str(len(failures))),
+                _event(
+                    "repositoryCloseFailed",
+                    id=repo.id,
+                    cause=(
+                        "com.sonatype.nexus.staging.StagingRulesFailedException: "
+                        "One or more rules have failed"
+                    ),
+                ),
+            ]
         else:
             events += [_event("rulesPassed", id="rules"), _event("repositoryClosed", id=repo.id)]
             repo.type = "closed"
@@ -195,16 +221,29 @@ class FakeNexus2:
     def _promote(self, repo: _Repo, data: dict[str, Any]) -> None:
         taken = [p for p, b in repo.files.items() if p in self.releases and self.releases[p] != b]
         if repo.type != "closed" or taken:
-            cause = (f"Repository {repo.id} is {repo.type}" if repo.type != "closed" else
-                     f"Repository '{self.release_repository}' does not allow updating "
-                     f"artifact: '/{taken[0]}'")  # fmt: skip
-            repo.activity.append({"name": "release", "events": [
-                _event("repositoryReleaseFailed", id=repo.id, cause=cause)]})  # fmt: skip
+            cause = (
+                f"Repository {repo.id} is {repo.type}"
+                if repo.type != "closed"
+                else f"Repository '{self.release_repository}' does not allow updating "
+                f"artifact: '/{taken[0]}'"
+            )
+            repo.activity.append(
+                {
+                    "name": "release",
+                    "events": [_event("repositoryReleaseFailed", id=repo.id, cause=cause)],
+                }
+            )
             return
         for path, data_ in repo.files.items():
             self.releases.setdefault(path, data_)
-        repo.activity.append({"name": "release", "events": [
-            _event("repositoryReleased", id=repo.id, target=self.release_repository)]})  # fmt: skip
+        repo.activity.append(
+            {
+                "name": "release",
+                "events": [
+                    _event("repositoryReleased", id=repo.id, target=self.release_repository)
+                ],
+            }
+        )
         if data.get("autoDropAfterRelease"):
             del self.repos[repo.id]
         else:
@@ -233,8 +272,9 @@ class FakeNexus2:
             return self._denied()
         profile = request.path_params["profile"]
         if profile != self.profile_id:
-            return JSONResponse({"errors": [{"id": "*", "msg": f"No such profile: {profile}"}]},
-                                status_code=404)  # fmt: skip
+            return JSONResponse(
+                {"errors": [{"id": "*", "msg": f"No such profile: {profile}"}]}, status_code=404
+            )
         body = await request.json()
         description = str(body.get("data", {}).get("description", ""))
         with self.lock:
@@ -244,8 +284,9 @@ class FakeNexus2:
             self.repos[repo_id].activity.append(
                 {"name": "open", "events": [_event("repositoryCreated", id=repo_id)]}
             )
-        return JSONResponse({"data": {"stagedRepositoryId": repo_id,
-                                      "description": description}}, status_code=201)  # fmt: skip
+        return JSONResponse(
+            {"data": {"stagedRepositoryId": repo_id, "description": description}}, status_code=201
+        )
 
     async def finish(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -289,8 +330,11 @@ class FakeNexus2:
             if repo is None:
                 return self._missing(repo_id)
             if repo.type != "open" or repo.transitioning:
-                return Response(f"Repository with ID='{repo_id}' is {repo.type}: it does not "
-                                "allow deploying artifacts", status_code=400)  # fmt: skip
+                return Response(
+                    f"Repository with ID='{repo_id}' is {repo.type}: it does not "
+                    "allow deploying artifacts",
+                    status_code=400,
+                )
             repo.files[path] = body
             self.stores[(repo_id, path)] += 1
         return Response(status_code=201)
@@ -329,8 +373,9 @@ class FakeNexus2:
             data = files.get(path)
         if data is None:
             return Response(status_code=404)
-        return Response(b"" if request.method == "HEAD" else data,
-                        headers={"content-length": str(len(data))})  # fmt: skip
+        return Response(
+            b"" if request.method == "HEAD" else data, headers={"content-length": str(len(data))}
+        )
 
     async def group(self, request: Request) -> Response:
         self._advance()
@@ -339,6 +384,8 @@ class FakeNexus2:
             for repo in self.repos.values():
                 if repo.type == "closed" and path in repo.files:
                     data = repo.files[path]
-                    return Response(b"" if request.method == "HEAD" else data,
-                                    headers={"content-length": str(len(data))})  # fmt: skip
+                    return Response(
+                        b"" if request.method == "HEAD" else data,
+                        headers={"content-length": str(len(data))},
+                    )
         return Response(status_code=404)

@@ -44,8 +44,16 @@ class Faults:
     rules: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, method: str, path: str, *, status: int, times: int = 1_000_000,
-            body: str = "", content_type: str = "text/plain") -> Fault:  # fmt: skip
+    def add(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int,
+        times: int = 1_000_000,
+        body: str = "",
+        content_type: str = "text/plain",
+    ) -> Fault:
         fault = Fault(method.upper(), re.compile(path), status, times, body.encode(), content_type)
         with self.lock:
             self.rules.append(fault)
@@ -85,9 +93,16 @@ class _Front:
             return
         while (await receive()).get("more_body"):
             pass  # read the request body first, as a server does
-        await send({"type": "http.response.start", "status": fault.status,
-                    "headers": [(b"content-type", fault.content_type.encode()),
-                                (b"content-length", str(len(fault.body)).encode())]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": fault.status,
+                "headers": [
+                    (b"content-type", fault.content_type.encode()),
+                    (b"content-length", str(len(fault.body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": fault.body})
 
 
@@ -100,9 +115,14 @@ class ServedApp:
         self.lock = threading.Lock()
         self.port = free_port()
         config = uvicorn.Config(
-            _Front(app, self), host=HOST, port=self.port, log_level="warning",
-            lifespan="off", access_log=False, timeout_keep_alive=30,
-        )  # fmt: skip
+            _Front(app, self),
+            host=HOST,
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=30,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
