@@ -507,8 +507,9 @@ def settle(factory: sessionmaker[Session], settings: Settings, distribution_id: 
         dist = [s for s in automated if s.channel == DIST_CHANNEL]
         if row.dist_at is None and dist and all(s.state == "done" for s in dist):
             row.dist_at = now
-        if any(s.state in ("pending", "running") for s in automated):
-            return row.state
+        if any(s.state in ("pending", "running") or (s.state == "done" and s.verified_at is None)
+               for s in automated):  # fmt: skip
+            return row.state  # a channel still publishes or verifies (done, not yet verified)
         if row.state in ("verified", "failed") and row.finished_at is not None:
             return row.state
         failed = sorted({s.channel for s in automated if s.state == "failed"})
