@@ -190,11 +190,23 @@ def test_unauthorized_is_not_retryable_and_names_the_credential(tmp_path: Path) 
     dav = MemoryDav()
     dav.folders.add("/maven2/")
     adapter = MavenRepository(context(settings(), http=dav.client()))
-    adapter.deployer.headers = {}  # as if no credential were set
+    adapter.ctx.credential = None  # as if the channel had no credential
     with pytest.raises(ChannelError) as failed:
         adapter.publish_many(maven_files(tmp_path)[:1])
     assert not failed.value.retryable and "401" in failed.value.message
     assert failed.value.hint is not None and "credential" in failed.value.hint
+
+
+def test_the_credential_is_read_when_used_not_when_built(tmp_path: Path) -> None:
+    """The runner sets the credential on the context after it built the adapter."""
+    dav = MemoryDav()
+    dav.folders.add("/maven2/")
+    ctx = context(settings(), http=dav.client())
+    credential, ctx.credential = ctx.credential, None
+    adapter = MavenRepository(ctx)
+    ctx.credential = credential
+    adapter.publish_many(maven_files(tmp_path)[:1])
+    assert len(dav.stored) == 3
 
 
 def test_lookup_answers(tmp_path: Path) -> None:

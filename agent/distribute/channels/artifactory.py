@@ -79,9 +79,13 @@ class Artifactory(Channel):
                 hint="the url is a repository's: https://HOST/artifactory/REPOSITORY-KEY",
             )
         self.checksum_deploy = ctx.settings.options.get("checksum_deploy", "true") != "false"
-        self.headers = auth_headers(ctx)
         self._written: set[str] = set()
         self._tried: set[str] = set()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The credential's headers (read when used: the runner sets it after construction)."""
+        return auth_headers(self.ctx)
 
     def selects(self, path: str) -> bool:
         return self.layout.holds(path) and matches(path, self.ctx.settings.files)

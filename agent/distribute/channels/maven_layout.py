@@ -217,11 +217,15 @@ class PutDeployer:
     def __init__(self, ctx: PublishContext, *, webdav: bool) -> None:
         self.ctx = ctx
         self.webdav = webdav
-        self.headers = auth_headers(ctx)
         self.written: set[str] = set()
         """Targets this deployer wrote or found holding the right bytes."""
         self._tried: set[str] = set()
         self._folders: set[str] = set()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The credential's headers (read when used: the runner sets it after construction)."""
+        return auth_headers(self.ctx)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -320,13 +324,13 @@ class PutDeployer:
             raise Conflicting(f"{url} appeared meanwhile with other bytes: not overwritten")
 
     def _make_folders(self, url: str) -> None:
-        """``MKCOL`` each missing folder between the channel's root and ``url``."""
+        """``MKCOL`` each missing folder from the channel's root (itself included) to ``url``."""
         root = self.ctx.endpoint
         if not url.startswith(root + "/"):
             return
         parts = url[len(root) + 1 :].split("/")[:-1]
-        for depth in range(1, len(parts) + 1):
-            folder = f"{root}/{'/'.join(parts[:depth])}/"
+        for depth in range(len(parts) + 1):
+            folder = "/".join([root, *parts[:depth]]) + "/"
             if folder in self._folders:
                 continue
             response = self.ctx.http.request("MKCOL", folder, headers=self.headers)

@@ -109,11 +109,14 @@ class NexusStaging(Channel):
         self.poll = option_float(options, "poll_seconds", 2.0)
         self.wait = option_float(options, "wait_minutes", 30.0) * 60
         self.deployer = PutDeployer(ctx, webdav=False)
-        self.headers = {**self.deployer.headers, "Accept": "application/json"}
         self._repo: dict[str, Any] | None = None
         self._resolved = False
         self._released = False
         self._where: dict[str, str] = {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**self.deployer.headers, "Accept": "application/json"}
 
     # --- names -----------------------------------------------------------------------------
 
