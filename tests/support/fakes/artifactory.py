@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -167,7 +167,10 @@ class FakeArtifactory:
             return Response(status_code=204)
         if request.headers.get("x-checksum-deploy", "").lower() == "true":
             return self._checksum_deploy(request, repo, path)
-        data = await request.body()
+        try:
+            data = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)  # the client went away: nothing is stored
         problem = self._checked(request, data)
         if problem:
             return _errors(409, problem)

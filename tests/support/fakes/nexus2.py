@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -324,7 +324,10 @@ class FakeNexus2:
         repo_id, path = request.path_params["repo"], request.path_params["path"]
         if request.method != "PUT":  # the deploy URL reads like the repository (Maven GETs
             return await self.content(request)  # maven-metadata.xml there)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            return Response(status_code=400)  # the client went away: nothing is stored
         with self.lock:
             repo = self.repos.get(repo_id)
             if repo is None:
