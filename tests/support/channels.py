@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,8 +70,8 @@ def tiny_jar(version: str = "1.0.0", *, padding: int = 0) -> bytes:
             "META-INF/MANIFEST.MF", f"Manifest-Version: 1.0\nImplementation-Version: {version}\n"
         )
         jar.writestr("org/apache/acme/Main.class", b"\xca\xfe\xba\xbe" + version.encode())
-        if padding:
-            jar.writestr("padding.bin", bytes(i % 251 for i in range(padding)))
+        if padding:  # incompressible, so a bundle of it is as large
+            jar.writestr("padding.bin", random.Random(version).randbytes(padding))
     return out.getvalue()
 
 

@@ -2,10 +2,17 @@
 
     with ThrottlingProxy("127.0.0.1", 8080, rate=256 * 1024) as proxy:
         proxy.url                         # http://127.0.0.1:PORT, forwards to 127.0.0.1:8080
-        proxy.wait_for_upload(1 << 20)    # until 1 MiB more went client → server
+        proxy.in_flight()                 # bytes of the request body under way
 
 Bytes from the client to the server are forwarded at ``rate`` bytes per second (per
-connection); answers come back at full speed. :attr:`uploaded` counts what went up.
+connection); answers come back at full speed. :attr:`uploaded` counts what went up;
+:meth:`in_flight` is the most any open connection sent since the server last answered on
+it: how much of a request under way (a file's PUT) has gone up.
+
+:meth:`cut` aborts every open connection at once, both ways, dropping what the proxy
+holds: the network of a machine that died. (A process killed alone leaves the bytes it
+already wrote to its sockets to the kernel, which still delivers them: to cut an upload
+in the middle, a crash test kills the process and then cuts the line.)
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from typing import Any
 
 from tests.support.agent import HOST, free_port
@@ -32,6 +38,8 @@ class ThrottlingProxy:
         self.port = free_port()
         self.uploaded = 0
         self._lock = threading.Lock()
+        self._since_answer: dict[int, int] = {}
+        self._open: dict[int, tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = {}
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -40,16 +48,25 @@ class ThrottlingProxy:
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def in_flight(self) -> int:
+        """The most bytes an open connection sent since the server last answered on it."""
+        with self._lock:
+            return max(self._since_answer.values(), default=0)
+
     async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, throttle: bool
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, up: bool, key: int
     ) -> None:
         try:
             while data := await reader.read(_CHUNK):
                 writer.write(data)
                 await writer.drain()
-                if throttle:
-                    with self._lock:
+                with self._lock:
+                    if up:
                         self.uploaded += len(data)
+                        self._since_answer[key] = self._since_answer.get(key, 0) + len(data)
+                    else:
+                        self._since_answer[key] = 0
+                if up:
                     await asyncio.sleep(len(data) / self.rate)
         except (ConnectionError, OSError):
             pass
@@ -63,10 +80,27 @@ class ThrottlingProxy:
         except OSError:
             client_w.close()
             return
-        await asyncio.gather(
-            self._pump(client_r, server_w, throttle=True),
-            self._pump(server_r, client_w, throttle=False),
-        )
+        key = id(client_w)
+        self._open[key] = (client_w, server_w)
+        try:
+            await asyncio.gather(
+                self._pump(client_r, server_w, up=True, key=key),
+                self._pump(server_r, client_w, up=False, key=key),
+            )
+        finally:
+            self._open.pop(key, None)
+            with self._lock:
+                self._since_answer.pop(key, None)
+
+    def cut(self) -> None:
+        """Abort every open connection, both ways (see the module docstring)."""
+
+        async def abort() -> None:
+            for client_w, server_w in list(self._open.values()):
+                server_w.transport.abort()
+                client_w.transport.abort()
+
+        asyncio.run_coroutine_threadsafe(abort(), self._loop).result(10)
 
     def start(self) -> ThrottlingProxy:
         self._thread.start()
@@ -75,19 +109,6 @@ class ThrottlingProxy:
         )
         self._server = started.result(10)
         return self
-
-    def wait_for_upload(self, amount: int, *, timeout: float = 120) -> None:
-        """Wait until ``amount`` more bytes went up through the proxy."""
-        with self._lock:
-            goal = self.uploaded + amount
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if self.uploaded >= goal:
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"only {self.uploaded} of {goal} bytes went up in {timeout} s")
-            time.sleep(0.05)
 
     def stop(self) -> None:
         if self._server is not None:
