@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from agent.blobs import BlobStore
 from agent.config import Settings
 from agent.db import models
-from agent.distribute.channels.base import FileToPublish, Secret
+from agent.distribute.channels import adapter_for
+from agent.distribute.channels.base import Channel, FileToPublish, Secret
 from agent.distribute.credentials import resolve_credential
 from agent.distribute.plan import DIST_CHANNEL, dist_channel, open_channel, project_settings
 from agent.distribute.runner import _retrying
@@ -74,6 +75,9 @@ def discard_channel(
             chosen = next((c for c in wanted if c.name == channel), None)
         if chosen is None:
             log(f"project {project.key} has no channel {channel!r} any more: nothing to discard")
+            return {"channel": channel, "discarded": 0}
+        if adapter_for(chosen.kind.value).discard is Channel.discard:
+            log(f"{chosen.kind.value} channels keep nothing to discard ({channel})")
             return {"channel": channel, "discarded": 0}
         files = _files(session, blobs, row, channel)
         secret: Secret | None = None

@@ -39,6 +39,7 @@ __all__ = [
     "drive",
     "file_from",
     "maven_files",
+    "pom",
     "tiny_jar",
 ]
 

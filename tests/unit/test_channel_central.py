@@ -178,3 +178,22 @@ def test_a_token_without_user_name_is_sent_as_it_is(tmp_path: Path) -> None:
         CentralPortal(ctx).lookup(maven_files(tmp_path)[0])
     assert script.requests[0].headers["authorization"] == "Bearer ready-token"
     assert not failed.value.retryable and "401 Invalid token" in failed.value.message
+
+
+def test_files_missing_from_a_deployment_under_way_are_not_uploaded_apart(
+    tmp_path: Path,
+) -> None:
+    """A deployment is whole: a second bundle of the same component would fail at the Portal."""
+    jar, asc = maven_files(tmp_path)[:2]
+    script = (
+        Script()
+        .on("GET", f"{API}/published", httpx.Response(200, json={"published": False}))
+        .on("POST", f"{API}/status", states("VALIDATED"))
+    )
+    recorded = {jar.path: f"{DOWNLOAD}/{JAR}#deployment=d-1"}
+    adapter = CentralPortal(context(settings(), http=script.client(), recorded=recorded))
+    assert adapter.lookup(jar) is not None and adapter.lookup(asc) is None
+    with pytest.raises(ChannelError, match="d-1 on the Portal holds part") as failed:
+        adapter.publish_many([asc])
+    assert failed.value.hint is not None and "drop the deployment" in failed.value.hint
+    assert f"POST {API}/upload" not in script.calls("POST")

@@ -56,6 +56,8 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
+import httpx
+
 from agent.distribute.channels.base import (
     Channel,
     ChannelError,
@@ -211,8 +213,15 @@ class CentralPortal(Channel):
                 f"{', '.join(f.path for f in files)}: a published component never changes",
                 hint="publish a new version",
             )
-        if self._deployment is None:
-            self._deployment = self._upload(files)
+        if self._deployment is not None:
+            # files of this distribution are in a deployment under way, which takes no more
+            raise ChannelError(
+                f"deployment {self._deployment} on the Portal holds part of this release "
+                f"but not {', '.join(f.path for f in files)}",
+                retryable=False,
+                hint="drop the deployment in the Portal, then retry the channel",
+            )
+        self._deployment = self._upload(files)
         return {f.path: f"{self.target(f.path)}{_FRAGMENT}{self._deployment}" for f in files}
 
     def _upload(self, files: Sequence[FileToPublish]) -> str:
@@ -228,7 +237,7 @@ class CentralPortal(Channel):
                     params={"name": name, "publishingType": self.publishing_type},
                     files={"bundle": ("bundle.zip", body, "application/octet-stream")},
                     headers=self._headers(),
-                    timeout=None,
+                    timeout=httpx.Timeout(60.0, read=300.0),  # the Portal may read it a while
                 )
         check(response, "upload the bundle to the Central Portal", self.ctx, 200, 201)
         deployment = response.text.strip()

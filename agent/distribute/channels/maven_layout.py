@@ -24,6 +24,8 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -132,21 +134,20 @@ class Digests:
         return self.sha1 if algorithm == "sha1" else self.md5
 
 
-_DIGESTS: dict[str, Digests] = {}
+@lru_cache(maxsize=1024)
+def _digests(blob: Path, sha512: str) -> Digests:
+    sha1 = hashlib.sha1(usedforsecurity=False)
+    md5 = hashlib.md5(usedforsecurity=False)
+    with blob.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            sha1.update(chunk)
+            md5.update(chunk)
+    return Digests(sha1.hexdigest(), md5.hexdigest())
 
 
 def digests_of(file: FileToPublish) -> Digests:
-    """The SHA-1 and MD5 of a file (streamed once per blob, then remembered)."""
-    key = str(file.blob)
-    found = _DIGESTS.get(key)
-    if found is None:
-        sha1 = hashlib.sha1(usedforsecurity=False)
-        md5 = hashlib.md5(usedforsecurity=False)
-        for chunk in file.chunks():
-            sha1.update(chunk)
-            md5.update(chunk)
-        found = _DIGESTS[key] = Digests(sha1.hexdigest(), md5.hexdigest())
-    return found
+    """The SHA-1 and MD5 of a file (streamed once per blob, then remembered a while)."""
+    return _digests(file.blob, file.sha512)
 
 
 def option_float(options: dict[str, str], name: str, default: float) -> float:
