@@ -36,12 +36,16 @@ from tests.support.channels import GROUP_DIR, pom, tiny_jar
 __all__ = [
     "PASSWORD",
     "USER",
+    "candidate",
+    "channel_of",
     "kill_agent_and_workers",
     "maven_release",
     "passed_maven_release",
     "set_channels",
     "set_credential",
+    "stage",
     "start_distribution",
+    "vote",
     "wait_settled",
 ]
 
@@ -208,6 +212,3 @@ def kill_agent_and_workers(agent: AgentProcess) -> list[int]:
     psutil.wait_procs(children, timeout=10)
     return [c.pid for c in children]
 
-
-def sha512(path: Path) -> str:
-    return hashlib.sha512(path.read_bytes()).hexdigest()
