@@ -211,4 +211,3 @@ def kill_agent_and_workers(agent: AgentProcess) -> list[int]:
     agent.kill()
     psutil.wait_procs(children, timeout=10)
     return [c.pid for c in children]
-
