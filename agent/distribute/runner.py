@@ -92,6 +92,8 @@ class ChannelRun:
     rc: int | None
     extra: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    recorded: dict[str, str] = field(default_factory=dict)
+    """The URLs earlier attempts recorded for the channel's files (``PublishContext.recorded``)."""
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -269,6 +271,7 @@ def claim(
             steps=out,
             rc=row.rc,
             extra=extra,
+            recorded={s.path: s.url for s in steps if s.url},
         )
 
 
@@ -496,6 +499,7 @@ def _publish(
         **run.extra,
     ) as adapter:  # fmt: skip
         adapter.ctx.credential = credential
+        adapter.ctx.recorded = dict(run.recorded)
         adapter.ctx.log = lambda line: log(adapter.ctx.redact(line))
         adapter.ctx.progress = progress
         failures = _Publisher(factory, settings, run, adapter, adapter.ctx.log).go()

@@ -30,7 +30,7 @@ from tests.integration.distribute_support import (
 from tests.integration.vote_support import Member, client
 from tests.support.agent import PROJECT, AgentProcess
 from tests.support.svnserve import SvnServe
-from tests.support.throttle import ThrottledProxy
+from tests.support.throttle import ThrottlingProxy
 
 pytestmark = pytest.mark.integration
 
@@ -161,11 +161,11 @@ def test_a_server_away_is_retried_then_failed_and_a_retry_finishes(
 def test_killed_mid_commit_the_release_lands_once(agent_factory, server: SvnServe, tmp_path: Path):
     """The commit goes through a proxy that lets 1 MB/s through: the agent and its workers
     are killed with a few MB sent, and restarted."""
-    with ThrottledProxy("127.0.0.1", server.port, bytes_per_second=1_000_000) as proxy:
+    with ThrottlingProxy("127.0.0.1", server.port, rate=1_000_000) as proxy:
         agent = distribution_agent(
             agent_factory,
             lease_seconds=4,
-            dist_svn_url=f"svn://{proxy.url_host}/dist",
+            dist_svn_url=f"svn://127.0.0.1:{proxy.port}/dist",
             dist_svn_credential="dist-svn",
         )
         set_password(agent, PASSWORD)

@@ -117,6 +117,9 @@ class PublishContext:
     progress: Callable[[str, int, int], None] = lambda _path, _done, _total: None
     extra: dict[str, str] = field(default_factory=dict)
     """Agent-wide values some adapters need (the dist repository's URL, its KEYS text …)."""
+    recorded: dict[str, str] = field(default_factory=dict)
+    """The URLs recorded for this channel's files by earlier attempts (release path → URL):
+    where an adapter finds again an id it made on the registry (a Central Portal deployment)."""
 
     @property
     def endpoint(self) -> str:
@@ -212,3 +215,7 @@ class Channel(ABC):
 
     def finish(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Called once all files are published (a staging repository is closed here)."""
+
+    def discard(self, files: Sequence[FileToPublish]) -> None:  # noqa: B027 - optional hook
+        """Called when the staged candidate is abandoned (its vote failed) with the files
+        it staged: a Nexus staging repository is dropped here. Empty by default."""
