@@ -251,6 +251,7 @@ def _serve(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s agent[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request URLs in the log
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,

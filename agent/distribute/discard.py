@@ -69,7 +69,7 @@ def discard_channel(
         assert release is not None
         project = release.project
         if channel == DIST_CHANNEL:
-            chosen: ChannelSettings | None = dist_channel(settings)
+            chosen: ChannelSettings | None = dist_channel(settings, project_settings(project))
         else:
             wanted = project_settings(project).channels
             chosen = next((c for c in wanted if c.name == channel), None)

@@ -155,7 +155,7 @@ def _channel_settings(plan: DistributionPlan, project: models.Project, name: str
     if name == DIST_CHANNEL:
         from agent.distribute.plan import dist_channel  # noqa: PLC0415
 
-        return dist_channel(settings)
+        return dist_channel(settings, project_settings(project))
     for channel in project_settings(project).channels:
         if channel.name == name:
             return channel
@@ -344,14 +344,33 @@ def run_channel(
         settle(factory, settings, distribution_id)
         return {"channel": channel, "steps": 0}
     try:
-        credential = _credential(factory, settings, run)
-        _publish(factory, settings, run, credential, log=log, progress=progress, http=http)
+        try:
+            credential = _credential(factory, settings, run)
+        except ChannelError as exc:  # a missing or unbound credential: every file fails
+            _fail_channel(factory, settings, run, _told(exc))
+        else:
+            _publish(factory, settings, run, credential, log=log, progress=progress, http=http)
     finally:
         keys = run.extra.get("keys_file")
         if keys:
             Path(keys).unlink(missing_ok=True)
     settle(factory, settings, distribution_id)
     return {"channel": channel, "steps": len(run.steps), **run.counts}
+
+
+def _fail_channel(
+    factory: sessionmaker[Session], settings: Settings, run: ChannelRun, text: str
+) -> None:
+    """Record every file of the run failed with ``text`` and mail the cause."""
+    for step in run.steps:
+        _record(factory, run, step, StepState.FAILED, error=text)
+    with transaction(factory) as session:
+        row = session.get(models.Distribution, run.distribution_id)
+        if row is not None:
+            mails.failure(
+                session, settings, MailTemplates(settings.data_dir), row,
+                channel=run.channel.name, errors=[text],
+            )  # fmt: skip
 
 
 def _credential(
@@ -410,7 +429,10 @@ class _Publisher:
             found = self.retrying(lambda: adapter.lookup(step.file), f"looking for {step.path}")
             if found is None:
                 return True
-            if not _same_bytes(adapter, step, found):
+            same = self.retrying(
+                lambda: _same_bytes(adapter, step, found), f"comparing {step.path}"
+            )
+            if not same:
                 raise Conflicting(
                     f"{found.url} holds other bytes than {step.path} (SHA-512 differs): "
                     "refusing to overwrite it",

@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s supervisor[%(process)d] %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request URLs in the log
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     url: str = args.database_url or sqlite_url(data_dir)

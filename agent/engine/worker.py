@@ -272,6 +272,7 @@ def worker_main(config: WorkerConfig) -> None:
         format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request URLs in the log
     engine = make_engine(config.database_url)
     worker = Worker(config, factory=make_session_factory(engine))
 

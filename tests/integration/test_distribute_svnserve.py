@@ -158,6 +158,25 @@ def test_a_server_away_is_retried_then_failed_and_a_retry_finishes(
     wait_distribution(agent, "1.1.0", "verified")
 
 
+def test_a_credential_not_bound_to_the_channel_fails_its_files_and_settles(
+    world, tmp_path: Path
+) -> None:
+    agent, voters = world
+    with client(agent, agent.admin_token) as admin:
+        body = {"secret": PASSWORD, "username": USER, "channels": ["pypi"]}
+        assert admin.put("/credentials/dist-svn", json=body).status_code == 200
+    try:
+        passed_release(agent, voters, tmp_path, "1.2.0")
+        start(agent, "1.2.0")
+        failed = wait_distribution(agent, "1.2.0", "failed")
+    finally:
+        set_password(agent, PASSWORD)
+    errors = {f["error"] for f in failed["channels"][0]["files"]}
+    assert len(errors) == 1 and "is not bound to svn channels" in errors.pop()
+    retry(agent, "1.2.0")
+    wait_distribution(agent, "1.2.0", "verified")
+
+
 def test_killed_mid_commit_the_release_lands_once(agent_factory, server: SvnServe, tmp_path: Path):
     """The commit goes through a proxy that lets 1 MB/s through: the agent and its workers
     are killed with a few MB sent, and restarted."""

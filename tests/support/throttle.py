@@ -111,8 +111,20 @@ class ThrottlingProxy:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+        """Close the listener and every connection, end the handlers, stop the loop."""
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            for client_w, server_w in list(self._open.values()):
+                server_w.transport.abort()
+                client_w.transport.abort()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 

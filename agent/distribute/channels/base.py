@@ -185,8 +185,10 @@ class Channel(ABC):
         self.ctx = ctx
 
     def selects(self, path: str) -> bool:
-        """Whether the release path goes to this channel (the channel's ``files`` globs)."""
-        return matches(path, self.ctx.settings.files)
+        """Whether the release path goes to this channel (its ``files`` globs, less its
+        ``exclude`` globs)."""
+        settings = self.ctx.settings
+        return matches(path, settings.files) and not matches(path, settings.exclude)
 
     @abstractmethod
     def base(self) -> str:
