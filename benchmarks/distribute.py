@@ -14,7 +14,9 @@ would run by hand — ``svnmucc put`` of the same files into the same repository
 as the agent does) and ``twine upload`` of the wheel and sdist to the second pypiserver.
 Reported: the agent's times against the sum of the plain clients (what a person does one
 after the other) and against the slower of them (both at once, as the agent's two workers
-do), and the peak memory (RSS) of the agent and its workers during the distribution.
+do), and the peak memory of the agent and its workers during the distribution: their RSS
+summed (pages shared between them, such as libpython and libcrypto, counted in each) and
+their PSS summed (each shared page split between its sharers: what they take together).
 
     .venv/bin/python benchmarks/distribute.py                 # 1 GB
     .venv/bin/python benchmarks/distribute.py --size-mb 200 --json out.json
@@ -58,6 +60,9 @@ class MemoryWatch(threading.Thread):
         super().__init__(daemon=True)
         self.root = psutil.Process(pid)
         self.peak = 0
+        self.peak_pss = 0
+        """the peak of the summed proportional set size: shared pages (libpython, libcrypto,
+        the interpreter's files) counted once across the processes rather than in each"""
         self.peak_tools = 0
         self.peaks: dict[str, int] = {}
         """the peak RSS of each process (name and pid)"""
@@ -65,14 +70,15 @@ class MemoryWatch(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.wait(0.05):
-            ours = tools = 0
+            ours = ours_pss = tools = 0
             try:
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
             for proc in procs:
                 try:
-                    rss = proc.memory_info().rss
+                    mem = proc.memory_full_info()
+                    rss = mem.rss
                     name = proc.name()
                 except psutil.NoSuchProcess:
                     continue
@@ -82,7 +88,9 @@ class MemoryWatch(threading.Thread):
                     tools += rss
                 else:
                     ours += rss
+                    ours_pss += mem.pss
             self.peak = max(self.peak, ours)
+            self.peak_pss = max(self.peak_pss, ours_pss)
             self.peak_tools = max(self.peak_tools, tools)
 
     def stop(self) -> None:
@@ -132,6 +140,7 @@ def distribute(agent: AgentProcess, version: str) -> dict[str, float]:
         "published_s": (published or end) - start,
         "verified_s": end - start,
         "peak_rss_mb": watch.peak / 2**20,
+        "peak_pss_mb": watch.peak_pss / 2**20,
         "peak_tools_rss_mb": watch.peak_tools / 2**20,
         "uploads": len({e["data"]["path"] + e["data"]["channel"] for e in uploaded}),
         "peak_rss_by_process_mb": {k: round(v / 2**20) for k, v in sorted(watch.peaks.items())},
@@ -228,9 +237,9 @@ def main() -> None:
     print(f"release: {total / 2**20:,.0f} MB in {len(files)} files")
     print(
         f"agent:  published in {ours['published_s']:.1f} s, verified in "
-        f"{ours['verified_s']:.1f} s, {ours['uploads']} uploads; peak RSS "
-        f"{ours['peak_rss_mb']:.0f} MB (agent + workers), {ours['peak_tools_rss_mb']:.0f} MB "
-        "(svn/gpg child processes)"
+        f"{ours['verified_s']:.1f} s, {ours['uploads']} uploads; agent + workers at their "
+        f"peak: RSS {ours['peak_rss_mb']:.0f} MB summed, PSS {ours['peak_pss_mb']:.0f} MB "
+        f"(shared pages once); svn/gpg child processes {ours['peak_tools_rss_mb']:.0f} MB"
     )
     print(f"        by process (MB): {ours['peak_rss_by_process_mb']}")
     print(f"plain:  svnmucc {plain['svn_s']:.1f} s + twine {plain['twine_s']:.1f} s")
