@@ -179,6 +179,13 @@ def download_file(session: Session, key: str, version: str, path: str) -> Downlo
         )
         if found is not None:
             return DownloadFile(sha256=found, name=name)
+        added = session.scalar(  # the attestation bundle and release SBOMs (agent.provenance)
+            select(models.ProvenanceFile.blob_sha256).where(
+                models.ProvenanceFile.release_id == release.id, models.ProvenanceFile.path == path
+            )
+        )
+        if added is not None:
+            return DownloadFile(sha256=added, name=name)
     if path.endswith(SBOM_SUFFIX):
         sbom = session.scalar(
             select(models.RevisionSbom.blob_sha256).where(
