@@ -168,6 +168,10 @@ ACCESS: dict[str, Rule] = {
     f"GET {_REL}/attestations/bundle": Rule(Who.READ),
     f"GET {_REV}/build": Rule(Who.READ),
     f"PUT {_REV}/build": Rule(Who.ADMIN, "a trusted CI trigger acting for the agent"),
+    f"GET {_P}/projects/{{key}}/signing": Rule(Who.READ),
+    f"PUT {_P}/projects/{{key}}/signing": Rule(Who.PMC),
+    f"POST {_REL}/codesign": Rule(Who.COMMITTER, _MANAGER),
+    f"GET {_REL}/codesign": Rule(Who.READ),
 }
 
 

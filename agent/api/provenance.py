@@ -12,6 +12,9 @@
     GET  /projects/{key}/releases/{version}/attestations        → ReleaseAttestations
     GET  /projects/{key}/releases/{version}/attestations/bundle → JSON Lines
     GET  …/revisions/{number}/build, PUT (admin: a trusted CI trigger) → BuildRecord
+    GET  /projects/{key}/signing, PUT (PMC)                 SigningSettings
+    POST …/codesign                          CodesignStart  → CodesignOut (RM or PMC)
+    GET  …/codesign                                         → list[CodesignOut]
 
 and at the agent's top level, without credentials::
 
@@ -33,6 +36,7 @@ from sqlalchemy import select
 from agent.api.deps import AgentState, get_state
 from agent.auth import CurrentPrincipal
 from agent.db import models
+from agent.provenance import codesign
 from agent.provenance import keys as automation
 from agent.provenance.attest import attestation_rows, bundle_name, release_attestations
 from agent.provenance.builds import PUBLIC_PHASES, record_build
@@ -44,11 +48,14 @@ from shared.protocol.provenance import (
     AutomationKeyOut,
     BuildRecord,
     CertificateInstall,
+    CodesignOut,
+    CodesignStart,
     KeyGenerate,
     KeyImport,
     KeyRevoke,
     KeyRotate,
     ReleaseAttestations,
+    SigningSettings,
 )
 from shared.provenance.dsse import bundle_text
 
@@ -207,6 +214,45 @@ def put_build(  # noqa: PLR0917 - FastAPI passes every parameter by name
     with state.transaction() as session:
         record_build(session, key, version, number, body, actor=principal.name)
     return body
+
+
+# --- OS signatures (Windows Authenticode, Apple) ----------------------------------------------
+
+
+@router.get("/projects/{key}/signing", response_model=SigningSettings)
+def get_signing(key: ProjectKey, _principal: CurrentPrincipal, state: State) -> SigningSettings:
+    """The project's optional OS signatures (Windows, macOS)."""
+    with state.read() as session:
+        return codesign.get_settings(session, key)
+
+
+@router.put("/projects/{key}/signing", response_model=SigningSettings)
+def put_signing(
+    key: ProjectKey, body: SigningSettings, principal: CurrentPrincipal, state: State
+) -> SigningSettings:
+    """PMC: turn Windows / macOS signing on or off, the timestamp server, the file globs."""
+    with state.transaction() as session:
+        return codesign.put_settings(session, principal, key, body)
+
+
+@router.post(RELEASE + "/codesign", response_model=CodesignOut, status_code=201)
+def start_codesign(
+    key: ProjectKey, version: Version, body: CodesignStart, principal: CurrentPrincipal,
+    state: State,
+) -> CodesignOut:  # fmt: skip
+    """The release manager or a PMC member: sign the revision's Windows or macOS files with the
+    agent's code-signing certificate, into a new revision (phase compose)."""
+    with state.transaction() as session:
+        return codesign.start(session, state.settings, principal, key, version, body=body)
+
+
+@router.get(RELEASE + "/codesign", response_model=list[CodesignOut])
+def list_codesign(
+    key: ProjectKey, version: Version, _principal: CurrentPrincipal, state: State
+) -> list[CodesignOut]:
+    """The release's code-signing runs, oldest first."""
+    with state.read() as session:
+        return codesign.list_runs(session, key, version)
 
 
 # --- the published keys ------------------------------------------------------------------------

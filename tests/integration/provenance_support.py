@@ -1,9 +1,9 @@
 """Attestations on a real agent, an independent DSSE/in-toto check, and ``atr verify``.
 
-    wait_attestations(agent, "1.0.0", kinds={"release", "vote"})   # the attest task ran
-    release_folder(agent, "1.0.0", tmp_path / "dl")               # svn export + KEYS + agent keys
-    independent_verify(envelope, public_pem)                       # PAE by hand + cryptography
-    run_verify(folder)                                             # `atr verify` as a user runs it
+wait_attestations(agent, "1.0.0", kinds={"release", "vote"})   # the attest task ran
+release_folder(agent, "1.0.0", tmp_path / "dl")               # svn export + KEYS + agent keys
+independent_verify(envelope, public_pem)                       # PAE by hand + cryptography
+run_verify(folder)                                             # `atr verify` as a user runs it
 """
 
 from __future__ import annotations
@@ -71,8 +71,13 @@ def release_folder(agent: AgentProcess, version: str, folder: Path) -> Path:
 def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE's pre-authentication encoding, written from the spec (not from a library)."""
     kind = payload_type.encode()
-    return b"DSSEv1 " + str(len(kind)).encode() + b" " + kind + b" " + (
-        str(len(payload)).encode() + b" " + payload
+    return (
+        b"DSSEv1 "
+        + str(len(kind)).encode()
+        + b" "
+        + kind
+        + b" "
+        + (str(len(payload)).encode() + b" " + payload)
     )
 
 

@@ -84,7 +84,10 @@ def test_a_release_is_attested_distributed_and_verified(agent_factory, tmp_path:
     subjects = by_kind["release"]["subjects"]
     archive = next(f for f in revision["files"] if f["path"] == artifact["name"])
     assert subjects == [
-        {"name": archive["path"], "digest": {"sha256": archive["sha256"], "sha512": archive["sha512"]}}
+        {
+            "name": archive["path"],
+            "digest": {"sha256": archive["sha256"], "sha512": archive["sha512"]},
+        }
     ]
 
     # the plan the RM signs covers the bundle and the release SBOM
@@ -119,7 +122,9 @@ def test_a_release_is_attested_distributed_and_verified(agent_factory, tmp_path:
 
     # the independent implementation agrees, envelope by envelope
     keys = published_keys(agent)
-    pem = keys[keys.index("-----BEGIN PUBLIC KEY-----") : keys.index("-----END PUBLIC KEY-----") + 24]
+    pem = keys[
+        keys.index("-----BEGIN PUBLIC KEY-----") : keys.index("-----END PUBLIC KEY-----") + 24
+    ]
     for line in bundle.read_text().splitlines():
         statement = independent_verify(json.loads(line), pem)
         assert statement["subject"] == subjects
