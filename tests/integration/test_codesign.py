@@ -134,7 +134,7 @@ def test_a_windows_program_is_signed_verified_and_distributed(agent_factory, tmp
     data[0x200] ^= 0xFF  # the code section
     broken.write_bytes(bytes(data))
     assert osslsigncode_verify(broken, ca).returncode != 0
-    with broken.open("rb") as fh, pytest.raises(Exception, match="(?i)hash|digest"):
+    with broken.open("rb") as fh, pytest.raises(Exception, match=r"(?i)hash|digest"):
         authenticode_file(fh).verify(trusted_certificate_store=certificate_store(cert_pem))
 
     # the release manager signs the new bytes; vote; distribute
