@@ -28,6 +28,7 @@ import jinja2
 from sqlalchemy.orm import Session
 
 from agent.db import models
+from agent.provenance.pages import candidate_links
 from agent.store import NotFound, release_row
 from agent.votes import views
 from agent.votes.candidate import (
@@ -226,6 +227,7 @@ def candidate_page(
             (path, file_url(base, path) if serve else None)
             for path in release_notes_files(revision)
         ),
+        extra=candidate_links(session, links.base_url, release) if vote.state == "passed" else {},
     )
     return page, vote
 
