@@ -50,12 +50,8 @@ def session_has_attestations(release: models.Release) -> bool:
     session = object_session(release)
     if session is None:  # pragma: no cover - rows come from a session
         return False
-    return (
-        session.scalar(
-            select(models.Attestation.id).where(models.Attestation.release_id == release.id).limit(1)
-        )
-        is not None
-    )
+    query = select(models.Attestation.id).where(models.Attestation.release_id == release.id)
+    return session.scalar(query.limit(1)) is not None
 
 
 def candidate_links(session: Session, base_url: str, release: models.Release) -> dict[str, str]:
