@@ -177,6 +177,11 @@ class CertInfo:
     code_signing: bool
 
 
+def _name(name: x509.Name) -> str:
+    """A distinguished name as people write it, common name first: ``CN=…,O=…,C=…``."""
+    return ",".join(rdn.rfc4514_string() for rdn in name.rdns)
+
+
 def cert_info(cert: x509.Certificate) -> CertInfo:
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -184,8 +189,8 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
     except x509.ExtensionNotFound:
         code_signing = False
     return CertInfo(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=_name(cert.subject),
+        issuer=_name(cert.issuer),
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

@@ -116,6 +116,16 @@ class SignersModel(_Columns[SignerRow]):
         return None
 
 
+def _common_name(subject: str | None) -> str:
+    """The certificate's common name (its subject's ``CN=``), or "-" without a certificate."""
+    if not subject:
+        return "-"
+    for part in subject.split(","):
+        if part.startswith("CN="):
+            return part[3:]
+    return subject
+
+
 def _expires(key: AutomationKeyOut) -> str:
     if key.not_after is None:
         return "-"
@@ -132,7 +142,7 @@ class AutomationKeysModel(_Columns[AutomationKeyOut]):
         lambda k: k.state,
         lambda k: k.algorithm,
         lambda k: k.fingerprint,
-        lambda k: (k.subject or "-") + (" (self-signed)" if k.self_signed else ""),
+        lambda k: _common_name(k.subject) + (" (self-signed)" if k.self_signed else ""),
         _expires,
         lambda k: (
             f"revoked {k.revoked_at:%Y-%m-%d}: {k.revocation_reason}"

@@ -405,7 +405,7 @@ class AutomationKeysViewModel(StepViewModel):
             )
             for k in soon
         ]
-        return "; ".join(parts) + " — rotate it (admins: Rotate)"
+        return "; ".join(parts) + " — an admin rotates it (Rotate…)"
 
     def generate_attestation_key(self) -> asyncio.Task[None]:
         async def run() -> None:

@@ -151,7 +151,7 @@ def test_a_csr_for_a_real_ca_then_its_certificate(factory, settings) -> None:
         )
         signing = automation.signing_key(session, settings, "codesign")
     assert active.state == "active" and active.issuer == "CN=Test CA"
-    assert active.subject == "C=US,O=ASF,CN=Apache Acme" and not active.self_signed
+    assert active.subject == "CN=Apache Acme,O=ASF,C=US" and not active.self_signed
     assert active.expires_in_days in (8, 9)
     assert signing.fingerprint == pending.fingerprint and "Test CA" not in (active.subject or "")
     assert signing.certificate_pem is not None and signing.certificate_pem.count("BEGIN CERT") == 2
