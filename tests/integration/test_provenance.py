@@ -12,6 +12,7 @@ import base64
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.distribute_support import (
@@ -104,6 +105,20 @@ def test_a_release_is_attested_distributed_and_verified(agent_factory, tmp_path:
     approval = distribution["statement"]["predicate"]["approval"]
     assert approval["approvedBy"] == "bob" and approval["fingerprint"] == rm.key.fingerprint
     assert "BEGIN PGP SIGNED MESSAGE" in approval["signed"]
+
+    # the candidate page links the signed record; once announced, the download page too
+    page = httpx.get(f"{agent.url}/projects/{PROJECT}/candidates/1.0.0/", timeout=30).text
+    assert f"/projects/{PROJECT}/attestations/1.0.0" in page and "automation-keys.pem" in page
+    with client(agent, rm.token) as c:
+        r = c.post(f"/projects/{PROJECT}/releases/1.0.0/announce", json={})
+        assert r.status_code == 200, r.text
+    downloads = httpx.get(f"{agent.url}/projects/{PROJECT}/downloads/", timeout=30).text
+    assert f"/downloads/1.0.0/{found['bundle_name']}" in downloads
+    assert "atr verify . --keys KEYS --agent-key automation-keys.pem" in downloads
+    key_id = found["attestations"][0]["key_fingerprint"]
+    assert key_id[:8] in downloads
+    served = httpx.get(f"{agent.url}/projects/{PROJECT}/downloads/1.0.0/{found['bundle_name']}")
+    assert served.status_code == 200 and served.text.count("\n") == 2
 
     # a user downloads the release from the dist repository: `atr verify` says valid
     folder = release_folder(agent, "1.0.0", tmp_path / "download")
