@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -75,6 +76,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ALGORITHM = {"attestation": "ed25519", "codesign": "rsa-3072"}
 ATTESTATION_ALGORITHMS = frozenset({"ed25519", "ecdsa-p256"})
 PUBLISHED_STATES = ("active", "retired", "revoked")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 def _vault(settings: Settings) -> Vault:
@@ -119,7 +121,12 @@ def key_out(row: models.AutomationKey, *, now: datetime | None = None) -> Automa
 
 
 def _row(session: Session, fingerprint: str, *, lock: bool = False) -> models.AutomationKey:
-    wanted = fingerprint.lower().removeprefix("sha256:")
+    wanted = fingerprint.strip().lower().removeprefix("sha256:")
+    if not _FINGERPRINT.fullmatch(wanted):
+        raise ValidationError(
+            f"{fingerprint!r} is not an automation key fingerprint",
+            hint="64 hex digits (SHA-256 of the public key), or a unique prefix of at least 8",
+        )
     query = select(models.AutomationKey).where(models.AutomationKey.fingerprint == wanted)
     if lock:
         query = query.with_for_update()
@@ -132,7 +139,7 @@ def _row(session: Session, fingerprint: str, *, lock: bool = False) -> models.Au
                 )
             )
         )
-        if len(matches) == 1 and len(wanted) >= 8:
+        if len(matches) == 1:
             return matches[0]
         raise NotFound(
             f"no automation key {fingerprint!r}",

@@ -149,8 +149,6 @@ class AttestationsViewModel(StepViewModel):
 
     changed = Signal()
     selection_changed = Signal()
-    resign_needed = Signal(object)
-    """a :class:`CodesignOut` whose files the release manager must sign again"""
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -205,8 +203,6 @@ class AttestationsViewModel(StepViewModel):
                 self._dirty = True
             else:
                 self.refresh()
-        if event.kind == "codesign.finished" and event.data.get("resign"):
-            self.resign_needed.emit(event.data)
 
     def _step_finished(self) -> None:
         if self._dirty:

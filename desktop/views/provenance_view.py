@@ -13,6 +13,7 @@ revoke them. :func:`install_provenance_menu` adds both to the main window's menu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from html import escape
 from typing import TYPE_CHECKING
@@ -46,6 +47,7 @@ from desktop.viewmodels.provenance import AttestationsViewModel, AutomationKeysV
 from desktop.viewmodels.upload import UploadViewModel
 from desktop.views.style import heading, row_table
 from desktop.views.upload_dialog import UploadDialog
+from shared.protocol import Event
 from shared.protocol.provenance import CodesignOut
 
 if TYPE_CHECKING:
@@ -357,7 +359,9 @@ class ProvenanceMenu:
         self.keys_vm = AutomationKeysViewModel(session, parent=window)
         self.attestations_window: AttestationsWindow | None = None
         self.keys_window: AutomationKeysWindow | None = None
-        self.attestations_vm.resign_needed.connect(self._resign_asked)
+        self._loading: asyncio.Task[None] | None = None
+        self._live_after = session.last_event_id or 0
+        session.event_received.connect(self._on_event)
         self.attestations_action = window._action(
             "&Attestations…", self.open_attestations, "Ctrl+Shift+A",
             "The release's signed attestations, verified on this computer",
@@ -375,7 +379,7 @@ class ProvenanceMenu:
         if release is None:
             self.window.statusBar().showMessage("Select a release first", 4000)
             return None
-        self.attestations_vm.load(release.project, release.version)
+        self._loading = self.attestations_vm.load(release.project, release.version)
         if self.attestations_window is None:
             self.attestations_window = AttestationsWindow(self.attestations_vm, parent=self.window)
         self.attestations_window.show()
@@ -390,12 +394,28 @@ class ProvenanceMenu:
         self.keys_window.raise_()
         return self.keys_window
 
-    def _resign_asked(self, data: object) -> None:
+    def _on_event(self, event: Event) -> None:
+        """A live ``codesign.finished`` of a release this user manages, with files whose bytes
+        changed: ask them to sign those files again."""
+        if event.kind != "codesign.finished" or event.id <= self._live_after:
+            return
+        files = event.data.get("resign") or []
         release = self.window.vm.release
         user = self.window.vm.session.user
-        if release is None or user is None or release.created_by != user.name:
+        if (
+            not files
+            or release is None
+            or user is None
+            or (release.project, release.version) != (event.project, event.version)
+            or release.created_by != user.name
+        ):
             return
-        files = data.get("resign", []) if isinstance(data, dict) else []
+        self._resign_asked([str(f) for f in files])
+
+    def _resign_asked(self, files: list[str]) -> None:
+        release = self.window.vm.release
+        if release is None:
+            return
         answer = QMessageBox.question(
             self.window,
             "Sign the files again",
@@ -406,9 +426,16 @@ class ProvenanceMenu:
         if answer != QMessageBox.StandardButton.Yes:
             return
         dialog = self.open_attestations()
-        run = self.attestations_vm.resign_run()
-        if dialog is not None and run is not None:
-            open_resign(dialog, self.attestations_vm, run)
+        loading = self._loading
+        if dialog is None or loading is None:
+            return
+
+        def loaded(_task: object) -> None:
+            run = self.attestations_vm.resign_run()
+            if run is not None:
+                open_resign(dialog, self.attestations_vm, run)
+
+        loading.add_done_callback(loaded)
 
 
 def install_provenance_menu(window: MainWindow) -> ProvenanceMenu:

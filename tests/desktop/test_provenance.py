@@ -5,6 +5,7 @@ shown as signed by a revoked key. The windows are built and shown offscreen."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from desktop.session import Session
@@ -13,8 +14,10 @@ from desktop.views.provenance_view import AttestationsWindow, AutomationKeysWind
 from tests.desktop.conftest import QtLoop
 from tests.desktop.helpers import PASSPHRASE, keystore_for
 from tests.integration.distribute_support import add_voters, distribution_agent, passed_release
-from tests.integration.vote_support import client
+from tests.integration.test_codesign import wait_run
+from tests.integration.vote_support import client, upload
 from tests.support.agent import PROJECT
+from tests.support.pe import tiny_exe
 
 
 def test_attestations_and_keys_screens(qloop: QtLoop, qtbot, agent_factory, tmp_path: Path) -> None:
@@ -69,4 +72,48 @@ def test_attestations_and_keys_screens(qloop: QtLoop, qtbot, agent_factory, tmp_
     assert not any(r.valid for r in vm.rows)
     assert "signed by a revoked key (test: the key was exposed)" in vm.rows[0].verdict
     assert "0 of 2" in vm.summary
+    qloop.run(session.logout())
+
+
+def test_the_release_manager_signs_again_what_the_agent_signed(
+    qloop: QtLoop, qtbot, agent_factory, tmp_path: Path
+) -> None:
+    agent = agent_factory(workers=1)
+    rm = agent.committer
+    with client(agent, agent.admin_token) as c:
+        r = c.post("/automation-keys", json={"use": "codesign", "certificate": "self-signed",
+                                             "subject": "CN=Test Code Signing"})  # fmt: skip
+        assert r.status_code == 201, r.text
+    with client(agent, agent.pmc_token) as c:
+        assert c.put(f"/projects/{PROJECT}/signing", json={"windows": {"enabled": True}}).is_success
+    exe = tmp_path / "apache-acme-lib-3.0.0-tool.exe"
+    exe.write_bytes(tiny_exe())
+    with client(agent, rm.token) as c:
+        assert c.post(f"/projects/{PROJECT}/releases", json={"version": "3.0.0"}).status_code == 201
+    upload(agent, rm.token, "3.0.0", [exe])
+    with client(agent, rm.token) as c:
+        r = c.post(f"/projects/{PROJECT}/releases/3.0.0/codesign", json={"kind": "windows"})
+        assert r.status_code == 201, r.text
+    assert wait_run(agent, rm.token, "3.0.0")["state"] == "done"
+
+    keystore, fpr = keystore_for(rm, tmp_path / "bob")
+    session = Session(keystore)
+    qloop.run(session.login(agent.url, rm.name, fpr, passphrase=PASSPHRASE))
+    vm = AttestationsViewModel(session)
+    window = AttestationsWindow(vm)
+    qtbot.addWidget(window)
+    qloop.run(vm.load(PROJECT, "3.0.0"))
+    run = vm.resign_run()
+    assert run is not None and run.resign == [exe.name] and run.to_revision == 2
+    assert not window.resign_button.isHidden()  # on the "OS signatures" tab
+    assert exe.name in window.resign_button.text()
+    upload_vm = qloop.run(vm.resign(run))
+    assert upload_vm.sign_first and [i.name for i in upload_vm.items] == [exe.name]
+    revision = qloop.run(upload_vm.start(passphrase=PASSPHRASE))
+    paths = {f.path for f in revision.files}
+    assert {exe.name, exe.name + ".asc", exe.name + ".sha512"} <= paths
+    signed = next(f for f in revision.files if f.path == exe.name)
+    with client(agent, rm.token) as c:
+        body = c.get(f"/projects/{PROJECT}/releases/3.0.0/revisions/2/files/{exe.name}").content
+    assert hashlib.sha512(body).hexdigest() == signed.sha512  # the agent's bytes, now signed by bob
     qloop.run(session.logout())

@@ -292,6 +292,13 @@ def test_expiry_alarms_once_per_threshold(factory, settings) -> None:
             automation.signing_key(session, settings, "attestation")
 
 
+def test_fingerprints_are_hex(factory, settings) -> None:
+    with transaction(factory) as session:
+        for bad in ("%", "abc", "zz" * 8, "a%b%c%d%e%"):
+            with pytest.raises(ValidationError, match="not an automation key fingerprint"):
+                automation.revoke(session, OPERATOR, bad, KeyRevoke(reason="x"))
+
+
 def test_alarm_thresholds_follow_the_window() -> None:
     assert alarms.thresholds(30) == [30, 14, 7, 1, 0]
     assert alarms.thresholds(10) == [10, 7, 1, 0]
