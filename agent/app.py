@@ -26,6 +26,7 @@ from agent.config import Settings
 from agent.distribute.channels.svn import create_repository
 from agent.distribute.service import DistributionService
 from agent.engine.supervisor import Supervisor
+from agent.provenance.schedule import expiry_step
 from agent.votes.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
             templates=scheduler.votes.templates,
             on_mail=scheduler.wake,
         )
+        scheduler.steps.append(expiry_step(settings, state.transaction))  # key expiry alarms
         if settings.dist_svn_url is None:  # the embedded dist repository
             await asyncio.to_thread(create_repository, settings.data_dir / "dist-svn")
         await scheduler.start()

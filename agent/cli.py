@@ -912,6 +912,19 @@ def demo(ctx: _Context, then_serve: bool) -> None:
         _serve(settings)
 
 
+# --- provenance: automation keys and attestations (agent/provenance/cli.py) ----------------------
+
+
+def _add_provenance_commands() -> None:
+    from agent.provenance.cli import attestation_group, automation_group  # noqa: PLC0415
+
+    keys_group.add_command(automation_group)
+    cli.add_command(attestation_group)
+
+
+_add_provenance_commands()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``atr-agent``."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="atr-agent")

@@ -175,6 +175,40 @@ class Settings(BaseModel):
         description="the Pony Mail archive of the lists: [RESULT] mails link the vote's thread "
         "there; none: no archive links",
     )
+    key_expiry_alarm_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="an automation key or certificate expiring within this many days raises an "
+        "event and mails the operators (again at 14, 7 and 1 days, and when expired)",
+    )
+    key_expiry_check_seconds: float = Field(
+        default=3600, gt=0, description="how often the agent looks for expiring keys"
+    )
+    operator_emails: list[str] = Field(
+        default_factory=list,
+        description="who gets the agent's own alarms (expiring keys); default: the admins",
+    )
+    osslsigncode: str = Field(
+        default="osslsigncode", description="the Authenticode signing tool (Debian's package)"
+    )
+    rcodesign: str = Field(
+        default="rcodesign",
+        description="apple-codesign's rcodesign, for Apple signatures and notarization",
+    )
+    macos_signing_url: str | None = Field(
+        default=None,
+        description="a remote macOS signing host (POST a file, get it back signed); "
+        "used when rcodesign is not installed",
+    )
+    macos_signing_credential: str | None = Field(
+        default=None, description="the vault credential (a bearer token) for that host"
+    )
+    apple_api_key_credential: str | None = Field(
+        default=None,
+        description="the vault credential holding the App Store Connect API key (JSON from "
+        "'rcodesign encode-app-store-connect-api-key') for notarization",
+    )
     vote_min_hours_floor: float = Field(
         default=72,
         gt=0,

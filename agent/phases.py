@@ -10,11 +10,12 @@ cause, so that none of them imports another::
     vote: only with an open vote            new revision: queue its checks
                                             failed: take its staged candidate off the
                                               channels (a Nexus staging repository is dropped)
-    passed: only when its vote passed
+    passed: only when its vote passed       passed: queue the release's attestations
     distribute: only with an approved,
       started production distribution
-    announced: only by the announcement
-    staged: only when a staging finished
+    announced: only by the announcement     a production distribution verified
+    staged: only when a staging finished      (:func:`distribution_verified`): queue its
+                                              attestation
 
 It depends on :mod:`agent.store`, :mod:`agent.checks.gate` and :mod:`agent.checks.service`;
 the votes and distribution services call it. Callers own the transaction.
@@ -33,7 +34,7 @@ from agent.store import CommitterWriter, Conflict, Store, release_row, revision_
 from shared import protocol as p
 from shared.lifecycle import Phase, check_transition
 
-__all__ = ["create_revision", "transition", "transition_as"]
+__all__ = ["create_revision", "distribution_verified", "transition", "transition_as"]
 
 
 def transition_as(writer: CommitterWriter, version: str, body: p.TransitionRequest) -> p.Release:
@@ -48,7 +49,35 @@ def transition_as(writer: CommitterWriter, version: str, body: p.TransitionReque
         gate.advance_if_clear(session, release)
     elif body.to is Phase.FAILED:
         _discard_staging(session, release, actor=writer.principal.name)
+    elif body.to is Phase.PASSED:
+        _queue_attestation(session, release, {"release": release.id, "trigger": "vote"})
     return out
+
+
+def distribution_verified(session: Session, distribution: models.Distribution) -> None:
+    """A production distribution was verified: queue the attestation of where it went."""
+    release = session.get(models.Release, distribution.release_id)
+    if release is not None and distribution.kind == "production":
+        _queue_attestation(
+            session,
+            release,
+            {"release": release.id, "trigger": "distribution", "distribution": distribution.id},
+        )
+
+
+def _queue_attestation(session: Session, release: models.Release, args: dict[str, object]) -> None:
+    """The ``attest`` task (agent.provenance.attest) of ``release``, in the caller's transaction."""
+    queue.enqueue(
+        session,
+        p.TaskType.ATTEST,
+        project=release.project.key,
+        version=release.version,
+        revision=None,
+        args=args,
+        created_by="atr-agent",
+        max_attempts=5,
+        timeout_seconds=1800,
+    )
 
 
 def transition(store: Store, project: str, version: str, body: p.TransitionRequest) -> p.Release:

@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.errors import PolicyChanged
 from desktop.jobs import Jobs
 from desktop.keystore import Keystore
+from desktop.session_provenance import ProvenanceCalls
 from shared.challenge import Challenge
 from shared.client import AgentClient
 from shared.errors import AtrError, ClientError
@@ -101,7 +102,7 @@ def describe_error(error: BaseException) -> str:
     return f"unexpected error: {type(error).__name__}: {error}"
 
 
-class Session(QObject):
+class Session(ProvenanceCalls, QObject):
     """One logged-in connection to one agent, seen by the GUI through signals."""
 
     state_changed = Signal(str)

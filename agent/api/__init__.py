@@ -43,6 +43,7 @@ def api_routers(settings: Settings) -> list[Mount]:
         keys,
         pages,
         projects,
+        provenance,
         releases,
         revisions,
         tasks,
@@ -71,6 +72,7 @@ def api_routers(settings: Settings) -> list[Mount]:
             checks,
             votes,
             distribute,
+            provenance,
         )
     ]
     # the blob store refuses an upload over max_upload_bytes itself, with a clearer message
@@ -80,6 +82,7 @@ def api_routers(settings: Settings) -> list[Mount]:
     mounts.append(Mount(keys.public_router, "", json_limit))  # GET /projects/{key}/KEYS
     mounts.append(Mount(pages.router, "", json_limit))  # the candidate pages
     mounts.append(Mount(downloads.router, "", json_limit))  # the download pages
+    mounts.append(Mount(provenance.public_router, "", json_limit))  # published keys, bundles
     return mounts
 
 

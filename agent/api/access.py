@@ -84,6 +84,11 @@ ACCESS: dict[str, Rule] = {
     "GET /projects/{key}/downloads": Rule(Who.PUBLIC),
     "GET /projects/{key}/downloads/": Rule(Who.PUBLIC),
     "GET /projects/{key}/downloads/{version}/{path:path}": Rule(Who.PUBLIC),
+    "GET /.well-known/atr/automation-keys.pem": Rule(Who.PUBLIC),
+    "GET /.well-known/atr/automation-keys.json": Rule(Who.PUBLIC),
+    "GET /projects/{key}/attestations/{version}": Rule(
+        Who.PUBLIC, "once the vote passed (a security release: once announced)"
+    ),
     # --- people, committees, projects ---------------------------------------------------------
     f"GET {_P}/users/me": Rule(Who.USER),
     f"GET {_P}/users": Rule(Who.USER),
@@ -151,6 +156,22 @@ ACCESS: dict[str, Rule] = {
     f"GET {_P}/credentials": Rule(Who.ADMIN),
     f"PUT {_P}/credentials/{{name}}": Rule(Who.ADMIN),
     f"DELETE {_P}/credentials/{{name}}": Rule(Who.ADMIN),
+    # --- provenance: automation keys, attestations, builds, OS signatures ---------------------
+    f"GET {_P}/automation-keys": Rule(Who.USER),
+    f"POST {_P}/automation-keys": Rule(Who.ADMIN),
+    f"POST {_P}/automation-keys/import": Rule(Who.ADMIN),
+    f"POST {_P}/automation-keys/{{fingerprint}}/rotate": Rule(Who.ADMIN),
+    f"POST {_P}/automation-keys/{{fingerprint}}/revoke": Rule(Who.ADMIN),
+    f"GET {_P}/automation-keys/{{fingerprint}}/csr": Rule(Who.ADMIN),
+    f"PUT {_P}/automation-keys/{{fingerprint}}/certificate": Rule(Who.ADMIN),
+    f"GET {_REL}/attestations": Rule(Who.READ),
+    f"GET {_REL}/attestations/bundle": Rule(Who.READ),
+    f"GET {_REV}/build": Rule(Who.READ),
+    f"PUT {_REV}/build": Rule(Who.ADMIN, "a trusted CI trigger acting for the agent"),
+    f"GET {_P}/projects/{{key}}/signing": Rule(Who.READ),
+    f"PUT {_P}/projects/{{key}}/signing": Rule(Who.PMC),
+    f"POST {_REL}/codesign": Rule(Who.COMMITTER, _MANAGER),
+    f"GET {_REL}/codesign": Rule(Who.READ),
 }
 
 

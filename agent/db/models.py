@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -533,3 +534,133 @@ class Credential(Base):
     channels: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- provenance (issue 8) -------------------------------------------------------------------------
+
+
+class AutomationKey(Base):
+    """One of the agent's own keys: the attestation key, or a code-signing key and certificate.
+
+    The private key is kept only as ``private_ciphertext`` (PKCS#8, encrypted with the vault's
+    key, the fingerprint as associated data); nothing returns it. ``state``: pending (a
+    code-signing key waiting for its certificate), active (one per use), retired, revoked.
+    """
+
+    __tablename__ = "automation_keys"
+    __table_args__ = (
+        Index(
+            "ux_automation_keys_active_use",
+            "use",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    use: Mapped[str] = mapped_column(String(16))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    public_pem: Mapped[str] = mapped_column(Text)
+    certificate_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The certificate and its chain, leaf first."""
+    csr_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    private_ciphertext: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    issuer: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    serial: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    self_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_before: Mapped[datetime | None] = mapped_column(nullable=True)
+    not_after: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))
+    activated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    alarms: Mapped[list[int]] = mapped_column(JSON, default=list)
+    """The expiry thresholds (days before not_after) already announced by mail."""
+
+
+class Attestation(Base):
+    """A signed in-toto attestation of a release: its DSSE envelope, as written."""
+
+    __tablename__ = "attestations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    """release, vote, slsa, distribution, codesign."""
+    predicate_type: Mapped[str] = mapped_column(String(200))
+    trigger: Mapped[str] = mapped_column(String(64))
+    key_fingerprint: Mapped[str] = mapped_column(String(64))
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
+    distribution_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProvenanceFile(Base):
+    """A file the agent adds to a release after its vote, distributed with it to the dist
+    repository: the attestation bundle, and the SBOMs that name the release."""
+
+    __tablename__ = "provenance_files"
+
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    kind: Mapped[str] = mapped_column(String(16))
+    """bundle or sbom."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    blob: Mapped[Blob] = relationship()
+
+
+class RevisionBuild(Base):
+    """How a revision was built, as a trusted CI trigger recorded it (shared.protocol.provenance.
+    BuildRecord): the source of the SLSA provenance attestation."""
+
+    __tablename__ = "revision_builds"
+
+    revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"), primary_key=True)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProjectSigning(Base):
+    """A project's optional OS signatures (shared.protocol.provenance.SigningSettings)."""
+
+    __tablename__ = "project_signing"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CodesignRun(Base):
+    """Files of a revision signed for an OS (Authenticode, Apple) into a new revision."""
+
+    __tablename__ = "codesign_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """windows or macos."""
+    state: Mapped[str] = mapped_column(String(16))
+    """queued, running, done, failed, manual."""
+    method: Mapped[str] = mapped_column(String(32))
+    from_revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"))
+    to_revision_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    key_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    task_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    started_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)

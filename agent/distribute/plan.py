@@ -21,8 +21,10 @@ from agent.config import Settings
 from agent.db import models
 from agent.distribute.channels import adapter_for
 from agent.distribute.channels.base import Channel, PublishContext
+from agent.store import Conflict
 from shared.distribute import with_digest
 from shared.errors import ValidationError
+from shared.protocol import TaskState, TaskType
 from shared.protocol.distribute import (
     ChannelKind,
     ChannelSettings,
@@ -40,6 +42,7 @@ __all__ = [
     "compute_plan",
     "open_channel",
     "project_settings",
+    "provenance_files",
 ]
 
 DIST_CHANNEL = "dist"
@@ -133,6 +136,40 @@ def passed_vote(session: Session, release: models.Release) -> models.Vote | None
     ).first()
 
 
+def provenance_files(session: Session, release: models.Release) -> list[models.ProvenanceFile]:
+    """The files the agent adds to a release once its vote passed (agent.provenance.attest):
+    the attestation bundle and the SBOMs that name the release. They go to the dist
+    repository with the release's files, in the plan the approver signs. While they are
+    being written the plan is not ready (409: a plan signed now would change a moment later)."""
+    tasks = session.scalars(
+        select(models.Task)
+        .where(
+            models.Task.type == TaskType.ATTEST.value,
+            models.Task.project == release.project.key,
+            models.Task.version == release.version,
+        )
+        .order_by(models.Task.id)
+    )
+    voted = [t for t in tasks if (t.args or {}).get("trigger") == "vote"]
+    rows = list(
+        session.scalars(
+            select(models.ProvenanceFile).where(models.ProvenanceFile.release_id == release.id)
+        )
+    )
+    name = f"{release.project.key} {release.version}"
+    if voted and voted[-1].state in (TaskState.QUEUED.value, TaskState.RUNNING.value):
+        raise Conflict(
+            f"the attestations of {name} are being written; its plan is ready in a moment",
+            hint="ask for the plan again in a few seconds",
+        )
+    if voted and voted[-1].state == TaskState.FAILED.value and not rows:
+        raise Conflict(
+            f"the attestations of {name} could not be written: {voted[-1].error}",
+            hint=f"fix the cause, then: atr-agent attestation write {name}",
+        )
+    return rows
+
+
 def compute_plan(
     session: Session,
     settings: Settings,
@@ -147,12 +184,16 @@ def compute_plan(
     wanted = project_settings(project)
     files = sorted(revision.files, key=lambda f: f.path)
     vote = passed_vote(session, release) if kind == "production" else None
+    added = provenance_files(session, release) if kind == "production" else []
     planned: list[PlannedChannel] = []
     for channel in channels_for(settings, wanted, kind):
         with open_channel(
             channel, kind=kind, project=project, version=release.version, rc=rc
         ) as adapter:
+            chosen: list[models.RevisionFile | models.ProvenanceFile]
             chosen = [f for f in files if adapter.selects(f.path)]
+            if channel.name == DIST_CHANNEL:
+                chosen = sorted([*chosen, *added], key=lambda f: f.path)
             planned.append(
                 PlannedChannel(
                     name=channel.name,

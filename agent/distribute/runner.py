@@ -50,7 +50,7 @@ from agent.distribute.credentials import resolve_credential
 from agent.distribute.plan import DIST_CHANNEL, MANUAL_CHANNEL, open_channel, project_settings
 from agent.engine.events import append_event
 from agent.mail.render import MailTemplates
-from agent.phases import transition_as
+from agent.phases import distribution_verified, transition_as
 from agent.store import PmcWriter, Principal
 from shared.lifecycle import Phase
 from shared.protocol import EventKind, TransitionRequest
@@ -229,14 +229,22 @@ def claim(
         if not todo:
             return None
         now = datetime.now(UTC)
-        sha256 = {
+        sha256 = {  # the attestation bundle and release SBOMs go to the dist repository too
             f.path: f.blob_sha256
+            for f in session.scalars(
+                select(models.ProvenanceFile).where(
+                    models.ProvenanceFile.release_id == row.release_id
+                )
+            )
+        }
+        sha256.update(
+            (f.path, f.blob_sha256)
             for f in session.scalars(
                 select(models.RevisionFile).where(
                     models.RevisionFile.revision_id == row.revision_id
                 )
             )
-        }
+        )
         out: list[_Step] = []
         for step in todo:
             if step.state != "done":
@@ -598,6 +606,7 @@ def settle(factory: sessionmaker[Session], settings: Settings, distribution_id: 
         if row.kind == "production" and row.summary_sent_at is None:
             mails.summary(session, settings, MailTemplates(settings.data_dir), row)
             row.summary_sent_at = now
+            distribution_verified(session, row)  # the distribution's attestation
         return row.state
 
 

@@ -25,9 +25,15 @@ from agent.config import Settings
 from agent.db import models
 from agent.distribute.plan import DIST_CHANNEL
 from agent.pages.page import SBOM_SUFFIX, PageArtifact, render_template
+from agent.provenance.pages import (
+    AGENT_KEYS_PATH,
+    attestation_keys,
+    session_has_attestations,
+)
 from agent.store import NotFound, project_row, release_row
 from agent.votes.views import Links
 from shared.lifecycle import Phase
+from shared.provenance.statement import BUNDLE_SUFFIX
 from shared.votes import is_artifact
 
 __all__ = ["DownloadFile", "download_file", "render_downloads"]
@@ -102,8 +108,24 @@ def _artifacts(
             else None,
         )
         for path, f in sorted(files.items())
-        if is_artifact(path) and not path.endswith(SBOM_SUFFIX)
+        if is_artifact(path) and not path.endswith((SBOM_SUFFIX, BUNDLE_SUFFIX))
     ]
+
+
+def _attestations_url(
+    settings: Settings, release: models.Release, row: models.Distribution
+) -> str | None:
+    """Where the release's attestation bundle is: beside its files when it went with them
+    (agent.provenance), else the agent's own copy (every attestation of the release)."""
+    for path in _dist_files(row):
+        if path.endswith(BUNDLE_SUFFIX):
+            return _base(settings, release.project.key, release.version) + quote(path)
+    if session_has_attestations(release):
+        return (
+            f"{settings.effective_public_url}/projects/{quote(release.project.key)}"
+            f"/attestations/{quote(release.version)}"
+        )
+    return None
 
 
 def _when(row: models.Distribution) -> str:
@@ -127,6 +149,7 @@ def render_downloads(session: Session, settings: Settings, key: str, *, nonce: s
             continue
         artifacts = _artifacts(session, settings, release, row)
         entry: dict[str, Any] = {
+            "attestations": _attestations_url(settings, release, row),
             "version": release.version,
             "announced": _when(row),
             "order": row.announced_at or row.verified_at,
@@ -152,6 +175,8 @@ def render_downloads(session: Session, settings: Settings, key: str, *, nonce: s
     example = current[0]["artifacts"][0].name if current and current[0]["artifacts"] else "ARTIFACT"
     return render_template(
         "downloads.html.j2",
+        agent_keys_url=f"{settings.effective_public_url}{AGENT_KEYS_PATH}",
+        attestation_keys=attestation_keys(session),
         project_name=project.name,
         keys_url=Links(settings.effective_public_url).keys(project.key),
         current=current,
@@ -179,6 +204,13 @@ def download_file(session: Session, key: str, version: str, path: str) -> Downlo
         )
         if found is not None:
             return DownloadFile(sha256=found, name=name)
+        added = session.scalar(  # the attestation bundle and release SBOMs (agent.provenance)
+            select(models.ProvenanceFile.blob_sha256).where(
+                models.ProvenanceFile.release_id == release.id, models.ProvenanceFile.path == path
+            )
+        )
+        if added is not None:
+            return DownloadFile(sha256=added, name=name)
     if path.endswith(SBOM_SUFFIX):
         sbom = session.scalar(
             select(models.RevisionSbom.blob_sha256).where(

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import models
+from agent.provenance.pages import candidate_links
 from agent.store import NotFound, release_row
 from agent.votes import views
 from agent.votes.candidate import (
@@ -230,6 +231,7 @@ def candidate_page(
             for path in release_notes_files(revision)
         ),
         staged=_staged(session, release, revision) if serve else (),
+        extra=candidate_links(session, links.base_url, release) if vote.state == "passed" else {},
     )
     return page, vote
 

@@ -9,7 +9,9 @@ a thread:
    decided; each decision claims its vote with a conditional UPDATE, so with
    several agents on one PostgreSQL database a vote is decided exactly once;
 2. :meth:`VoteService.scan_maildir` — when ``vote_maildir`` is configured;
-3. :meth:`Mailer.deliver_due` — the outbox (claimed per message the same way).
+3. :attr:`Scheduler.steps` — more periodic work other resources add (the automation keys'
+   expiry alarms, :mod:`agent.provenance.alarms`);
+4. :meth:`Mailer.deliver_due` — the outbox (claimed per message the same way).
 
 A failing step is logged and tried again on the next tick; it never stops the loop.
 """
@@ -59,6 +61,8 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self.steps: list[tuple[str, Callable[[datetime], object]]] = []
+        """More periodic work: (name, a callable given the tick's time), run before the mail."""
 
     def tick(self, now: datetime | None = None) -> TickReport:
         """One pass of every step (blocking; runs in a thread)."""
@@ -74,6 +78,11 @@ class Scheduler:
                 report.email_ballots = self.votes.scan_maildir(maildir)
             except Exception:
                 log.exception("reading email ballots from %s failed", maildir)
+        for name, step in self.steps:
+            try:
+                step(moment)
+            except Exception:
+                log.exception("%s failed; trying again next time", name)
         try:
             report.mail = self.mailer.deliver_due()
         except Exception:

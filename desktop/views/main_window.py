@@ -33,6 +33,7 @@ from desktop.views.create_release import CreateReleaseDialog
 from desktop.views.errors import ErrorPresenter
 from desktop.views.keys_view import KeysWindow
 from desktop.views.log_pane import LogPane
+from desktop.views.provenance_view import install_provenance_menu
 from desktop.views.release_panel import ReleasePanel
 from desktop.views.style import connection_text
 from desktop.views.upload_dialog import UploadDialog
@@ -213,6 +214,7 @@ class MainWindow(QMainWindow):
         keys_menu = menu.addMenu("&Keys && votes")
         keys_menu.addAction(self.keys_action)
         keys_menu.addAction(self.votes_action)
+        self.provenance = install_provenance_menu(self)  # Attestations…, Automation keys…
         menu.addMenu("&Help").addAction(self.about_action)
 
         toolbar = self.addToolBar("Release")

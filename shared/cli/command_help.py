@@ -30,4 +30,13 @@ COMMAND_HELP: dict[str, str] = {
     "checks": "Show the agent's check report of a release revision.",
     "policy": "Show and replace a project's check policy (limits, switches, ignore rules).",
     "distribute": "A release's way to the dist repository and its channels.",
+    "attestation": "A release's signed attestations and the agent's keys that sign them.",
+    "verify": (
+        "Verify a downloaded release offline: OpenPGP signatures against KEYS, checksums, the"
+        " attestations' signatures against the agent's key, and that every subject is a file"
+        " here."
+    ),
+    "codesign": (
+        "Windows (Authenticode) and Apple signatures of a release's files, before its vote."
+    ),
 }

@@ -43,9 +43,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checks": ("shared.cli.cmd_checks", "checks"),
     "policy": ("shared.cli.cmd_checks", "policy"),
     "distribute": ("shared.cli.cmd_distribute", "distribute"),
+    "attestation": ("shared.cli.cmd_provenance", "attestation"),
+    "verify": ("shared.cli.cmd_provenance", "verify"),
+    "codesign": ("shared.cli.cmd_provenance", "codesign"),
 }
 """Command name → (module, attribute): imported on first use."""
-OFFLINE_COMMANDS = frozenset({"check"})
+OFFLINE_COMMANDS = frozenset({"check", "verify"})
 """Commands that never talk to an agent: the group makes no agent state for them."""
 
 DEBUG_ENV = "ATR_DEBUG"

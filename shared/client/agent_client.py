@@ -23,6 +23,7 @@ from shared.client import _errors
 from shared.client._files import AtomicWriter, ChunkReader, check_readable_file
 from shared.client.distribute import DistributeMethods
 from shared.client.keys import KeysMethods
+from shared.client.provenance import ProvenanceMethods
 from shared.client.stream import MAX_PENDING, EventStream
 from shared.client.votes import VotesMethods
 from shared.errors import ClientError, ValidationError
@@ -105,7 +106,7 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class AgentClient(KeysMethods, VotesMethods, DistributeMethods):
+class AgentClient(KeysMethods, VotesMethods, DistributeMethods, ProvenanceMethods):
     """Client of one agent. Use as ``async with AgentClient(url, token=...) as client:``.
 
     ``transport`` is the seam for tests (``httpx.MockTransport``). ``token`` may be

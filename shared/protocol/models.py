@@ -72,6 +72,10 @@ class TaskType(StrEnum):
     """One compliance check on one artifact (or the release) of a revision."""
     DISTRIBUTE = "distribute"
     """Publish a distribution's files to one channel, then download them back to verify."""
+    ATTEST = "attest"
+    """Write a release's signed attestations (its vote passed, its distribution verified)."""
+    CODESIGN = "codesign"
+    """Sign a revision's Windows or macOS files for their OS, into a new revision."""
 
 
 class EventKind(StrEnum):
@@ -124,6 +128,18 @@ class EventKind(StrEnum):
     RELEASE_ANNOUNCED = "release.announced"
     CREDENTIAL_SET = "credential.set"
     CREDENTIAL_DELETED = "credential.deleted"
+    AUTOMATION_KEY_ADDED = "automation_key.added"
+    """A key of the agent's own was generated or imported (data: fingerprint, use, state)."""
+    AUTOMATION_KEY_ROTATED = "automation_key.rotated"
+    AUTOMATION_KEY_REVOKED = "automation_key.revoked"
+    AUTOMATION_KEY_CERTIFIED = "automation_key.certificate_installed"
+    AUTOMATION_KEY_EXPIRING = "automation_key.expiring"
+    """An automation key or certificate expires within the alarm window (or has expired)."""
+    ATTESTATION_WRITTEN = "attestation.written"
+    BUILD_RECORDED = "revision.build_recorded"
+    SIGNING_SETTINGS_CHANGED = "project.signing_changed"
+    CODESIGN_STARTED = "codesign.started"
+    CODESIGN_FINISHED = "codesign.finished"
 
 
 # --- errors and health ------------------------------------------------------------------------

@@ -95,7 +95,22 @@ def passed_release(
     # before a loaded machine has checked the third signature)
     agent.cli("vote", "close", PROJECT, version, "--reason", "test: all ballots are in")
     wait_phase(agent, rm.token, version, "passed", timeout=60)
+    wait_attested(agent, version)
     return revision
+
+
+def wait_attested(agent: AgentProcess, version: str, *, timeout: float = 60) -> None:
+    """Wait until the attestations of the passed vote are written (the plan includes the
+    bundle and the release SBOMs, so it is ready only then: agent.provenance.attest)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with client(agent, agent.committer.token) as c:
+            r = c.get(f"/projects/{PROJECT}/releases/{version}/attestations")
+        assert r.status_code == 200, r.text
+        if r.json()["attestations"] and not r.json()["pending"]:
+            return
+        assert time.monotonic() < deadline, f"no attestations after {timeout} s: {r.text}"
+        time.sleep(0.2)
 
 
 def signed_plan(agent: AgentProcess, user: AgentUser, version: str) -> tuple[DistributionPlan, str]:

@@ -44,3 +44,11 @@ def run_task(ctx: TaskContext) -> dict[str, Any]:
             from agent.engine.tasks import distribute  # noqa: PLC0415
 
             return distribute.run(ctx)
+        case TaskType.ATTEST:
+            from agent.engine.tasks import attest  # noqa: PLC0415
+
+            return attest.run(ctx)
+        case TaskType.CODESIGN:
+            from agent.engine.tasks import codesign  # noqa: PLC0415
+
+            return codesign.run(ctx)
