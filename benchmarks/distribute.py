@@ -133,7 +133,12 @@ def distribute(agent: AgentProcess, version: str) -> dict[str, float]:
     end = time.monotonic()
     watch.stop()
     if status["state"] != "verified":
-        raise SystemExit(f"the distribution failed: {json.dumps(status, indent=1)[:3000]}")
+        failures = [
+            {k: ch.get(k) for k in ("name", "state", "error")}
+            | {"files": [f for f in ch["files"] if f["state"] != "done"]}
+            for ch in status["channels"]
+        ]
+        raise SystemExit(f"the distribution failed: {json.dumps(failures, indent=1)}")
     events = api(agent, "GET", "/events", params={"since": since, "limit": 1000}).json()["events"]
     uploaded = [e for e in events if e["kind"] == "distribution.step" and e["data"].get("uploaded")]
     return {
@@ -219,6 +224,14 @@ def main() -> None:
                 passed_release(agent, voters, root, "1.0.0", files=files)
                 print("distributing …", flush=True)
                 ours = distribute(agent, "1.0.0")
+            except SystemExit:
+                problems = [
+                    line
+                    for line in agent.log_text().splitlines()
+                    if " ERROR " in line or " WARNING " in line
+                ]
+                print("\n".join(problems[-40:]), file=sys.stderr)
+                raise
             finally:
                 agent.stop()
             print("the plain clients …", flush=True)

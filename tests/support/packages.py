@@ -50,7 +50,9 @@ def _header(comment: str) -> str:
 
 
 def _padding(size: int, seed: str) -> bytes:
-    return random.Random(seed).randbytes(size)
+    rng = random.Random(seed)
+    chunk = 64 * 2**20  # randbytes of more than 256 MiB overflows a C int
+    return b"".join(rng.randbytes(min(chunk, size - at)) for at in range(0, size, chunk))
 
 
 def _module(name: str, version: str) -> bytes:
