@@ -75,6 +75,15 @@ class Conflict(AtrError):
     """The request clashes with the current state (exists already, wrong phase, ...)."""
 
 
+class NotReady(Conflict):
+    """What was asked for is being made and will be there in a moment (409 with
+    ``Retry-After``: ``retry_after`` seconds); asking again then is the right answer."""
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
 class WriteCollision(Conflict):
     """A unique key broken by a change committed at the same moment (PostgreSQL runs
     writers side by side); the transaction was rolled back and may simply be retried."""

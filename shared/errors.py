@@ -69,7 +69,17 @@ class ProtocolMismatch(ClientError):
 class ApiError(ClientError):
     """The agent answered a request with an error status."""
 
-    def __init__(self, status: int, code: str, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
+        """Seconds after which asking again may succeed (the answer's ``Retry-After``)."""

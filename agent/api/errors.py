@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.blobs import BlobNotFound, BlobTooLarge
 from agent.distribute.channels.base import ChannelError
-from agent.store import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
+from agent.store import Conflict, Forbidden, NotFound, NotReady, RateLimited, Unauthenticated
 from agent.tmparea import TempAreaFull
 from shared.errors import AtrError, OpenPGPError, TransitionError, ValidationError
 from shared.protocol import ErrorBody
@@ -81,7 +81,7 @@ async def _atr_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, AtrError):  # pragma: no cover - registered for AtrError only
         raise exc
     response = _response(*error_status(exc))
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | NotReady):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
 

@@ -21,7 +21,7 @@ from agent.config import Settings
 from agent.db import models
 from agent.distribute.channels import adapter_for
 from agent.distribute.channels.base import Channel, PublishContext
-from agent.store import Conflict
+from agent.store import Conflict, NotReady
 from shared.distribute import with_digest
 from shared.errors import ValidationError
 from shared.protocol import TaskState, TaskType
@@ -158,8 +158,9 @@ def provenance_files(session: Session, release: models.Release) -> list[models.P
     )
     name = f"{release.project.key} {release.version}"
     if voted and voted[-1].state in (TaskState.QUEUED.value, TaskState.RUNNING.value):
-        raise Conflict(
+        raise NotReady(
             f"the attestations of {name} are being written; its plan is ready in a moment",
+            retry_after=2,
             hint="ask for the plan again in a few seconds",
         )
     if voted and voted[-1].state == TaskState.FAILED.value and not rows:

@@ -54,7 +54,17 @@ def api_error_from_response(response: httpx.Response) -> ApiError:
             f"the agent answered {response.status_code} {response.reason_phrase} "
             f"to {request.method} {request.url.path}",
         )
-    return api_error_from_body(response.status_code, body)
+    error = api_error_from_body(response.status_code, body)
+    error.retry_after = _retry_after(response.headers.get("Retry-After"))
+    return error
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (its HTTP-date form is not one the agent sends)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def api_error_from_code(body: ErrorBody) -> ApiError:

@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from shared.client._requests import RequestMethods
 from shared.distribute import plan_text
+from shared.errors import ApiError
 from shared.ids import check_key, check_version
 from shared.openpgp.cleartext import clear_sign
 from shared.protocol.distribute import (
@@ -34,7 +37,10 @@ from shared.protocol.distribute import (
 if TYPE_CHECKING:
     import pgpy
 
-__all__ = ["DistributeMethods", "sign_plan"]
+__all__ = ["PLAN_WAIT_SECONDS", "DistributeMethods", "sign_plan"]
+
+PLAN_WAIT_SECONDS = 60.0
+"""How long :meth:`DistributeMethods.distribution_plan` waits for a plan that is not ready."""
 
 
 def _release(project: str, version: str) -> str:
@@ -52,14 +58,30 @@ class DistributeMethods(RequestMethods):
     """A release's way to its channels."""
 
     async def distribution_plan(
-        self, project: str, version: str, *, kind: DistributionKind = "production"
+        self,
+        project: str,
+        version: str,
+        *,
+        kind: DistributionKind = "production",
+        wait: float = PLAN_WAIT_SECONDS,
     ) -> DistributionPlan:
-        return await self._call(
-            DistributionPlan,
-            "GET",
-            _release(project, version) + "/distribution/plan",
-            params={"kind": kind},
-        )
+        """The plan to sign. Right after a vote passed the agent is still writing the files
+        the plan includes (the attestations): it says when to ask again, and this asks
+        again for up to ``wait`` seconds before giving up with the agent's own error."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return await self._call(
+                    DistributionPlan,
+                    "GET",
+                    _release(project, version) + "/distribution/plan",
+                    params={"kind": kind},
+                )
+            except ApiError as exc:
+                pause = exc.retry_after
+                if exc.status != 409 or pause is None or time.monotonic() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
 
     async def approve_distribution(self, project: str, version: str, signed: str) -> ApprovalOut:
         return await self._call(

@@ -80,23 +80,36 @@ def passed_release(
             )
             assert r.status_code == 200, r.text
             wait_phase(agent, rm.token, version, "staged")
+    vote_and_close(agent, voters, version, revision)
+    return revision
+
+
+def vote_and_close(
+    agent: AgentProcess, voters: list[Member], version: str, revision: dict, value: str = "+1"
+) -> None:
+    """Open the vote, cast ``value`` binding for each voter, then close it: a +1 vote is
+    ``passed`` (its attestations written) on return, a -1 vote back in ``compose``. The
+    operator closes the vote once the ballots are in (a vote of seconds could end before a
+    loaded machine has checked the third signature)."""
+    rm = agent.committer
+    with client(agent, rm.token) as c:
         r = c.post(
             f"/projects/{PROJECT}/releases/{version}/vote", json={"hours": VOTE_SECONDS / 3600}
         )
         assert r.status_code == 201, r.text
     for voter in voters:
-        signed = sign_ballot(voter.key, ballot(revision, "+1", binding=True))
+        signed = sign_ballot(voter.key, ballot(revision, value, binding=True))
         with client(agent, voter.token) as c:
             r = c.post(
                 f"/projects/{PROJECT}/releases/{version}/vote/ballots", json={"signed": signed}
             )
             assert r.status_code == 201, r.text
-    # the ballots are in: the operator closes the vote now (a vote of seconds could end
-    # before a loaded machine has checked the third signature)
     agent.cli("vote", "close", PROJECT, version, "--reason", "test: all ballots are in")
-    wait_phase(agent, rm.token, version, "passed", timeout=60)
-    wait_attested(agent, version)
-    return revision
+    if value == "+1":
+        wait_phase(agent, rm.token, version, "passed", timeout=60)
+        wait_attested(agent, version)
+    else:
+        wait_phase(agent, rm.token, version, "compose", timeout=60)
 
 
 def wait_attested(agent: AgentProcess, version: str, *, timeout: float = 60) -> None:

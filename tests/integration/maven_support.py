@@ -21,12 +21,10 @@ from urllib.parse import quote
 
 import psutil
 
-from tests.integration.distribute_support import VOTE_SECONDS, approve_plan, status
+from tests.integration.distribute_support import approve_plan, status, vote_and_close
 from tests.integration.vote_support import (
     Member,
-    ballot,
     client,
-    sign_ballot,
     source_release,
     wait_phase,
 )
@@ -45,7 +43,6 @@ __all__ = [
     "set_credential",
     "stage",
     "start_distribution",
-    "vote",
     "wait_settled",
 ]
 
@@ -123,23 +120,6 @@ def stage(agent: AgentProcess, version: str) -> None:
         assert r.status_code == 200, r.text
 
 
-def vote(
-    agent: AgentProcess, voters: list[Member], version: str, revision: dict, value: str = "+1"
-) -> None:
-    with client(agent, agent.committer.token) as c:
-        r = c.post(
-            f"/projects/{PROJECT}/releases/{version}/vote", json={"hours": VOTE_SECONDS / 3600}
-        )
-        assert r.status_code == 201, r.text
-    for voter in voters:
-        signed = sign_ballot(voter.key, ballot(revision, value, binding=True))
-        with client(agent, voter.token) as c:
-            r = c.post(
-                f"/projects/{PROJECT}/releases/{version}/vote/ballots", json={"signed": signed}
-            )
-            assert r.status_code == 201, r.text
-
-
 def passed_maven_release(
     agent: AgentProcess,
     voters: list[Member],
@@ -155,8 +135,7 @@ def passed_maven_release(
         staged = wait_settled(agent, version)
         assert staged["state"] == "verified", staged
         wait_phase(agent, agent.committer.token, version, "staged", timeout=60)
-    vote(agent, voters, version, revision)
-    wait_phase(agent, agent.committer.token, version, "passed", timeout=60)
+    vote_and_close(agent, voters, version, revision)
     return revision
 
 

@@ -41,14 +41,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from tests.integration.distribute_support import vote_and_close
 from tests.integration.vote_support import (
     Member,
-    ballot,
     client,
     make_candidate,
-    sign_ballot,
     source_release,
-    wait_phase,
 )
 from tests.support.agent import HOST, PROJECT, AgentProcess, free_port
 from tests.support.oci_layout import BuiltImage, build_layout
@@ -521,18 +519,8 @@ def stage(agent: AgentProcess, version: str) -> dict:
 
 
 def vote_to_passed(agent: AgentProcess, voters: list[Member], version: str, revision: dict) -> None:
-    """Open the vote, three binding +1, wait for ``passed``."""
-    with client(agent, agent.committer.token) as c:
-        r = c.post(f"/projects/{PROJECT}/releases/{version}/vote", json={"hours": 2.0 / 3600})
-        assert r.status_code == 201, r.text
-    for voter in voters:
-        signed = sign_ballot(voter.key, ballot(revision, "+1", binding=True))
-        with client(agent, voter.token) as c:
-            r = c.post(
-                f"/projects/{PROJECT}/releases/{version}/vote/ballots", json={"signed": signed}
-            )
-            assert r.status_code == 201, r.text
-    wait_phase(agent, agent.committer.token, version, "passed", timeout=60)
+    """Open the vote, three binding +1, close it and wait for ``passed``."""
+    vote_and_close(agent, voters, version, revision)
 
 
 def set_channel(agent: AgentProcess, **channel: Any) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.integration.distribute_support import add_voters, status
+from tests.integration.distribute_support import add_voters, status, vote_and_close
 from tests.integration.maven_support import (
     PASSWORD,
     USER,
@@ -34,7 +34,6 @@ from tests.integration.maven_support import (
     set_credential,
     stage,
     start_distribution,
-    vote,
     wait_settled,
 )
 from tests.integration.vote_support import Member, client, events, wait_phase
@@ -261,8 +260,7 @@ def test_a_failed_vote_takes_the_candidate_off_the_channels(world: World, tmp_pa
     jar = f"{LAYOUT}/1.1.0/acme-lib-1.1.0.jar"
     assert w.dav.path(f"staging/{jar}").exists() and jar in w.jfrog.repos["libs-staging-local"]
 
-    vote(agent, w.voters, "1.1.0", revision, value="-1")
-    wait_phase(agent, rm.token, "1.1.0", "compose", timeout=60)  # failed, back to compose
+    vote_and_close(agent, w.voters, "1.1.0", revision, value="-1")  # failed, back to compose
 
     def cleaned() -> bool:
         return not (

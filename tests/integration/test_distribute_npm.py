@@ -203,7 +203,8 @@ def test_each_registry_answer_gives_its_state_and_words(world: World) -> None:
         assert refused["path"] == cli.name and refused["state"] == "failed"
         assert refused["error"] == (
             f"publishing acme-cli@1.1.0 to {gate.url}/acme-cli: 401 "
-            '{ "error": "authorization required to publish package acme-cli" }'
+            '{ "error": "authorization required to publish package acme-cli" } '
+            "(hint: check the channel's credential (atr-agent credential set …) and its rights)"
         )
         assert [e.status for e in gate.exchanges if e.method == "PUT"] == [401]
         assert world.npm.accepted("acme-cli") == 0
