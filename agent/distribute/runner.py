@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ from agent.db import models
 from agent.db.session import transaction
 from agent.distribute import mails
 from agent.distribute.channels.base import (
+    ChangedMeanwhile,
     Channel,
     ChannelError,
     Conflicting,
@@ -471,14 +473,25 @@ class _Publisher:
                     continue
                 _record(self.factory, self.run, step, StepState.DONE, url=url, uploaded=True)
             return
-        try:
-            urls = self.retrying(
-                lambda: adapter.publish_many([s.file for s in missing]),
-                f"publishing {len(missing)} files to {self.run.channel.name}",
-            )
-        except ChannelError as exc:
-            self.fail(missing, _told(exc))
-            return
+        for attempt in range(1, self.settings.publish_attempts + 1):
+            try:
+                urls = self.retrying(
+                    partial(adapter.publish_many, [s.file for s in missing]),
+                    f"publishing {len(missing)} files to {self.run.channel.name}",
+                )
+            except ChangedMeanwhile as exc:
+                if attempt == self.settings.publish_attempts:
+                    self.fail(missing, _told(exc))
+                    return
+                self.log(f"{exc.message}: looking at the files again")
+                missing = [s for s in missing if self.look(s)]
+                if not missing:
+                    return
+                continue
+            except ChannelError as exc:
+                self.fail(missing, _told(exc))
+                return
+            break
         for step in missing:
             _record(
                 self.factory, self.run, step, StepState.DONE, url=urls[step.path], uploaded=True

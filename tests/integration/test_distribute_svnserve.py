@@ -208,7 +208,7 @@ def test_killed_mid_commit_the_release_lands_once(agent_factory, server: SvnServ
         for line in svn("log", "-q", f"{server.url}/release/{PROJECT}/2.0.0").splitlines()
         if line.startswith("r")
     ]
-    assert len(revisions) == 1, revisions
+    assert len(revisions) == 1, svn("log", "-v", server.url)
     archive = files[0]
     url = f"{server.url}/release/{PROJECT}/2.0.0/{archive.name}"
     served = subprocess.run(["svn", "cat", url], capture_output=True, check=True).stdout

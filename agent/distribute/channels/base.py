@@ -31,6 +31,7 @@ from shared.errors import AtrError
 from shared.protocol.distribute import ChannelKind, ChannelSettings
 
 __all__ = [
+    "ChangedMeanwhile",
     "Channel",
     "ChannelError",
     "Conflicting",
@@ -52,6 +53,16 @@ class ChannelError(AtrError):
     def __init__(self, message: str, *, retryable: bool, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.retryable = retryable
+
+
+class ChangedMeanwhile(ChannelError):
+    """The channel changed since its files were looked at (a commit made meanwhile: a
+    person's, or one a killed worker had sent before it died), so the commit was refused.
+    Not retried as it was: the runner looks at the files again and publishes only those
+    still missing."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, retryable=False, hint=hint)
 
 
 class Conflicting(ChannelError):

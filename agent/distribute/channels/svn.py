@@ -31,6 +31,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as PepVersion
 
 from agent.distribute.channels.base import (
+    ChangedMeanwhile,
     Channel,
     ChannelError,
     FileToPublish,
@@ -259,12 +260,33 @@ class SvnDist(Channel):
                 "svnmucc", *baseline, "-F", message.name, *actions,
                 what=f"commit to {self.root}",
             )  # fmt: skip
+        except ChannelError as exc:
+            raise self._changed_meanwhile(exc) from exc
         finally:
             with contextlib.suppress(OSError):
                 Path(message.name).unlink()
         self._listing.clear()
         self._baseline = None
         return urls
+
+    def _changed_meanwhile(self, exc: ChannelError) -> ChannelError:
+        """``exc``, or :class:`ChangedMeanwhile` when the repository moved on since it was
+        looked at: a commit made meanwhile (a person's, or one a killed worker had sent
+        before it died) clashes with this one. The runner then looks again and finds each
+        file with its bytes (done) or with other bytes (refused): nothing is overwritten."""
+        seen, self._baseline = self._baseline, None
+        self._listing.clear()
+        if exc.retryable or seen is None:
+            return exc
+        try:
+            head = self._svn.head(self.root)
+        except ChannelError:
+            return exc
+        if head <= seen:
+            return exc
+        return ChangedMeanwhile(
+            f"{exc.message} (r{seen} was looked at; r{head} is there now)", hint=exc.hint
+        )
 
 
 def create_repository(path: Path) -> str:
