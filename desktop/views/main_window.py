@@ -26,10 +26,12 @@ from PySide6.QtWidgets import (
 
 from desktop.models.releases import TreeNode
 from desktop.theme import MUTED_TEXT, monospace_font
+from desktop.viewmodels.distribution import DistributionViewModel
 from desktop.viewmodels.keys import KeysViewModel
 from desktop.viewmodels.main import MainViewModel
 from desktop.viewmodels.votes import VotesViewModel
 from desktop.views.create_release import CreateReleaseDialog
+from desktop.views.distribution_view import DistributionWindow
 from desktop.views.errors import ErrorPresenter
 from desktop.views.keys_view import KeysWindow
 from desktop.views.log_pane import LogPane
@@ -61,6 +63,7 @@ class MainWindow(QMainWindow):
         self.panel = ReleasePanel(vm)
         self.panel.transition_requested.connect(self._ask_transition)
         self.panel.upload_requested.connect(self.open_upload)
+        self.panel.distribution_requested.connect(self.open_distribution)
         self.log = LogPane(vm.events, vm.event_filter)
 
         left = QWidget()
@@ -92,6 +95,7 @@ class MainWindow(QMainWindow):
 
         self._keys_window: KeysWindow | None = None
         self._votes_window: VotesWindow | None = None
+        self._distribution_window: DistributionWindow | None = None
         self._build_actions()
         session.state_changed.connect(self._state_changed)
         session.logged_in.connect(self._logged_in)
@@ -193,11 +197,18 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_key_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        self.distribution_action = self._action(
+            "&Distribution…",
+            self.open_distribution,
+            "Ctrl+D",
+            "Stage, approve, publish and announce the release",
+        )
         release_menu = menu.addMenu("&Release")
         for action in (
             self.new_release_action,
             self.upload_action,
             self.inventory_action,
+            self.distribution_action,
             self.refresh_action,
         ):
             release_menu.addAction(action)
@@ -231,6 +242,7 @@ class MainWindow(QMainWindow):
         self.new_release_action.setEnabled(self.vm.can_create_release)
         self.upload_action.setEnabled(self.vm.can_upload)
         self.inventory_action.setEnabled(self.vm.can_start_inventory)
+        self.distribution_action.setEnabled(self.vm.release is not None)
 
     # --- session state --------------------------------------------------------------------------
 
@@ -364,6 +376,20 @@ class MainWindow(QMainWindow):
         self._votes_window.show()
         self._votes_window.raise_()
         return self._votes_window
+
+    def open_distribution(self) -> DistributionWindow | None:
+        """Release → Distribution…: the release's distribution in its own window (one, kept,
+        showing the release on screen)."""
+        release = self.vm.release
+        if release is None:
+            return None
+        if self._distribution_window is None:
+            vm = DistributionViewModel(self.vm.session, projects=self.vm.projects(), parent=self)
+            self._distribution_window = DistributionWindow(vm, parent=self)
+        self._distribution_window.view.vm.show_release(release.project, release.version, release)
+        self._distribution_window.show()
+        self._distribution_window.raise_()
+        return self._distribution_window
 
     def _about(self) -> None:
         QMessageBox.about(
