@@ -109,7 +109,7 @@ _DISTRIBUTION_EVENTS = frozenset(
         EventKind.DISTRIBUTION_SETTLED,
         EventKind.RELEASE_ANNOUNCED,
         EventKind.PHASE_CHANGED,
-        # a channel's task claims its files ("running") without an event of its own
+        # a channel's task starting and ending (its attempts, the distribution settling)
         EventKind.TASK_STARTED,
         EventKind.TASK_FINISHED,
     }
@@ -326,6 +326,7 @@ class Session(QObject):
     async def aclose(self) -> None:
         """End everything for good (the application is quitting)."""
         await self._jobs.close()
+        self._distribution_timer.stop()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -449,6 +450,10 @@ class Session(QObject):
     async def _load_releases(self, project: str) -> None:
         releases = await self._need_client().list_releases(project)
         self.releases_changed.emit(project, releases)
+
+    def load_release(self, project: str, version: str) -> None:
+        """Reload one release (then :attr:`release_changed`), coalesced."""
+        self._refresh_release(project, version)
 
     def _refresh_release(self, project: str, version: str) -> None:
         self._jobs.coalesce(

@@ -500,6 +500,10 @@ class DistributionViewModel(StepViewModel):
         target = self._target
         if target is None:
             return
+        if not self._projects and self.session.user is not None:
+            self.session.refresh_projects()  # who may act depends on the project's committee
+        if self.session.user is not None:
+            self.session.load_release(*target)  # and on who created the release
         self.session.watch_distribution(*target)
         self.session.load_distribution_settings(target[0])
         self.load_plan()

@@ -190,6 +190,12 @@ class FakeSession(Session):
     def load_distribution_settings(self, project: str) -> None:
         self.calls.append(("settings", project))
 
+    def load_release(self, project: str, version: str) -> None:
+        self.calls.append(("release", project, version))
+
+    def refresh_distribution(self) -> None:
+        self.calls.append(("reload",))
+
     def distribution_plan(
         self, project: str, version: str, *, kind: DistributionKind = "production"
     ) -> asyncio.Task[DistributionPlan]:  # type: ignore[override]
