@@ -38,6 +38,7 @@ from desktop.views.log_pane import LogPane
 from desktop.views.release_panel import ReleasePanel
 from desktop.views.style import connection_text
 from desktop.views.upload_dialog import UploadDialog
+from desktop.views.vote_start_dialog import VoteStartDialog
 from desktop.views.votes_view import VotesWindow
 from shared.lifecycle import Phase
 from shared.protocol import User
@@ -339,6 +340,9 @@ class MainWindow(QMainWindow):
         release = self.vm.release
         if release is None:
             return
+        if phase is Phase.VOTE:
+            self.open_vote_start()
+            return
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Change phase")
         dialog.setLabelText(
@@ -354,6 +358,23 @@ class MainWindow(QMainWindow):
 
         dialog.finished.connect(done)
         dialog.open()
+
+    def open_vote_start(self) -> VoteStartDialog | None:
+        """Move to vote: the source tag or commit, its URL and the release notes, then the
+        vote starts (the agent mails the [VOTE])."""
+        release = self.vm.release
+        if release is None:
+            return None
+        dialog = VoteStartDialog(release.project, release.version, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def done(result: int) -> None:
+            if result == QDialog.DialogCode.Accepted:
+                self.vm.start_vote(dialog.draft)
+
+        dialog.finished.connect(done)
+        dialog.open()
+        return dialog
 
     def open_keys(self) -> KeysWindow:
         """Keys → Keys and signing…: the keys screen in its own window (one, kept)."""
