@@ -386,6 +386,13 @@ class ManualStepsModel(RowTableModel[ManualStep]):
         self._editable = False
 
     def set_steps(self, steps: list[ManualStep], *, editable: bool) -> None:
+        """Show ``steps``; the same number of steps again changes the rows in place (the
+        view keeps its selection), else a reset."""
+        if len(steps) == len(self._rows) and steps:
+            self._rows = list(steps)
+            self._editable = editable
+            self._changed(0, len(steps) - 1)
+            return
         with self._resetting():
             self._rows = list(steps)
             self._editable = editable

@@ -422,8 +422,8 @@ class DistributionViewModel(StepViewModel):
         if failed:
             names = ", ".join(c.name for c in failed)
             return Guidance(
-                f"Publishing failed on {names}: the registry's words are below. Fix the "
-                "cause (a credential, the registry), then retry the channel.",
+                f"Publishing failed on {names}: the channel's own error is below. Fix the "
+                "cause (a credential, the server), then retry the channel.",
                 "error",
             )
         if status is None or status.state != "verified":
@@ -460,7 +460,7 @@ class DistributionViewModel(StepViewModel):
             return Guidance("The distribution is planned once the vote passes.")
         if self.failed_channels():
             return Guidance(
-                "Staging failed on a channel: the registry's words are below; retry it.", "error"
+                "Staging failed on a channel: its own error is below; retry it.", "error"
             )
         if state == "verified":
             return Guidance("The candidate is staged on its test channels.", "ok")

@@ -9,10 +9,11 @@ and why not.
 
 from __future__ import annotations
 
+import time
 from html import escape
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QPainter
+from PySide6.QtGui import QBrush, QCloseEvent, QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QStyledItemDelegate,
     QStyleOptionProgressBar,
     QStyleOptionViewItem,
+    QTableView,
     QTabWidget,
     QTreeView,
     QVBoxLayout,
@@ -37,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.format import local_time
-from desktop.models.distribution import ChannelsModel, ProgressRole
+from desktop.models.distribution import ChannelsModel, ManualStep, ProgressRole
 from desktop.theme import DISTRIBUTION_STATE_COLOURS, MUTED_TEXT, monospace_font
 from desktop.viewmodels.distribution import (
     DistributionViewModel,
@@ -66,11 +68,29 @@ OK_COLOUR = "#2e7d32"
 ANNOUNCE_TICK_MS = 15_000
 """How often the screen says again how long the announcement must wait."""
 _PERMILLE = 1000
+BUSY_FILL, BUSY_STRIPES, BUSY_EDGE = "#e3f2fd", "#64b5f6", "#90caf9"
+"""The busy bar of a file whose channel reports no byte count."""
+BUSY_FRAME_MS = 120
+"""How often moving stripes are repainted."""
+NOTE_MS = 8000
+"""How long a note of what an action did stays (failures stay until the next action)."""
 
 
 def grouped(fingerprint: str) -> str:
     """A fingerprint in groups of four."""
     return " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
+
+
+def fit_rows(table: QTableView) -> None:
+    """Let a table grow no taller than its rows (the space below goes to what follows)."""
+    model = table.model()
+    rows = model.rowCount() if model is not None else 0
+    height = table.horizontalHeader().height() + 2 * table.frameWidth() + 2
+    height += sum(table.rowHeight(row) or table.verticalHeader().defaultSectionSize()
+                  for row in range(rows))  # fmt: skip
+    if table.horizontalScrollBar().isVisible():
+        height += table.horizontalScrollBar().height()
+    table.setMaximumHeight(max(height, 60))
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -102,14 +122,33 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.palette = option.palette
         bar.minimum = 0
         bar.maximum = _PERMILLE
-        if total > 0:
-            bar.progress = min(_PERMILLE, done * _PERMILLE // total)
-        else:  # no byte progress from this channel: a bar that says it is under way
-            bar.progress = _PERMILLE // 3
-        bar.text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        if total <= 0:  # no byte count from this channel: moving stripes, no amount
+            self._paint_busy(painter, rect.adjusted(3, 3, -3, -3), text, option)
+            return
+        bar.progress = min(_PERMILLE, done * _PERMILLE // total)
+        bar.text = text
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
+
+    @staticmethod
+    def _paint_busy(
+        painter: QPainter, rect: QRect, text: str, option: QStyleOptionViewItem
+    ) -> None:
+        """A bar of diagonal stripes that move (the view repaints while one is shown): under
+        way, amount unknown."""
+        painter.save()
+        painter.setPen(QColor(BUSY_EDGE))
+        painter.setBrush(QColor(BUSY_FILL))
+        painter.drawRect(rect.adjusted(0, 0, -1, -1))
+        stripes = QBrush(QColor(BUSY_STRIPES), Qt.BrushStyle.BDiagPattern)
+        shift = int(time.monotonic() * 12) % 8
+        painter.setBrushOrigin(rect.left() + shift, rect.top())
+        painter.fillRect(rect.adjusted(1, 1, -1, -1), stripes)
+        painter.setPen(option.palette.text().color())
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
 
 class DistributionView(QWidget):
@@ -119,6 +158,7 @@ class DistributionView(QWidget):
         super().__init__(parent)
         self.vm = vm
         self._last_focus: tuple[str | None, str] | None = None
+        self._last_state: tuple[tuple[str, str] | None, str] | None = None
         self._retry_buttons: dict[str, QPushButton] = {}
         self._early_dialog: QInputDialog | None = None
 
@@ -147,6 +187,13 @@ class DistributionView(QWidget):
         self._tick.setInterval(ANNOUNCE_TICK_MS)
         self._tick.timeout.connect(self._render)
         self._tick.start()
+        self._stripes = QTimer(self)
+        self._stripes.setInterval(BUSY_FRAME_MS)
+        self._stripes.timeout.connect(self._repaint_stripes)
+        self._note_timer = QTimer(self)
+        self._note_timer.setSingleShot(True)
+        self._note_timer.setInterval(NOTE_MS)
+        self._note_timer.timeout.connect(self._clear_note)
 
         # bound methods only: Qt drops the connections with this view (the view-model lives on)
         vm.status_shown.connect(self._show_status)
@@ -190,6 +237,8 @@ class DistributionView(QWidget):
         self.passphrase_edit.setPlaceholderText("key passphrase")
         self.passphrase_edit.setMaximumWidth(200)
         self.passphrase_edit.textChanged.connect(self._render)
+        self.passphrase_label = QLabel("Key passphrase:")
+        self.passphrase_label.setBuddy(self.passphrase_edit)
         self.approve_button = QPushButton("Sign and approve the plan")
         self.approve_button.clicked.connect(self._approve)
         self.start_button = QPushButton("Start the distribution")
@@ -205,6 +254,7 @@ class DistributionView(QWidget):
         )
         self.early_button.clicked.connect(self._announce_early)
         self.announce_when = QLabel()
+        self.announce_when.setTextFormat(Qt.TextFormat.PlainText)
         self.announce_when.setStyleSheet(f"color: {MUTED_TEXT};")
         self.download_link = QLabel()
         self.download_link.setOpenExternalLinks(True)
@@ -213,6 +263,7 @@ class DistributionView(QWidget):
         row.addWidget(self.download_link)
         row.addWidget(self.announce_when, 1)
         for widget in (
+            self.passphrase_label,
             self.passphrase_edit,
             self.approve_button,
             self.start_button,
@@ -247,6 +298,9 @@ class DistributionView(QWidget):
         self.plan_empty = QLabel()
         self.plan_empty.setWordWrap(True)
         self.plan_empty.setStyleSheet(f"color: {MUTED_TEXT}; padding: 4px;")
+        self.plan_manual = QLabel()
+        self.plan_manual.setWordWrap(True)
+        self.plan_manual.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.approval_label = QLabel()
         self.approval_label.setWordWrap(True)
         self.approval_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -256,7 +310,9 @@ class DistributionView(QWidget):
         layout.addWidget(self.plan_note)
         layout.addWidget(self.plan_table, 1)
         layout.addWidget(self.plan_empty)
+        layout.addWidget(self.plan_manual)
         layout.addWidget(self.approval_label)
+        layout.addStretch(0)
         return page
 
     def _build_channels(self) -> QWidget:
@@ -285,11 +341,12 @@ class DistributionView(QWidget):
         self.retry_row.addStretch(1)
 
         self.error_box = QGroupBox("Error")
-        self.error_text = QPlainTextEdit()
-        self.error_text.setReadOnly(True)
+        self.error_text = QLabel()
+        self.error_text.setWordWrap(True)
         self.error_text.setFont(monospace_font())
+        self.error_text.setTextFormat(Qt.TextFormat.PlainText)
         self.error_text.setStyleSheet(f"color: {FAIL_COLOUR};")
-        self.error_text.setMaximumHeight(110)
+        self.error_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         QVBoxLayout(self.error_box).addWidget(self.error_text)
 
         layout = QVBoxLayout(page)
@@ -313,7 +370,7 @@ class DistributionView(QWidget):
         header = self.manual_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.manual_table.selectionModel().currentChanged.connect(self._render)
+        self.manual_table.selectionModel().selectionChanged.connect(self._render)
         self.manual_empty = QLabel()
         self.manual_empty.setWordWrap(True)
         self.manual_empty.setStyleSheet(f"color: {MUTED_TEXT}; padding: 4px;")
@@ -327,6 +384,7 @@ class DistributionView(QWidget):
         layout.addWidget(self.manual_table, 1)
         layout.addWidget(self.manual_empty)
         layout.addLayout(row)
+        layout.addStretch(0)
         return page
 
     def _build_settings(self) -> QWidget:
@@ -383,6 +441,10 @@ class DistributionView(QWidget):
         set_phase_badge(self.phase_badge, vm.phase)
         status = vm.status
         state = status.state if status is not None else "none"
+        if self._last_state != (target, state):
+            if state == "failed" and self.status.text().startswith("✔"):
+                self._clear_note()  # "started" under "failed" would mislead
+            self._last_state = (target, state)
         if status is not None and state != "none":
             kind = "staging" if status.kind == "staging" else "distribution"
             self.state_badge.setText(f"{kind} {state}".upper())
@@ -424,6 +486,7 @@ class DistributionView(QWidget):
         approve_problem = vm.approve_problem()
         needs_passphrase = passed and vm.needs_passphrase() and not approve_problem
         self.passphrase_edit.setVisible(needs_passphrase)
+        self.passphrase_label.setVisible(needs_passphrase)
         self.approve_button.setVisible(passed)
         self.approve_button.setEnabled(
             not approve_problem and (not needs_passphrase or bool(self.passphrase_edit.text()))
@@ -453,7 +516,7 @@ class DistributionView(QWidget):
         )
         self.early_button.setVisible(distributing and vm.announce_waits_for_delay())
         self.announce_when.setText(
-            escape(f"Announce: {announce_problem}") if distributing and announce_problem else ""
+            f"Announce: {announce_problem}" if distributing and announce_problem else ""
         )
         status = vm.status
         page = status.download_page if status is not None else None
@@ -497,9 +560,11 @@ class DistributionView(QWidget):
         self.approval_label.setVisible(bool(text))
 
     def _show_plan(self, plan: DistributionPlan | None) -> None:
+        fit_rows(self.plan_table)
         has_rows = plan is not None and any(c.files for c in plan.channels)
         self.plan_table.setVisible(has_rows)
         self.plan_empty.setVisible(not has_rows)
+        self.plan_manual.setVisible(plan is not None and bool(plan.manual_steps))
         if plan is None:
             kind = plan_kind(self.vm.phase)
             self.plan_title.setText("")
@@ -520,6 +585,13 @@ class DistributionView(QWidget):
                 f"{'s' if files != 1 else ''} to {escape(channels)}{thread}"
             )
             self.digest_label.setText(f"digest {plan.digest}")
+            steps = "".join(f"<li>{escape(text)}</li>" for text in plan.manual_steps)
+            self.plan_manual.setText(
+                "<b>Manual steps</b> (checked off by hand before the announcement):"
+                f"<ol>{steps}</ol>"
+                if steps
+                else ""
+            )
             self.plan_empty.setText("The plan has no file: the release has none.")
         self._render()
 
@@ -549,12 +621,30 @@ class DistributionView(QWidget):
             button.setEnabled(not problem)
             button.setToolTip(problem or f"Try the failed files of {name} again")
         self.retry_label.setVisible(bool(failed))
+        busy = self._any_busy_bar()
+        if busy and not self._stripes.isActive():
+            self._stripes.start()
+        elif not busy:
+            self._stripes.stop()
         self._show_error()
         index = self.tabs.indexOf(self._channels_page)
         self.tabs.setTabText(index, self._channels_tab_title())
         self.tabs.tabBar().setTabTextColor(
             index, Qt.GlobalColor.darkRed if failed else self.palette().windowText().color()
         )
+
+    def _any_busy_bar(self) -> bool:
+        model = self.vm.channels
+        for row in range(model.rowCount()):
+            parent = model.index(row, 0)
+            for child in range(model.rowCount(parent)):
+                index = model.index(child, ChannelsModel.PROGRESS, parent)
+                if model.data(index, ProgressRole) == (0, 0):
+                    return True
+        return False
+
+    def _repaint_stripes(self) -> None:
+        self.channels_tree.viewport().update()
 
     def _channels_tab_title(self) -> str:
         files = [f for c in self.vm.channels.channels() for f in c.files]
@@ -585,13 +675,14 @@ class DistributionView(QWidget):
                     break
         self.error_box.setVisible(bool(text))
         self.error_box.setTitle(f"Error — {where}" if where else "Error")
-        if self.error_text.toPlainText() != text:
-            self.error_text.setPlainText(text)
+        if self.error_text.text() != text:
+            self.error_text.setText(text)
 
     def _render_manual(self) -> None:
         vm = self.vm
         steps = vm.manual_steps()
         self.manual_table.setVisible(bool(steps))
+        fit_rows(self.manual_table)
         self.manual_empty.setVisible(not steps)
         settings = vm.settings
         if steps:
@@ -604,10 +695,7 @@ class DistributionView(QWidget):
         else:
             self.manual_empty.setText("This project has no manual steps.")
         problem = vm.mark_problem()
-        selected = self.manual_table.currentIndex()
-        chosen = (
-            steps[selected.row()] if selected.isValid() and selected.row() < len(steps) else None
-        )
+        chosen = self._selected_step()
         self.mark_button.setEnabled(not problem and chosen is not None and not chosen.done)
         self.mark_button.setToolTip(problem or "Check the selected step off (or tick its box)")
         done = sum(1 for s in steps if s.done)
@@ -717,8 +805,14 @@ class DistributionView(QWidget):
 
     def _note(self, text: str) -> None:
         self._status_text(f"✔ {text}", OK_COLOUR)
+        self._note_timer.start()
+
+    def _clear_note(self) -> None:
+        if not self.vm.busy and self.status.text().startswith("✔"):
+            self._status_text("", MUTED_TEXT)
 
     def _failure(self, text: str) -> None:
+        self._note_timer.stop()
         self._status_text(text, FAIL_COLOUR)
 
     def _status_text(self, text: str, colour: str) -> None:
@@ -749,11 +843,15 @@ class DistributionView(QWidget):
         if isinstance(channel, str):
             self.vm.retry(channel)
 
-    def _mark_selected(self) -> None:
-        index = self.manual_table.currentIndex()
+    def _selected_step(self) -> ManualStep | None:
+        rows = self.manual_table.selectionModel().selectedRows()
         steps = self.vm.manual_steps()
-        if index.isValid() and index.row() < len(steps):
-            self.vm.mark_done(steps[index.row()].number)
+        return steps[rows[0].row()] if rows and rows[0].row() < len(steps) else None
+
+    def _mark_selected(self) -> None:
+        chosen = self._selected_step()
+        if chosen is not None:
+            self.vm.mark_done(chosen.number)
 
     def _announce(self) -> None:
         self.vm.announce()

@@ -422,6 +422,10 @@ def test_manual_steps_are_a_checklist_that_asks_before_it_checks(
     assert not model.setData(second, Qt.CheckState.Checked.value, Qt.ItemDataRole.CheckStateRole)
     assert asked == [2]
     assert model.data(second, Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked  # not yet
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    model.set_steps(steps, editable=True)  # the same steps again: in place (keeps a selection)
+    assert resets == []
     model.set_steps(steps, editable=False)  # a committer who is not the RM
     assert not model.flags(second) & Qt.ItemFlag.ItemIsUserCheckable
     model.setData(second, Qt.CheckState.Checked.value, Qt.ItemDataRole.CheckStateRole)
@@ -765,9 +769,10 @@ def test_the_view_shows_what_may_be_done_and_why(
     assert view.tabs.currentIndex() == 1
     assert view.tabs.tabText(1) == "Channels (1/4 published, 1 failed)"
     assert list(view._retry_buttons) == ["pypi"]
+    assert view._stripes.isActive()  # dist's tarball runs without a byte count: moving stripes
     assert view.error_box.isVisible()
-    assert "403 Invalid or non-existent" in view.error_text.toPlainText()
-    assert "invalid-auth" in view.error_text.toPlainText()  # the whole text
+    assert "403 Invalid or non-existent" in view.error_text.text()
+    assert "invalid-auth" in view.error_text.text()  # the whole text
     assert "pypi · acme-1.0.0.tar.gz" in view.error_box.title()
     assert view.guidance.text().startswith("Publishing failed on pypi")
     session.answer = status(Phase.DISTRIBUTE, "running", channels=_channels()[:1] + _channels()[2:])
@@ -782,11 +787,12 @@ def test_the_view_shows_what_may_be_done_and_why(
                announce_after=NOW + timedelta(hours=2))
     )  # fmt: skip
     assert view.tabs.currentIndex() == 2
+    assert not view._stripes.isActive()  # nothing runs: no repaints
     assert view.tabs.tabText(2) == "Manual steps (1/2 done)"
     assert view.announce_button.isVisible() and not view.announce_button.isEnabled()
     assert "1 manual step to do first" in view.announce_when.text()
     assert not view.early_button.isVisible()  # only the delay can be overridden
-    view.manual_table.setCurrentIndex(vm.manual.index(1, 0))
+    view.manual_table.selectRow(1)
     assert view.mark_button.isEnabled()
     session.answer = status(Phase.DISTRIBUTE, "verified", channels=[dist, manual(True, True)],
                             announce_after=NOW + timedelta(hours=2))  # fmt: skip

@@ -240,7 +240,7 @@ def test_a_failed_channel_shows_the_registry_words_and_is_retried(
         assert view.tabs.currentIndex() == 1
         assert list(view._retry_buttons) == ["dist"]
         assert view.error_box.isVisible()
-        error = view.error_text.toPlainText()
+        error = view.error_text.text()
         assert "E170001" in error and "Password incorrect" in error, error  # svn's own words
         assert password not in error
         assert view.guidance.text().startswith("Publishing failed on dist")
