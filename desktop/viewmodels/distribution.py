@@ -253,15 +253,20 @@ class DistributionViewModel(StepViewModel):
         return key is not None and self.session.keystore.needs_passphrase(key)
 
     def manual_steps(self) -> list[ManualStep]:
-        return manual_steps(self._status.channels) if self._status is not None else []
+        """The manual steps of the distribution on screen (not of an earlier staging)."""
+        status = self._status
+        if status is None or (status.kind == "staging" and plan_kind(self.phase) == "production"):
+            return []
+        return manual_steps(status.channels)
 
     def failed_channels(self) -> list[ChannelOut]:
         """The channels with a failed file (each can be retried)."""
-        if self._status is None:
+        status = self._status
+        if status is None or (status.kind == "staging" and plan_kind(self.phase) == "production"):
             return []
         return [
             c
-            for c in self._status.channels
+            for c in status.channels
             if c.kind is not ChannelKind.MANUAL and c.state is StepState.FAILED
         ]
 
@@ -694,10 +699,14 @@ class DistributionViewModel(StepViewModel):
         self._status = status
         if self._release is not None and self._release.phase.value != status.phase:
             self._release = self._release.model_copy(update={"phase": Phase(status.phase)})
-        if plan_kind(self.phase) != before:
+        kind = plan_kind(self.phase)
+        if kind != before:
             self.load_plan()
-        self.channels.set_channels(status.channels)
-        self.manual.set_steps(manual_steps(status.channels), editable=not self.mark_problem())
+        # a passed release's staging is history: its channels are not the release's
+        current = status.kind is None or kind is None or status.kind == kind
+        channels = status.channels if current else []
+        self.channels.set_channels(channels)
+        self.manual.set_steps(manual_steps(channels), editable=not self.mark_problem())
         self._emit_all()
 
     def _on_settings(self, project: str, settings: DistributionSettings) -> None:

@@ -845,3 +845,22 @@ def test_settings_editor_shows_the_problem_where_it_is(
     view.settings_save.click()
     qloop.wait_until(lambda: alice.saved_settings is not None, what="the settings saved")
     assert alice.saved_settings is not None and alice.saved_settings.manual_steps == ["Blog"]
+
+
+def test_a_passed_release_does_not_show_its_staging_as_its_distribution(
+    qloop: QtLoop, bob: tuple[FakeSession, str]
+) -> None:
+    session, _fpr = bob
+    vm = make_vm(session, Phase.PASSED, qloop)
+    staged = status(Phase.PASSED, "failed", kind="staging", channels=_channels())
+    session.distribution_changed.emit(staged)
+    assert vm.channels.rowCount() == 0 and vm.manual_steps() == [] and vm.failed_channels() == []
+    assert vm.guidance().text.startswith("The vote passed. Review the plan")
+    session.plans["staging"] = make_plan(kind="staging")
+    vm2 = make_vm(session, Phase.STAGED, qloop)  # during the vote, the staging is what there is
+    assert vm2.plan is not None and vm2.plan.kind == "staging"
+    session.distribution_changed.emit(
+        status(Phase.STAGED, "failed", kind="staging", channels=_channels())
+    )
+    assert vm2.channels.rowCount() == 2 and [c.name for c in vm2.failed_channels()] == ["pypi"]
+    assert vm2.guidance().tone == "error"
