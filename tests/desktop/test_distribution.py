@@ -864,3 +864,21 @@ def test_a_passed_release_does_not_show_its_staging_as_its_distribution(
     )
     assert vm2.channels.rowCount() == 2 and [c.name for c in vm2.failed_channels()] == ["pypi"]
     assert vm2.guidance().tone == "error"
+
+
+def test_a_candidate_is_staged_without_a_signature(
+    qloop: QtLoop, bob: tuple[FakeSession, str]
+) -> None:
+    session, _fpr = bob
+    session.plans["staging"] = make_plan(kind="staging")
+    vm = make_vm(session, Phase.CANDIDATE, qloop)
+    session.distribution_changed.emit(status(Phase.CANDIDATE))
+    assert vm.plan is not None and vm.plan.kind == "staging"
+    assert vm.approve_problem() == "a plan is approved once the release's vote has passed"
+    assert vm.stage_problem() == ""
+    assert vm.guidance().text.startswith("Optional: stage the candidate")
+    session.answer = status(Phase.CANDIDATE, "running", kind="staging", channels=_channels()[:1])
+    qloop.run(vm.stage())
+    assert ("start", "staging") in session.calls
+    assert vm.stage_problem() == "this candidate is staged already"
+    assert vm.guidance().text == "Staging the candidate to its test channels…"

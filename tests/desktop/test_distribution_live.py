@@ -41,7 +41,7 @@ from tests.integration.distribute_support import (
     status,
     svn,
 )
-from tests.integration.vote_support import client
+from tests.integration.vote_support import client, make_candidate, source_release
 from tests.support.agent import PROJECT, AgentFactory, AgentProcess, AgentUser
 from tests.support.svnserve import SvnServe
 from tests.support.throttle import ThrottledProxy
@@ -271,3 +271,32 @@ def _set_password(agent: AgentProcess, user: str, password: str) -> None:
             json={"secret": password, "username": user, "channels": ["svn"]},
         )
         assert r.status_code == 200, r.text
+
+
+def test_a_candidate_is_staged_from_the_desktop(
+    agent: AgentProcess, qloop: QtLoop, qtbot: Any, tmp_path: Path
+) -> None:
+    version = "3.0.0"
+    rm = agent.committer
+    make_candidate(agent, rm.token, version, source_release(tmp_path, version, sign=rm.key.sign))
+    bob = _login(qloop, agent, rm, tmp_path / "bob")
+    vm = DistributionViewModel(bob)
+    view = DistributionView(vm)
+    qtbot.addWidget(view)
+    view.show()
+    vm.show_release(PROJECT, version)
+    qloop.wait_until(lambda: vm.plan is not None and vm.may_manage, what="the staging plan")
+    assert vm.plan is not None and vm.plan.kind == "staging"
+    assert view.stage_button.isVisible() and not view.approve_button.isVisible()
+    assert view.stage_button.isEnabled(), view.stage_button.toolTip()
+    view.stage_button.click()
+    qloop.wait_until(lambda: vm.phase is Phase.STAGED, what="the candidate staged", timeout=120)
+    # the phase's event comes at once, the status reload after its debounce
+    qloop.wait_until(
+        lambda: vm.status is not None and vm.status.state == "verified", what="the staging status"
+    )
+    urls = [f.url or "" for c in vm.channels.channels() for f in c.files]
+    assert urls and all(f"/dev/{PROJECT}/{version}-rc1/" in url for url in urls), urls
+    assert view.guidance.text() == "The candidate is staged on its test channels."
+    assert not view.stage_button.isVisible()
+    qloop.run(bob.aclose())
