@@ -194,8 +194,13 @@ def test_a_passed_release_is_approved_published_and_announced_from_the_desktop(
     qloop.wait_until(view.download_link.isVisible, what="the download page link")
     assert f"{agent.url}/projects/{PROJECT}/downloads/" in view.download_link.text()
     assert view.guidance.text() == "Announced: the release is on its download page."
-    subjects = [m["Subject"] for m in agent.outbox()]
-    assert "[ANNOUNCE] Apache Acme Library 1.0.0 released" in subjects
+    qloop.wait_until(  # the outbox is delivered to its files after the transition
+        lambda: (
+            "[ANNOUNCE] Apache Acme Library 1.0.0 released"
+            in [m["Subject"] for m in agent.outbox()]
+        ),
+        what="the announcement mail",
+    )
     dialog.close()
     assert bob.watched_distribution is None  # closing the window stops the reloads
     for session in (alice, bob):
