@@ -221,6 +221,20 @@ class ChannelsModel(QAbstractItemModel):
             return None
         return channel.files[index.row()]
 
+    def url_at(self, index: Index) -> str | None:
+        """Where a row's file now is (a file row), or its channel's target (a channel row)."""
+        channel = self.channel_at(index)
+        if channel is None:
+            return None
+        if index.internalId() == 0:
+            return channel.target or None
+        step = self.step_at(index)
+        return step.url if step is not None else None
+
+    def has_errors(self) -> bool:
+        """Some file shows a registry's error (the Error column has something to say)."""
+        return any(f.error for c in self._channels for f in c.files)
+
     # --- QAbstractItemModel ----------------------------------------------------------------
 
     def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008

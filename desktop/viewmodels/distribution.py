@@ -594,7 +594,9 @@ class DistributionViewModel(StepViewModel):
             if problem or target is None:
                 raise DesktopError(f"cannot stage the candidate: {problem}")
             status = await self.session.start_distribution(*target, kind="staging")
-            self.message.emit(f"Staging {target[0]} {target[1]} to its test channels")
+            self.message.emit(
+                f"The staging of {target[0]} {target[1]} to its test channels started"
+            )
             return status
 
         return self._start(run(), "Staging the candidate…")

@@ -13,7 +13,15 @@ import time
 from html import escape
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt, QTimer
-from PySide6.QtGui import QBrush, QCloseEvent, QColor, QPainter
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QCloseEvent,
+    QColor,
+    QGuiApplication,
+    QKeySequence,
+    QPainter,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -324,6 +332,15 @@ class DistributionView(QWidget):
         self.channels_tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.channels_tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.channels_tree.setItemDelegateForColumn(ChannelsModel.PROGRESS, ProgressDelegate(self))
+        # a URL's end names the file: cut long ones in the middle
+        self.channels_tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.copy_url_action = QAction("Copy URL", self.channels_tree)
+        self.copy_url_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_url_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.copy_url_action.triggered.connect(self.copy_url)
+        self.copy_url_action.setEnabled(False)  # until a row with a URL is chosen
+        self.channels_tree.addAction(self.copy_url_action)
+        self.channels_tree.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         header = self.channels_tree.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
@@ -599,6 +616,8 @@ class DistributionView(QWidget):
         vm = self.vm
         has_channels = vm.channels.rowCount() > 0
         self.channels_tree.setVisible(has_channels)
+        # no error to show: the Where column (the last shown) takes the Error column's width
+        self.channels_tree.setColumnHidden(ChannelsModel.ERROR, not vm.channels.has_errors())
         self.channels_empty.setVisible(not has_channels)
         self.channels_empty.setText(
             "Nothing is published yet: the channels and their files appear here when the "
@@ -795,6 +814,15 @@ class DistributionView(QWidget):
 
     def _channel_selected(self, *_args: object) -> None:
         self._show_error()
+        url = self.vm.channels.url_at(self.channels_tree.currentIndex())
+        self.copy_url_action.setEnabled(bool(url))
+
+    def copy_url(self) -> None:
+        """Put where the selected file now is (or its channel's target) on the clipboard."""
+        url = self.vm.channels.url_at(self.channels_tree.currentIndex())
+        if url:
+            QGuiApplication.clipboard().setText(url)
+            self._note(f"Copied {url}")
 
     # --- messages -------------------------------------------------------------------------
 

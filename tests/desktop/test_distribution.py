@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QGuiApplication
 
 from desktop.errors import DesktopError
 from desktop.keystore import Keystore
@@ -355,6 +356,10 @@ def test_channels_model_is_a_tree_of_channels_and_files_with_live_progress(
     assert model.data(model.index(1, ChannelsModel.STATE, dist)) == "done ✔"
     assert model.data(model.index(1, ChannelsModel.PROGRESS, dist), ProgressRole) is None
     assert model.data(model.index(2, ChannelsModel.WHERE, dist)) == "—"
+    assert model.url_at(model.index(1, ChannelsModel.NAME, dist)) == f"{SVN}/release/x/{FILES[1]}"
+    assert model.url_at(model.index(2, ChannelsModel.NAME, dist)) is None  # not published yet
+    assert model.url_at(dist) == f"{SVN}/release/{PROJECT}"  # a channel row: its target
+    assert model.has_errors()
 
     # the registry's words: the first line in the cell, all of it in the tooltip
     error = model.index(0, ChannelsModel.ERROR, pypi)
@@ -882,3 +887,38 @@ def test_a_candidate_is_staged_without_a_signature(
     assert ("start", "staging") in session.calls
     assert vm.stage_problem() == "this candidate is staged already"
     assert vm.guidance().text == "Staging the candidate to its test channels…"
+
+
+def test_staged_urls_are_shown_whole_and_copied(
+    qloop: QtLoop, qtbot: Any, bob: tuple[FakeSession, str]
+) -> None:
+    session, _fpr = bob
+    session.plans["staging"] = make_plan(kind="staging")
+    vm = make_vm(session, Phase.STAGED, qloop)
+    view = DistributionView(vm)
+    qtbot.addWidget(view)
+    view.show()
+    dev = f"{SVN}/dev/{PROJECT}/1.0.0-rc1"
+    staged = channel(
+        "dist",
+        StepState.DONE,
+        [step(f, StepState.DONE, url=f"{dev}/{f}", verified=True) for f in FILES],
+    )
+    session.distribution_changed.emit(
+        status(Phase.STAGED, "verified", kind="staging", channels=[staged])
+    )
+    assert view.guidance.text() == "The candidate is staged on its test channels."
+    assert not view.stage_button.isVisible()
+    tree = view.channels_tree
+    assert tree.isColumnHidden(ChannelsModel.ERROR)  # nothing failed: the URLs get its width
+    assert tree.textElideMode() is Qt.TextElideMode.ElideMiddle  # the file name stays in view
+    assert not view.copy_url_action.isEnabled()
+    tree.setCurrentIndex(vm.channels.index(0, 0, vm.channels.index(0, 0)))
+    assert view.copy_url_action.isEnabled()
+    view.copy_url_action.trigger()
+    assert QGuiApplication.clipboard().text() == f"{dev}/{FILES[0]}"
+    assert view.status.text() == f"✔ Copied {dev}/{FILES[0]}"
+
+    session.distribution_changed.emit(status(Phase.STAGED, "failed", kind="staging",
+                                             channels=_channels()[1:2]))  # fmt: skip
+    assert not tree.isColumnHidden(ChannelsModel.ERROR)
