@@ -1,5 +1,6 @@
-"""Take docs/screenshots/distribution-plan.png, distribution-running.png,
-distribution-verified.png and distribution-failed.png: the desktop's distribution screen.
+"""Take docs/screenshots/distribution-plan.png, distribution-staged.png,
+distribution-running.png, distribution-verified.png and distribution-failed.png: the
+desktop's distribution screen.
 
     .venv/bin/python scripts/screenshot_distribution.py [--display :95] [--out-dir DIR]
 
@@ -7,10 +8,13 @@ Starts Xvfb, a real ``svnserve`` (tests/support/svnserve.py) behind a TCP proxy 
 the agent's commits through at 3 MB/s (tests/support/throttle.py), and a real agent whose
 dist repository it is (the password in the agent's vault), with an announce delay of an
 hour. Through the agent's API: the project's settings get two manual steps; releases
-0.9.0, 1.0.0, 1.1.0 and 1.2.0 pass their votes (three PMC members, short votes).
-Then bob, the release manager, logs in to the desktop and opens Release → Distribution…:
+0.9.0, 1.0.0, 1.1.0 and 1.2.0 pass their votes (three PMC members, short votes); 2.0.0 is
+a candidate. Then bob, the release manager, logs in to the desktop and opens Release →
+Distribution…:
 
 * 1.0.0, its plan awaiting his signature;
+* 2.0.0 staged from the desktop (no signature: test channels only), its files' URLs under
+  dist/dev/;
 * 1.1.0 signed on the desktop and started with a wrong password in the vault: the dist
   channel failed with Subversion's words (the password is then fixed for the others);
 * 1.2.0 (a 40 MB source release) signed and started: grabbed while svn commits it through
@@ -40,6 +44,7 @@ from desktop.app import DesktopApp, configure_application  # noqa: E402
 from desktop.keystore import Keystore  # noqa: E402
 from desktop.models.releases import TreeNode  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
+from desktop.viewmodels.distribution import DistributionViewModel  # noqa: E402
 from desktop.views.distribution_view import DistributionWindow  # noqa: E402
 from desktop.views.main_window import MainWindow  # noqa: E402
 from scripts.screenshot_desktop import xvfb  # noqa: E402
@@ -50,7 +55,11 @@ from tests.integration.distribute_support import (  # noqa: E402
     big_source_release,
     passed_release,
 )
-from tests.integration.vote_support import client  # noqa: E402
+from tests.integration.vote_support import (  # noqa: E402
+    client,
+    make_candidate,
+    source_release,
+)
 from tests.support.agent import PROJECT, AgentProcess  # noqa: E402
 from tests.support.svnserve import SvnServe  # noqa: E402
 from tests.support.throttle import ThrottledProxy  # noqa: E402
@@ -74,7 +83,7 @@ def set_password(agent: AgentProcess, password: str) -> None:
 
 
 def stage_agent(agent: AgentProcess, work: Path) -> None:
-    """The settings and four passed releases, through the agent's API."""
+    """The settings, four passed releases and a candidate, through the agent's API."""
     with client(agent, agent.pmc_token) as c:
         r = c.put(
             f"/projects/{PROJECT}/distribution-settings",
@@ -87,14 +96,34 @@ def stage_agent(agent: AgentProcess, work: Path) -> None:
         passed_release(agent, voters, work, version)
     files = big_source_release(work / "1.2.0", "1.2.0", sign=rm.key.sign, extra_bytes=40 << 20)
     passed_release(agent, voters, work, "1.2.0", files=files)
+    candidate = source_release(work / "2.0.0", "2.0.0", sign=rm.key.sign)
+    make_candidate(agent, rm.token, "2.0.0", candidate)
 
 
-async def until(predicate: Callable[[], bool], what: str, within: float = 120.0) -> None:
+async def until(
+    predicate: Callable[[], bool],
+    what: str,
+    within: float = 120.0,
+    seen: Callable[[], str] | None = None,
+) -> None:
+    """Wait for ``predicate``; on a timeout say what was waited for and, with ``seen``, what
+    was there instead."""
     deadline = asyncio.get_running_loop().time() + within
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            instead = f"; seen: {seen()}" if seen is not None else ""
+            raise SystemExit(f"timed out waiting for {what}{instead}")
         await asyncio.sleep(0.05)
+
+
+def states(vm: DistributionViewModel) -> str:
+    """The phase, the distribution's state and each file's, for a timeout's message."""
+    status = vm.status
+    files = ", ".join(
+        f"{c.name}/{f.path}={f.state.value}" for c in vm.channels.channels() for f in c.files
+    )
+    state = f"{status.kind} {status.state}" if status is not None else "no status"
+    return f"{vm.phase}, {state}: {files or 'no file shown'}"
 
 
 def grab(widget: QWidget, out: Path) -> None:
@@ -129,6 +158,18 @@ async def approve_and_start(dialog: DistributionWindow) -> None:
     await vm.start()
 
 
+async def stage_candidate(window: MainWindow, out_dir: Path) -> None:
+    """2.0.0: a candidate staged to its test channels from the desktop, no signature."""
+    dialog = await open_release(window, "2.0.0")
+    view, vm = dialog.view, dialog.view.vm
+    view.stage_button.click()
+    await until(lambda: vm.phase is Phase.STAGED, "2.0.0 staged")
+    await until(lambda: vm.status is not None and vm.status.state == "verified", "the staging")
+    view.channels_tree.setCurrentIndex(vm.channels.index(0, 0, vm.channels.index(0, 0)))
+    await asyncio.sleep(1.0)
+    grab(dialog, out_dir / "distribution-staged.png")
+
+
 async def stage_desktop(agent: AgentProcess, out_dir: Path) -> None:
     keystore = Keystore.default()
     login = keystore.import_armored(agent.committer.key.secret_armor, passphrase=PASSPHRASE)
@@ -138,6 +179,14 @@ async def stage_desktop(agent: AgentProcess, out_dir: Path) -> None:
         passphrase=PASSPHRASE,
     )  # fmt: skip
     window = desktop.show_main()
+    try:
+        await grab_all(agent, window, out_dir)
+    finally:  # a failure too: Qt aborts on a worker thread still running at exit
+        window.close()
+        await desktop.aclose()
+
+
+async def grab_all(agent: AgentProcess, window: MainWindow, out_dir: Path) -> None:
     await until(lambda: PROJECT in window.vm.tree.project_keys(), "the projects")
 
     # 1.0.0: the plan, awaiting the release manager's signature
@@ -147,6 +196,8 @@ async def stage_desktop(agent: AgentProcess, out_dir: Path) -> None:
     await asyncio.sleep(1.0)
     grab(dialog, out_dir / "distribution-plan.png")
     dialog.view.passphrase_edit.clear()
+
+    await stage_candidate(window, out_dir)
 
     # 1.1.0: a wrong password in the vault, the channel fails with svn's own words
     set_password(agent, "a-wrong-password")
@@ -167,6 +218,7 @@ async def stage_desktop(agent: AgentProcess, out_dir: Path) -> None:
     await until(
         lambda: any(f.state.value == "running" for c in vm.channels.channels() for f in c.files),
         "the files running",
+        seen=lambda: states(vm),
     )
     await asyncio.sleep(1.5)
     grab(dialog, out_dir / "distribution-running.png")
@@ -188,8 +240,6 @@ async def stage_desktop(agent: AgentProcess, out_dir: Path) -> None:
     if vm.phase is not Phase.DISTRIBUTE:
         raise SystemExit(f"0.9.0 is {vm.phase}, not distribute")
     dialog.close()
-    window.close()
-    await desktop.aclose()
 
 
 def main() -> int:
