@@ -8,6 +8,8 @@ cause, so that none of them imports another::
     ─────────────────────────────────       ──────────────────────────────────────────
     candidate/staged/vote: the checks gate  → checks: move on to candidate if clear
     vote: only with an open vote            new revision: queue its checks
+                                            failed: take its staged candidate off the
+                                              channels (a Nexus staging repository is dropped)
     passed: only when its vote passed
     distribute: only with an approved,
       started production distribution
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from agent.checks import gate
 from agent.checks import service as checks
 from agent.db import models
+from agent.engine import queue
 from agent.store import CommitterWriter, Conflict, Store, release_row, revision_row
 from shared import protocol as p
 from shared.lifecycle import Phase, check_transition
@@ -43,6 +46,8 @@ def transition_as(writer: CommitterWriter, version: str, body: p.TransitionReque
     out = writer.transition(version, body)
     if body.to is Phase.CHECKS:
         gate.advance_if_clear(session, release)
+    elif body.to is Phase.FAILED:
+        _discard_staging(session, release, actor=writer.principal.name)
     return out
 
 
@@ -58,6 +63,33 @@ def create_revision(store: Store, project: str, version: str, body: p.RevisionCr
     row = revision_row(store.session, release, out.number)
     checks.queue_for_revision(store.session, row, actor=store.principal.name)
     return out
+
+
+# --- consequences ---------------------------------------------------------------------------
+
+
+def _discard_staging(session: Session, release: models.Release, *, actor: str) -> None:
+    """Queue a ``discard`` task per channel the release's latest staging reached."""
+    staging = session.scalars(
+        select(models.Distribution)
+        .where(models.Distribution.release_id == release.id, models.Distribution.kind == "staging")
+        .order_by(models.Distribution.id.desc())
+        .limit(1)
+    ).first()
+    if staging is None:
+        return
+    channels = sorted({s.channel for s in staging.steps if s.url and s.kind != "manual"})
+    for channel in channels:
+        queue.enqueue(
+            session,
+            p.TaskType.DISTRIBUTE,
+            project=release.project.key,
+            version=release.version,
+            revision=None,
+            args={"distribution": staging.id, "channel": channel, "discard": True},
+            created_by=actor,
+            max_attempts=5,
+        )
 
 
 # --- guards ---------------------------------------------------------------------------------

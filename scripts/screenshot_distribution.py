@@ -62,7 +62,7 @@ from tests.integration.vote_support import (  # noqa: E402
 )
 from tests.support.agent import PROJECT, AgentProcess  # noqa: E402
 from tests.support.svnserve import SvnServe  # noqa: E402
-from tests.support.throttle import ThrottledProxy  # noqa: E402
+from tests.support.throttle import ThrottlingProxy  # noqa: E402
 
 PASSPHRASE = "screenshot passphrase"
 SIZE = (1240, 640)
@@ -255,7 +255,7 @@ def main() -> int:
         with (
             xvfb(args.display),
             SvnServe(work / "svnserve", user=USER, password=PASSWORD) as server,
-            ThrottledProxy("127.0.0.1", server.port, bytes_per_second=3_000_000) as proxy,
+            ThrottlingProxy("127.0.0.1", server.port, rate=3_000_000) as proxy,
             AgentProcess(
                 work / "agent",
                 workers=2,
@@ -263,7 +263,7 @@ def main() -> int:
                     "vote_min_hours_floor": VOTE_SECONDS / 3600,
                     "scheduler_interval_seconds": 0.5,
                     "publish_retry_seconds": 0.2,
-                    "dist_svn_url": f"svn://{proxy.url_host}/dist",
+                    "dist_svn_url": f"svn://127.0.0.1:{proxy.port}/dist",
                     "dist_svn_credential": "dist-svn",
                 },
             ) as agent,

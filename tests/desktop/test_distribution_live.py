@@ -44,7 +44,7 @@ from tests.integration.distribute_support import (
 from tests.integration.vote_support import client, make_candidate, source_release
 from tests.support.agent import PROJECT, AgentFactory, AgentProcess, AgentUser
 from tests.support.svnserve import SvnServe
-from tests.support.throttle import ThrottledProxy
+from tests.support.throttle import ThrottlingProxy
 
 TARBALL = "apache-acme-lib-{}-src.tar.gz"
 STEP = "Update the Homebrew formula (brew bump-formula-pr apache-acme)"
@@ -213,11 +213,11 @@ def test_a_failed_channel_shows_the_registry_words_and_is_retried(
     user, password = "release-bot", "pw-Zq8#desktop-not-in-any-view"
     with (
         SvnServe(tmp_path / "svnserve", user=user, password=password) as server,
-        ThrottledProxy("127.0.0.1", server.port, bytes_per_second=1_000_000) as proxy,
+        ThrottlingProxy("127.0.0.1", server.port, rate=1_000_000) as proxy,
     ):
         agent = distribution_agent(
             agent_factory,
-            dist_svn_url=f"svn://{proxy.url_host}/dist",
+            dist_svn_url=f"svn://127.0.0.1:{proxy.port}/dist",
             dist_svn_credential="dist-svn",
         )
         _set_password(agent, user, "wrong-" + password)
