@@ -10,7 +10,8 @@
         │   └── WrongPassphrase   the passphrase does not unlock the key
         ├── KeyringUnavailable    the OS keyring cannot store or read a passphrase
         ├── SettingsError         the settings file cannot be read or written
-        └── PolicyChanged         the project's policy changed since the editor loaded it
+        ├── PolicyChanged         the project's policy changed since the editor loaded it
+        └── DistributionSettingsChanged  the project's distribution settings changed meanwhile
 
 Errors met while talking to the agent are :class:`shared.errors.ClientError`;
 the session shows every error's :meth:`~shared.errors.AtrError.diagnostics`.
@@ -51,3 +52,7 @@ class SettingsError(DesktopError):
 
 class PolicyChanged(DesktopError):
     """The project's check policy changed on the agent since the editor loaded it."""
+
+
+class DistributionSettingsChanged(DesktopError):
+    """The project's distribution settings changed on the agent since the editor loaded them."""

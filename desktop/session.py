@@ -12,9 +12,11 @@ release, ``revision.created`` the revisions of the release on screen,
 ``task.*`` state events the one task they name, ``check.finished`` /
 ``checks.done`` the check report of the revision watched with
 :meth:`Session.watch_checks` (debounced: results fill in while checks run),
-``project.policy_changed`` that project's policy and report. Refreshes asked
-for by a burst of events are coalesced. The stream reconnects by itself and
-replays from the last event it saw; its state is :attr:`Session.state`.
+``project.policy_changed`` that project's policy and report, ``distribution.*``
+events the distribution watched with :meth:`Session.watch_distribution`
+(debounced too). Refreshes asked for by a burst of events are coalesced. The
+stream reconnects by itself and replays from the last event it saw; its state is
+:attr:`Session.state`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.errors import PolicyChanged
+from desktop.errors import DistributionSettingsChanged, PolicyChanged
 from desktop.jobs import Jobs
 from desktop.keystore import Keystore
 from desktop.session_provenance import ProvenanceCalls
@@ -48,6 +50,13 @@ from shared.protocol import (
     User,
 )
 from shared.protocol.checks import CheckReport, PolicyOut, PolicyUpdate
+from shared.protocol.distribute import (
+    ApprovalOut,
+    DistributionKind,
+    DistributionPlan,
+    DistributionSettings,
+    DistributionStatus,
+)
 from shared.protocol.keys import KeyRevoked, ProjectKeyOut
 from shared.protocol.votes import BallotOut
 
@@ -91,6 +100,23 @@ _VOTE_EVENTS = frozenset(
         EventKind.VOTE_DECIDED,
     }
 )
+
+_DISTRIBUTION_EVENTS = frozenset(
+    {
+        EventKind.DISTRIBUTION_APPROVED,
+        EventKind.DISTRIBUTION_STARTED,
+        EventKind.DISTRIBUTION_STEP,
+        EventKind.DISTRIBUTION_RETRIED,
+        EventKind.DISTRIBUTION_SETTLED,
+        EventKind.RELEASE_ANNOUNCED,
+        EventKind.PHASE_CHANGED,
+        # a channel's task starting and ending (its attempts, the distribution settling)
+        EventKind.TASK_STARTED,
+        EventKind.TASK_FINISHED,
+    }
+)
+DISTRIBUTION_DEBOUNCE_MS = 300
+"""Distribution events within this interval of the first cost one reload of its status."""
 
 ClientFactory = Callable[[str], AgentClient]
 
@@ -139,6 +165,12 @@ class Session(ProvenanceCalls, QObject):
     event)"""
     vote_changed = Signal(object)
     """the :class:`~shared.protocol.votes.VoteOut` watched with :meth:`watch_vote`, fresh"""
+    distribution_changed = Signal(object)
+    """:class:`~shared.protocol.distribute.DistributionStatus` of the release
+    :meth:`watch_distribution` names: loaded, changed by an action or by events"""
+    distribution_settings_changed = Signal(str, object)
+    """project, :class:`~shared.protocol.distribute.DistributionSettings`: loaded, saved, or
+    changed by someone else"""
     error = Signal(str)
     """diagnostics text of a failed action, for the one place errors are shown"""
 
@@ -174,6 +206,13 @@ class Session(ProvenanceCalls, QObject):
         self._watch_votes = False
         self._vote: tuple[str, str] | None = None
         self.event_received.connect(self._apply_keys_and_votes)
+        self._distribution: tuple[str, str] | None = None
+        self._distribution_settings: set[str] = set()
+        self._distribution_timer = QTimer(self)
+        self._distribution_timer.setSingleShot(True)
+        self._distribution_timer.setInterval(DISTRIBUTION_DEBOUNCE_MS)
+        self._distribution_timer.timeout.connect(self.refresh_distribution)
+        self.event_received.connect(self._apply_distribution)
 
     # --- what the GUI reads ---------------------------------------------------------------------
 
@@ -288,6 +327,7 @@ class Session(ProvenanceCalls, QObject):
     async def aclose(self) -> None:
         """End everything for good (the application is quitting)."""
         await self._jobs.close()
+        self._distribution_timer.stop()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -305,6 +345,8 @@ class Session(ProvenanceCalls, QObject):
         self._checks = None
         self._policy_project = None
         self._checks_timer.stop()
+        self._distribution = None
+        self._distribution_timer.stop()
         if client is not None:
             await client.aclose()
 
@@ -409,6 +451,10 @@ class Session(ProvenanceCalls, QObject):
     async def _load_releases(self, project: str) -> None:
         releases = await self._need_client().list_releases(project)
         self.releases_changed.emit(project, releases)
+
+    def load_release(self, project: str, version: str) -> None:
+        """Reload one release (then :attr:`release_changed`), coalesced."""
+        self._refresh_release(project, version)
 
     def _refresh_release(self, project: str, version: str) -> None:
         self._jobs.coalesce(
@@ -561,13 +607,39 @@ class Session(ProvenanceCalls, QObject):
         """Move a release to another phase. Moving to ``vote`` starts the vote, which the
         agent announces on the dev list; a release enters that phase no other way."""
 
+        if to is Phase.VOTE:
+            return self.start_vote(project, version)
+
+        async def run() -> Release:
+            release = await self._need_client().transition(project, version, to, reason)
+            self.release_changed.emit(release)
+            return release
+
+        return self._jobs.start(run())
+
+    def start_vote(
+        self,
+        project: str,
+        version: str,
+        *,
+        source_ref: str | None = None,
+        source_url: str | None = None,
+        release_notes_url: str | None = None,
+    ) -> asyncio.Task[Release]:
+        """Start the vote on the release's latest revision (the release moves to ``vote``);
+        the tag or commit it was built from, where that is, and the release notes go into
+        the ``[VOTE]`` mail."""
+
         async def run() -> Release:
             client = self._need_client()
-            if to is Phase.VOTE:
-                await client.start_vote(project, version)
-                release = await client.get_release(project, version)
-            else:
-                release = await client.transition(project, version, to, reason)
+            await client.start_vote(
+                project,
+                version,
+                source_ref=source_ref,
+                source_url=source_url,
+                release_notes_url=release_notes_url,
+            )
+            release = await client.get_release(project, version)
             self.release_changed.emit(release)
             return release
 
@@ -765,6 +837,174 @@ class Session(ProvenanceCalls, QObject):
             self._jobs.coalesce(
                 f"vote:{project}/{version}", lambda: self._load_vote(project, version)
             )
+
+    # --- distribution ---------------------------------------------------------------------------
+
+    def watch_distribution(self, project: str | None, version: str | None = None) -> None:
+        """Load a release's distribution status (then :attr:`distribution_changed`) and keep it
+        fresh: its ``distribution.*`` events, its phase changes and its tasks starting and
+        ending reload it (debounced by :data:`DISTRIBUTION_DEBOUNCE_MS`). ``None`` stops."""
+        self._distribution_timer.stop()
+        self._jobs.cancel("distribution")
+        if project is None or version is None:
+            self._distribution = None
+            return
+        self._distribution = (project, version)
+        self.refresh_distribution()
+
+    @property
+    def watched_distribution(self) -> tuple[str, str] | None:
+        """(project, version) whose distribution is kept fresh, if any."""
+        return self._distribution
+
+    def refresh_distribution(self) -> None:
+        """Reload the watched distribution's status now (coalesced)."""
+        if self._distribution is not None:
+            self._jobs.coalesce("distribution", self._load_distribution)
+
+    async def _load_distribution(self) -> None:
+        watched = self._distribution
+        if watched is None:
+            return
+        status = await self._need_client().distribution_status(*watched)
+        if self._distribution == watched:
+            self.distribution_changed.emit(status)
+
+    def distribution_plan(
+        self, project: str, version: str, *, kind: DistributionKind = "production"
+    ) -> asyncio.Task[DistributionPlan]:
+        """The plan the agent would execute now (its text is what an approver signs)."""
+        return self._jobs.start(
+            self._need_client().distribution_plan(project, version, kind=kind), report=False
+        )
+
+    def approve_distribution(
+        self, project: str, version: str, signed: str
+    ) -> asyncio.Task[ApprovalOut]:
+        """Send the plan's text clear-signed with the user's key; the status is reloaded."""
+
+        async def run() -> ApprovalOut:
+            approval = await self._need_client().approve_distribution(project, version, signed)
+            self._reload_distribution(project, version)
+            return approval
+
+        return self._jobs.start(run(), report=False)
+
+    def start_distribution(
+        self, project: str, version: str, *, kind: DistributionKind = "production"
+    ) -> asyncio.Task[DistributionStatus]:
+        """Start the approved distribution, or stage the candidate (``kind="staging"``)."""
+        return self._distribution_action(
+            project, version, lambda c: c.start_distribution(project, version, kind=kind)
+        )
+
+    def retry_channel(
+        self, project: str, version: str, channel: str
+    ) -> asyncio.Task[DistributionStatus]:
+        """Try a channel's failed files again."""
+        return self._distribution_action(
+            project, version, lambda c: c.retry_channel(project, version, channel)
+        )
+
+    def mark_manual_done(
+        self, project: str, version: str, number: int
+    ) -> asyncio.Task[DistributionStatus]:
+        """Mark manual step ``number`` (1-based) done."""
+        return self._distribution_action(
+            project, version, lambda c: c.mark_manual_done(project, version, number)
+        )
+
+    def announce(
+        self, project: str, version: str, *, force_early: bool = False, reason: str = ""
+    ) -> asyncio.Task[DistributionStatus]:
+        """Send the [ANNOUNCE] mail (the release moves to ``announced``)."""
+        return self._distribution_action(
+            project,
+            version,
+            lambda c: c.announce(project, version, force_early=force_early, reason=reason),
+        )
+
+    def _distribution_action(
+        self,
+        project: str,
+        version: str,
+        call: Callable[[AgentClient], Awaitable[DistributionStatus]],
+    ) -> asyncio.Task[DistributionStatus]:
+        async def run() -> DistributionStatus:
+            status = await call(self._need_client())
+            if self._distribution == (project, version):
+                self.distribution_changed.emit(status)
+            return status
+
+        return self._jobs.start(run(), report=False)
+
+    def _reload_distribution(self, project: str, version: str) -> None:
+        if self._distribution == (project, version):
+            self.refresh_distribution()
+
+    def release_tasks(self, project: str, version: str) -> asyncio.Task[list[Task]]:
+        """Every task of a release (a distribution's tasks name their channel in ``args``)."""
+        return self._jobs.start(
+            self._need_client().list_tasks(project=project, version=version), report=False
+        )
+
+    def load_distribution_settings(self, project: str) -> None:
+        """Load a project's distribution settings (then :attr:`distribution_settings_changed`);
+        a ``project.distribution_changed`` event reloads them."""
+        self._distribution_settings.add(project)
+        self._jobs.coalesce(
+            f"distribution-settings:{project}", lambda: self._load_distribution_settings(project)
+        )
+
+    async def _load_distribution_settings(self, project: str) -> DistributionSettings:
+        settings = await self._need_client().distribution_settings(project)
+        self.distribution_settings_changed.emit(project, settings)
+        return settings
+
+    def set_distribution_settings(
+        self, project: str, settings: DistributionSettings, *, based_on: DistributionSettings
+    ) -> asyncio.Task[DistributionSettings]:
+        """Replace a project's channels and manual steps (PMC), unless they changed since the
+        editor loaded ``based_on``: then :class:`~desktop.errors.DistributionSettingsChanged`
+        is raised and the agent's settings are emitted, instead of overwriting a change."""
+
+        async def run() -> DistributionSettings:
+            client = self._need_client()
+            current = await client.distribution_settings(project)
+            if current != based_on:
+                self.distribution_settings_changed.emit(project, current)
+                raise DistributionSettingsChanged(
+                    f"the distribution settings of {project} were changed since the editor "
+                    "loaded them",
+                    hint="the editor shows the new settings now; make your change again",
+                )
+            saved = await client.set_distribution_settings(project, settings)
+            self.distribution_settings_changed.emit(project, saved)
+            return saved
+
+        return self._jobs.start(run(), report=False)
+
+    def _apply_distribution(self, event: Event) -> None:
+        """Reload the watched distribution on its release's distribution, phase and task
+        events, and watched projects' settings on ``project.distribution_changed`` (live
+        events only)."""
+        if event.id <= self._loaded_at or not event.project:
+            return
+        project = event.project
+        if (
+            event.kind is EventKind.DISTRIBUTION_SETTINGS_CHANGED
+            and project in self._distribution_settings
+        ):
+            self._jobs.coalesce(
+                f"distribution-settings:{project}",
+                lambda: self._load_distribution_settings(project),
+            )
+        if (
+            event.kind in _DISTRIBUTION_EVENTS
+            and self._distribution == (project, event.version)
+            and not self._distribution_timer.isActive()  # not restarted: a steady stream
+        ):
+            self._distribution_timer.start()  # of events still reloads every interval
 
     # --- internals ------------------------------------------------------------------------------
 

@@ -65,6 +65,25 @@ CONNECTION_COLOURS: dict[str, str] = {
     "disconnected": "#9e9e9e",
 }
 
+STEP_STATE_COLOURS: dict[str, str] = {
+    "pending": "#757575",
+    "running": "#1e88e5",
+    "done": "#2e7d32",
+    "failed": "#c62828",
+    "manual": "#ef6c00",
+}
+"""A file on a channel of a distribution (``shared.protocol.distribute.StepState``)."""
+
+DISTRIBUTION_STATE_COLOURS: dict[str, str] = {
+    "none": "#757575",
+    "planned": "#5c6bc0",
+    "running": "#1e88e5",
+    "done": "#00897b",
+    "failed": "#c62828",
+    "verified": "#2e7d32",
+}
+"""A distribution as a whole (``DistributionStatus.state``)."""
+
 
 def phase_colour(phase: Phase) -> QColor:
     return QColor(PHASE_COLOURS[phase])

@@ -253,6 +253,23 @@ def claim(
                 step.state = StepState.RUNNING.value
                 step.attempts += 1
                 step.updated_at = now
+                append_event(  # running is a state change too: watchers see it live
+                    session,
+                    EventKind.DISTRIBUTION_STEP,
+                    actor="atr-agent",
+                    project=release.project.key,
+                    version=release.version,
+                    data={
+                        "distribution_id": row.id,
+                        "channel": channel,
+                        "path": step.path,
+                        "state": StepState.RUNNING.value,
+                        "url": step.url,
+                        "error": None,
+                        "uploaded": step.uploaded,
+                        "verified": False,
+                    },
+                )
             digest = sha256[step.path]
             out.append(
                 _Step(

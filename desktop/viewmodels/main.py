@@ -18,6 +18,7 @@ from desktop.models.releases import TreeNode
 from desktop.session import Session
 from desktop.viewmodels.checks import ChecksViewModel
 from desktop.viewmodels.upload import UploadViewModel
+from desktop.viewmodels.vote_start import VoteStartDraft
 from shared.errors import AtrError
 from shared.lifecycle import Phase, allowed_transitions
 from shared.protocol import Event, Project, Release, Revision, Role, Task, User
@@ -246,6 +247,34 @@ class MainViewModel(QObject):
         def done(t: asyncio.Task[Release]) -> None:
             if not t.cancelled() and t.exception() is None:
                 self.status_message.emit(f"{release.project} {release.version} → {to.value}")
+
+        task.add_done_callback(done)
+        return task
+
+    def start_vote(self, draft: VoteStartDraft) -> asyncio.Task[Release] | None:
+        """Move the release on screen to its vote, with the source and notes of ``draft``
+        (checked first: a wrong field is reported, nothing is sent)."""
+        if self._release is None:
+            return None
+        release = self._release
+        try:
+            request = draft.request()
+        except DesktopError as exc:
+            self.session.error.emit(exc.diagnostics())
+            return None
+        task = self.session.start_vote(
+            release.project,
+            release.version,
+            source_ref=request.source_ref,
+            source_url=request.source_url,
+            release_notes_url=request.release_notes_url,
+        )
+
+        def done(t: asyncio.Task[Release]) -> None:
+            if not t.cancelled() and t.exception() is None:
+                self.status_message.emit(
+                    f"{release.project} {release.version} → vote: the [VOTE] mail goes out"
+                )
 
         task.add_done_callback(done)
         return task

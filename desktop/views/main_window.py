@@ -26,10 +26,12 @@ from PySide6.QtWidgets import (
 
 from desktop.models.releases import TreeNode
 from desktop.theme import MUTED_TEXT, monospace_font
+from desktop.viewmodels.distribution import DistributionViewModel
 from desktop.viewmodels.keys import KeysViewModel
 from desktop.viewmodels.main import MainViewModel
 from desktop.viewmodels.votes import VotesViewModel
 from desktop.views.create_release import CreateReleaseDialog
+from desktop.views.distribution_view import DistributionWindow
 from desktop.views.errors import ErrorPresenter
 from desktop.views.keys_view import KeysWindow
 from desktop.views.log_pane import LogPane
@@ -37,6 +39,7 @@ from desktop.views.provenance_view import install_provenance_menu
 from desktop.views.release_panel import ReleasePanel
 from desktop.views.style import connection_text
 from desktop.views.upload_dialog import UploadDialog
+from desktop.views.vote_start_dialog import VoteStartDialog
 from desktop.views.votes_view import VotesWindow
 from shared.lifecycle import Phase
 from shared.protocol import User
@@ -62,6 +65,7 @@ class MainWindow(QMainWindow):
         self.panel = ReleasePanel(vm)
         self.panel.transition_requested.connect(self._ask_transition)
         self.panel.upload_requested.connect(self.open_upload)
+        self.panel.distribution_requested.connect(self.open_distribution)
         self.log = LogPane(vm.events, vm.event_filter)
 
         left = QWidget()
@@ -93,6 +97,7 @@ class MainWindow(QMainWindow):
 
         self._keys_window: KeysWindow | None = None
         self._votes_window: VotesWindow | None = None
+        self._distribution_window: DistributionWindow | None = None
         self._build_actions()
         session.state_changed.connect(self._state_changed)
         session.logged_in.connect(self._logged_in)
@@ -194,11 +199,18 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_key_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
+        self.distribution_action = self._action(
+            "&Distribution…",
+            self.open_distribution,
+            "Ctrl+D",
+            "Stage, approve, publish and announce the release",
+        )
         release_menu = menu.addMenu("&Release")
         for action in (
             self.new_release_action,
             self.upload_action,
             self.inventory_action,
+            self.distribution_action,
             self.refresh_action,
         ):
             release_menu.addAction(action)
@@ -233,6 +245,7 @@ class MainWindow(QMainWindow):
         self.new_release_action.setEnabled(self.vm.can_create_release)
         self.upload_action.setEnabled(self.vm.can_upload)
         self.inventory_action.setEnabled(self.vm.can_start_inventory)
+        self.distribution_action.setEnabled(self.vm.release is not None)
 
     # --- session state --------------------------------------------------------------------------
 
@@ -329,6 +342,9 @@ class MainWindow(QMainWindow):
         release = self.vm.release
         if release is None:
             return
+        if phase is Phase.VOTE:
+            self.open_vote_start()
+            return
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Change phase")
         dialog.setLabelText(
@@ -344,6 +360,23 @@ class MainWindow(QMainWindow):
 
         dialog.finished.connect(done)
         dialog.open()
+
+    def open_vote_start(self) -> VoteStartDialog | None:
+        """Move to vote: the source tag or commit, its URL and the release notes, then the
+        vote starts (the agent mails the [VOTE])."""
+        release = self.vm.release
+        if release is None:
+            return None
+        dialog = VoteStartDialog(release.project, release.version, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def done(result: int) -> None:
+            if result == QDialog.DialogCode.Accepted:
+                self.vm.start_vote(dialog.draft)
+
+        dialog.finished.connect(done)
+        dialog.open()
+        return dialog
 
     def open_keys(self) -> KeysWindow:
         """Keys → Keys and signing…: the keys screen in its own window (one, kept)."""
@@ -366,6 +399,20 @@ class MainWindow(QMainWindow):
         self._votes_window.show()
         self._votes_window.raise_()
         return self._votes_window
+
+    def open_distribution(self) -> DistributionWindow | None:
+        """Release → Distribution…: the release's distribution in its own window (one, kept,
+        showing the release on screen)."""
+        release = self.vm.release
+        if release is None:
+            return None
+        if self._distribution_window is None:
+            vm = DistributionViewModel(self.vm.session, projects=self.vm.projects(), parent=self)
+            self._distribution_window = DistributionWindow(vm, parent=self)
+        self._distribution_window.view.vm.show_release(release.project, release.version, release)
+        self._distribution_window.show()
+        self._distribution_window.raise_()
+        return self._distribution_window
 
     def _about(self) -> None:
         QMessageBox.about(

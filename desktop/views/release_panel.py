@@ -43,6 +43,8 @@ class ReleasePanel(QWidget):
     transition_requested = Signal(object)
     """the :class:`Phase` whose button was clicked (the window asks for a reason)"""
     upload_requested = Signal()
+    distribution_requested = Signal()
+    """Distribution…: the window opens the release's distribution screen"""
 
     def __init__(self, vm: MainViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +85,13 @@ class ReleasePanel(QWidget):
         header.addWidget(self.phase_badge)
         header.addStretch(1)
         header.addWidget(self.details)
+        self.distribution_button = QPushButton("Distribution…")
+        self.distribution_button.setToolTip(
+            "The release's way out: staging, the signed plan, the channels, the announcement"
+            " (Ctrl+D)"
+        )
+        self.distribution_button.clicked.connect(self.distribution_requested)
+        header.addWidget(self.distribution_button)
 
         self.transitions_box = QHBoxLayout()
         self.transitions_label = QLabel("Move to:")

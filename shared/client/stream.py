@@ -28,6 +28,12 @@ the last event it queued, so every event still arrives exactly once, in order.
 A ``result`` frame is read in its turn behind the events sent before it, so a
 command's answer waits for a lagging consumer: issue commands from another task
 than the one consuming the events.
+
+Closing reads on while the socket closes: frames that are still unread (the reader
+was waiting for the consumer, or was cancelled with a burst in websockets' buffer)
+keep websockets from reading TCP, and the agent's answer to our close frame would
+sit behind them until websockets' close timeout (10 s). :func:`close_socket` drops
+them as they come, so the closing handshake ends as soon as the agent answers.
 """
 
 from __future__ import annotations
@@ -388,7 +394,7 @@ class EventStream:
             await ws.send(subscribe.model_dump_json())
             await asyncio.wait_for(self._until_subscribed(ws), self.timeout)
         except BaseException:
-            await ws.close()
+            await close_socket(ws)
             raise
         self._ws = ws
         self._connected.set()
@@ -479,7 +485,7 @@ class EventStream:
                 future.set_exception(ConnectionClosed(None, None))
         if ws is not None:
             with contextlib.suppress(Exception):
-                await ws.close()
+                await close_socket(ws)
 
     def _fail(self, error: ClientError, first: asyncio.Future[None]) -> None:
         self._error = error
@@ -510,3 +516,24 @@ class EventStream:
                 self._on_state(state)
             except Exception:
                 log.exception("on_state callback failed")
+
+
+async def close_socket(ws: ClientConnection) -> None:
+    """Close ``ws``, reading and dropping the frames that still arrive until it is closed.
+
+    Nothing else reads ``ws`` any more (its reader ended or was cancelled). Without
+    the draining, unread frames above websockets' high-water mark pause reading, the
+    agent's close frame is never read, and ``close()`` waits for its full timeout.
+    """
+
+    async def discard() -> None:
+        with contextlib.suppress(Exception):  # ConnectionClosed at the end
+            while True:
+                await ws.recv()
+
+    drain = asyncio.create_task(discard(), name="atr-stream drain")
+    try:
+        await ws.close()
+    finally:
+        drain.cancel()
+        await asyncio.gather(drain, return_exceptions=True)

@@ -18,14 +18,17 @@ from PySide6.QtWidgets import QWidget
 
 from desktop.keystore import Keystore
 from desktop.session import Session
+from desktop.viewmodels.distribution import DistributionViewModel
 from desktop.viewmodels.keys import KeysViewModel
 from desktop.viewmodels.main import MainViewModel
 from desktop.viewmodels.policy import PolicyEditorViewModel
 from desktop.viewmodels.votes import VotesViewModel
+from desktop.views.distribution_view import DistributionWindow
 from desktop.views.keys_view import KeysWindow
 from desktop.views.main_window import MainWindow
 from desktop.views.policy_editor import IgnoreRulesDialog
 from desktop.views.votes_view import VotesWindow
+from shared.protocol.distribute import DistributionSettings, DistributionStatus
 from tests.desktop.conftest import QtLoop
 
 
@@ -68,4 +71,27 @@ def test_signals_after_the_windows_are_gone_reach_no_dead_widget(
     votes_vm.failed.emit("refused")
     policy_vm.saving_changed.emit(True)
     policy_vm.stale_changed.emit(True)
+    qloop.settle()
+
+
+def test_a_closed_distribution_window_leaves_no_slot_behind(
+    qloop: QtLoop, qtbot: Any, tmp_path: Path
+) -> None:
+    session = Session(Keystore(tmp_path / "keys"))
+    vm = DistributionViewModel(session)
+    window = DistributionWindow(vm)
+    window.show()
+    _delete(window)
+
+    vm.status_shown.emit(None)
+    vm.plan_shown.emit(None)
+    vm.settings_shown.emit(DistributionSettings())
+    vm.busy_changed.emit(True, "signing")
+    vm.message.emit("approved")
+    vm.failed.emit("refused")
+    vm.channels.modelReset.emit()
+    vm.channels.dataChanged.emit(QModelIndex(), QModelIndex())
+    session.distribution_changed.emit(
+        DistributionStatus(project="acme-lib", version="1.0.0", phase="passed")
+    )
     qloop.settle()

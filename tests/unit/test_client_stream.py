@@ -322,6 +322,43 @@ async def test_close_ends_the_iteration_after_the_events_already_queued():
         assert [e async for e in stream] == []
 
 
+async def test_a_consumer_cancelled_behind_a_burst_ends_without_the_close_timeout():
+    """The desktop's case: the consumer (a busy GUI) is behind, so more frames than
+    websockets buffers (16) wait unread and websockets has stopped reading TCP; then the
+    consumer is cancelled (the application quits). Leaving the stream closes the socket,
+    and the agent's answer to the close frame sits behind the unread frames: the close
+    must read past them, not wait for websockets' 10 s close timeout."""
+    closed = asyncio.Event()
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        await handshake(ws)
+        for i in range(1, 201):
+            await ws.send(EventFrame(event=event(i)).model_dump_json())
+        await ws.wait_closed()
+        closed.set()
+
+    async def consume(stream: EventStream, seen: list[int]) -> None:
+        async with stream:
+            async for ev in stream:
+                seen.append(ev.id)
+                await asyncio.sleep(0.05)  # a slow consumer
+
+    async with scripted(script) as client:
+        stream = client.stream(since=0, max_pending=1)
+        seen: list[int] = []
+        consumer = asyncio.create_task(consume(stream, seen))
+        await wait_for_pending(stream, 1)
+        await asyncio.sleep(0.3)  # the burst has arrived; most of it is unread
+        assert len(seen) < 50
+        started = asyncio.get_running_loop().time()
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        took = asyncio.get_running_loop().time() - started
+        assert took < 3.0, f"closing took {took:.1f} s"
+        await asyncio.wait_for(closed.wait(), 3.0)  # a proper close: the agent saw it
+        assert stream.state == "closed"
+
+
 @pytest.mark.parametrize("bad", [0, -1, True, 2.5])
 def test_max_pending_must_be_a_positive_count(bad):
     with pytest.raises(ValidationError, match="max_pending"):
