@@ -129,10 +129,12 @@ def test_a_passed_release_is_approved_published_and_announced_from_the_desktop(
     qloop.wait_until(lambda: vm.plan is not None and vm.status is not None, what="the plan")
     plan = vm.plan
     assert plan is not None and plan.kind == "production" and plan.manual_steps == [STEP]
-    assert sorted(f.path for c in plan.channels for f in c.files) == sorted(
-        f["path"] for f in revision["files"]
-    )
-    assert vm.plan_model.rowCount() == len(revision["files"])
+    released = {f["path"] for f in revision["files"]}
+    (archive,) = [p for p in released if p.endswith(".tar.gz")]
+    added = {f"{PROJECT}-{version}.intoto.jsonl", f"{archive}.cdx.json"}  # agent.provenance
+    planned = [f.path for c in plan.channels for f in c.files]
+    assert sorted(planned) == sorted(released | added)
+    assert vm.plan_model.rowCount() == len(planned)
     assert plan.digest in view.digest_label.text()
     assert view.tabs.currentIndex() == 0
     assert view.guidance.text().startswith("The vote passed. Review the plan")
@@ -168,10 +170,7 @@ def test_a_passed_release_is_approved_published_and_announced_from_the_desktop(
     for file in vm.channels.channels()[0].files:
         assert file.verified and file.url is not None
         assert file.url.endswith(f"/release/{PROJECT}/{version}/{file.path}")
-    assert (
-        view.tabs.tabText(1)
-        == f"Channels ({len(revision['files'])}/{len(revision['files'])} published)"
-    )
+    assert view.tabs.tabText(1) == f"Channels ({len(planned)}/{len(planned)} published)"
     url = next(f.url for f in vm.channels.channels()[0].files if f.path == tarball)
     assert url is not None and tarball in svn("ls", url.rsplit("/", 1)[0])
 
