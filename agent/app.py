@@ -26,6 +26,8 @@ from agent.config import Settings
 from agent.distribute.channels.svn import create_repository
 from agent.distribute.service import DistributionService
 from agent.engine.supervisor import Supervisor
+from agent.triggers.distwatch import DistWatcher
+from agent.triggers.metrics import Metrics, RequestMetrics
 from agent.votes.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,12 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         )
         if settings.dist_svn_url is None:  # the embedded dist repository
             await asyncio.to_thread(create_repository, settings.data_dir / "dist-svn")
+        # issue 9: metrics from the event log, and the dist repository's watcher
+        app.state.metrics = Metrics(state.read_factory, state.bus)
+        await asyncio.to_thread(app.state.metrics.start_at_current)
+        watcher = DistWatcher(settings, transaction=state.transaction)
+        app.state.dist_watcher = watcher
+        await watcher.start()
         await scheduler.start()
         supervisor: Supervisor | None = None
         if start_workers and settings.workers > 0:
@@ -83,6 +91,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         finally:
             if supervisor is not None:
                 await asyncio.to_thread(supervisor.stop)
+            await watcher.stop()
             await scheduler.stop()
             await state.bus.stop()
             await asyncio.to_thread(state.close)
@@ -113,5 +122,6 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
             if isinstance(route, APIRoute)
         ],
     )
+    app.add_middleware(RequestMetrics, metrics=lambda: getattr(app.state, "metrics", None))
     app.include_router(ws.router, prefix=API_PREFIX)  # authenticates in its hello frame
     return app

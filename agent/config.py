@@ -169,6 +169,34 @@ class Settings(BaseModel):
         description="the Pony Mail archive of the lists: [RESULT] mails link the vote's thread "
         "there; none: no archive links",
     )
+    # --- triggers, metrics (agent.triggers); see docs/triggers.md and docs/metrics.md ---
+    oidc_issuers: list[str] = Field(
+        default=["https://token.actions.githubusercontent.com"],
+        description="OIDC issuers whose tokens may be exchanged for upload tokens (trusted "
+        "publishing); their keys come from ISSUER/.well-known/openid-configuration",
+    )
+    oidc_audience: str = Field(
+        default="atr", description="the audience ('aud') a workflow must ask its OIDC token for"
+    )
+    oidc_token_minutes: float = Field(
+        default=15, gt=0, le=360, description="how long an upload token from an OIDC exchange lives"
+    )
+    oidc_jwks_seconds: float = Field(
+        default=300, ge=0, description="how long an issuer's keys are cached"
+    )
+    dist_watch_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="how often the dist repository is polled for release.toml commits (0: "
+        "only when its post-commit hook calls POST /api/v1/triggers/svn)",
+    )
+    dist_watch_url: str | None = Field(
+        default=None, description="the repository watched (default: dist_svn_url's)"
+    )
+    metrics_public: bool = Field(
+        default=True,
+        description="serve /metrics without credentials (false: an admin token is needed)",
+    )
     vote_min_hours_floor: float = Field(
         default=72,
         gt=0,

@@ -41,12 +41,14 @@ def api_routers(settings: Settings) -> list[Mount]:
         events,
         health,
         keys,
+        metrics,
         pages,
         projects,
         releases,
         revisions,
         tasks,
         tokens,
+        triggers,
         uploads,
         users,
         votes,
@@ -71,6 +73,7 @@ def api_routers(settings: Settings) -> list[Mount]:
             checks,
             votes,
             distribute,
+            triggers,
         )
     ]
     # the blob store refuses an upload over max_upload_bytes itself, with a clearer message
@@ -80,6 +83,10 @@ def api_routers(settings: Settings) -> list[Mount]:
     mounts.append(Mount(keys.public_router, "", json_limit))  # GET /projects/{key}/KEYS
     mounts.append(Mount(pages.router, "", json_limit))  # the candidate pages
     mounts.append(Mount(downloads.router, "", json_limit))  # the download pages
+    # a GitHub webhook payload may reach 25 MB; the project page; Prometheus
+    mounts.append(Mount(triggers.hooks_router, API_PREFIX, 25 * 2**20))
+    mounts.append(Mount(triggers.public_router, "", json_limit))
+    mounts.append(Mount(metrics.router, "", json_limit))
     return mounts
 
 

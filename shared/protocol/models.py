@@ -72,6 +72,12 @@ class TaskType(StrEnum):
     """One compliance check on one artifact (or the release) of a revision."""
     DISTRIBUTE = "distribute"
     """Publish a distribution's files to one channel, then download them back to verify."""
+    TRIGGER_GIT = "trigger.git"
+    """A release tag was pushed: fetch the tagged tree, build the source archive, compose."""
+    TRIGGER_DIST = "trigger.dist"
+    """A release.toml was committed to dist/dev: take its files into a release."""
+    IMPORT_DIST = "import.dist"
+    """Record every past release of a project's dist/release (and dist/dev) folder."""
 
 
 class EventKind(StrEnum):
@@ -124,6 +130,18 @@ class EventKind(StrEnum):
     RELEASE_ANNOUNCED = "release.announced"
     CREDENTIAL_SET = "credential.set"
     CREDENTIAL_DELETED = "credential.deleted"
+    TRIGGER_RECEIVED = "trigger.received"
+    """A trigger arrived (data: source, delivery and what identifies it: run URL, delivery
+    id, svn revision, user)."""
+    TRIGGER_REFUSED = "trigger.refused"
+    TRIGGER_FINISHED = "trigger.finished"
+    SIGNATURES_REQUESTED = "release.signatures_requested"
+    """A trigger built artifacts: the release manager is asked to sign them on their machine."""
+    BUILD_RECORDED = "revision.build_recorded"
+    """The build facts of a CI-built or agent-built revision (for provenance)."""
+    RELEASE_IMPORTED = "release.imported"
+    TRUSTED_PUBLISHER_CHANGED = "project.trusted_publisher_changed"
+    TRIGGER_SETTINGS_CHANGED = "project.trigger_settings_changed"
 
 
 # --- errors and health ------------------------------------------------------------------------

@@ -44,3 +44,15 @@ def run_task(ctx: TaskContext) -> dict[str, Any]:
             from agent.engine.tasks import distribute  # noqa: PLC0415
 
             return distribute.run(ctx)
+        case TaskType.TRIGGER_GIT:
+            from agent.engine.tasks import trigger_git  # noqa: PLC0415
+
+            return trigger_git.run(ctx)
+        case TaskType.TRIGGER_DIST:
+            from agent.engine.tasks import trigger_dist  # noqa: PLC0415
+
+            return trigger_dist.run(ctx)
+        case TaskType.IMPORT_DIST:
+            from agent.engine.tasks import import_dist  # noqa: PLC0415
+
+            return import_dist.run(ctx)
