@@ -203,6 +203,14 @@ class Settings(BaseModel):
         description="NOT FOR PRODUCTION: the shortest vote (ASF policy: 72 h); tests lower it",
     )
 
+    @field_validator("oidc_issuers", mode="before")
+    @classmethod
+    def _issuer_list(cls, value: object) -> object:
+        """From the environment: issuers separated by commas or spaces."""
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:

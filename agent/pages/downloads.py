@@ -26,6 +26,7 @@ from agent.db import models
 from agent.distribute.plan import DIST_CHANNEL
 from agent.pages.page import SBOM_SUFFIX, PageArtifact, render_template
 from agent.store import NotFound, project_row, release_row
+from agent.triggers.history import imported_entry, imported_file
 from agent.votes.views import Links
 from shared.lifecycle import Phase
 from shared.votes import is_artifact
@@ -123,7 +124,10 @@ def render_downloads(session: Session, settings: Settings, key: str, *, nonce: s
     older: list[dict[str, Any]] = []
     for release in releases:
         row = _distribution(session, release)
-        if row is None:
+        if row is None:  # a release recorded from the dist repository (atr-agent import-dist)
+            imported = imported_entry(session, settings, release)
+            if imported is not None:
+                (current if release.phase == Phase.ANNOUNCED.value else older).append(imported)
             continue
         artifacts = _artifacts(session, settings, release, row)
         entry: dict[str, Any] = {
@@ -166,6 +170,10 @@ def download_file(session: Session, key: str, version: str, path: str) -> Downlo
     artifact, ``{artifact}.cdx.json``); 404 for anything that was not published."""
     release = release_row(session, key, version)
     row = _distribution(session, release) if release.phase in LISTED else None
+    if row is None and release.phase in LISTED:
+        found = imported_file(session, release, path)
+        if found is not None:
+            return DownloadFile(sha256=found, name=path.rsplit("/", 1)[-1])
     if row is None:
         raise NotFound(f"{key} {version} is not a published release")
     files = _dist_files(row)
