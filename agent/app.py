@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from agent import ws
 from agent.api import API_PREFIX, api_routers, install_error_handlers
-from agent.api.access import guard, register
+from agent.api.access import guard, register, route_keys
 from agent.api.deps import AgentState
 from agent.api.health import agent_version
 from agent.api.limits import BodyLimits
@@ -122,6 +122,13 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
             if isinstance(route, APIRoute)
         ],
     )
-    app.add_middleware(RequestMetrics, metrics=lambda: getattr(app.state, "metrics", None))
+    templates = {
+        endpoint: key.split(" ", 1)[1]
+        for mount in mounts
+        for key, endpoint in route_keys(mount.router, mount.prefix).items()
+    }
+    app.add_middleware(
+        RequestMetrics, metrics=lambda: getattr(app.state, "metrics", None), templates=templates
+    )
     app.include_router(ws.router, prefix=API_PREFIX)  # authenticates in its hello frame
     return app

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.db import models
@@ -274,23 +273,29 @@ class Metrics:
                 pass
 
 
-def _route_of(request_scope: Scope) -> str:
-    """The route template of a request (bounded label values), or 'unmatched'."""
-    app = request_scope.get("app")
-    router = getattr(app, "router", None)
-    for route in getattr(router, "routes", []):
-        match, _ = route.matches(request_scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+def _route_of(request_scope: Scope, templates: Mapping[object, str]) -> str:
+    """The route template the router matched (bounded label values), or 'unmatched'."""
+    endpoint = request_scope.get("endpoint")
+    if endpoint is not None and endpoint in templates:
+        return templates[endpoint]
+    route = request_scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
 
 
 class RequestMetrics:
     """ASGI middleware counting HTTP requests (websockets are counted by the bus gauges)."""
 
-    def __init__(self, app: ASGIApp, metrics: Callable[[], Metrics | None]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Callable[[], Metrics | None],
+        templates: Mapping[object, str] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.templates = templates or {}
+        """endpoint → its full path template (routers mounted with a prefix)"""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         metrics = self.metrics()
@@ -309,7 +314,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = _route_of(scope)
+            route = _route_of(scope, self.templates)
             method = str(scope.get("method", "GET"))
             metrics.requests.labels(method, route, str(status)).inc()
             metrics.request_seconds.labels(method, route).observe(time.perf_counter() - started)
