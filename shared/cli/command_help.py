@@ -30,4 +30,6 @@ COMMAND_HELP: dict[str, str] = {
     "checks": "Show the agent's check report of a release revision.",
     "policy": "Show and replace a project's check policy (limits, switches, ignore rules).",
     "distribute": "A release's way to the dist repository and its channels.",
+    "waiting": "The steps waiting for you, in every release in progress.",
+    "triggers": "Trusted publishers, webhooks, the dist watch, imports, practice and statistics.",
 }

@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checks": ("shared.cli.cmd_checks", "checks"),
     "policy": ("shared.cli.cmd_checks", "policy"),
     "distribute": ("shared.cli.cmd_distribute", "distribute"),
+    "waiting": ("shared.cli.cmd_triggers", "waiting"),
+    "triggers": ("shared.cli.cmd_triggers", "triggers"),
 }
 """Command name → (module, attribute): imported on first use."""
 OFFLINE_COMMANDS = frozenset({"check"})

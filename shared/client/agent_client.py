@@ -24,6 +24,7 @@ from shared.client._files import AtomicWriter, ChunkReader, check_readable_file
 from shared.client.distribute import DistributeMethods
 from shared.client.keys import KeysMethods
 from shared.client.stream import MAX_PENDING, EventStream
+from shared.client.triggers import TriggersMethods
 from shared.client.votes import VotesMethods
 from shared.errors import ClientError, ValidationError
 from shared.ids import check_key, check_relpath, check_user_name, check_version
@@ -105,7 +106,7 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class AgentClient(KeysMethods, VotesMethods, DistributeMethods):
+class AgentClient(KeysMethods, VotesMethods, DistributeMethods, TriggersMethods):
     """Client of one agent. Use as ``async with AgentClient(url, token=...) as client:``.
 
     ``transport`` is the seam for tests (``httpx.MockTransport``). ``token`` may be

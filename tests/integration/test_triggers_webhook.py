@@ -11,7 +11,9 @@ import hashlib
 
 import pytest
 
+from tests.integration.test_cli import atr
 from tests.integration.trigger_support import (
+    SECRET,
     bare_repository,
     deliver,
     events,
@@ -79,6 +81,17 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
         assert [(w["version"], w["step"]["kind"]) for w in waiting] == [("1.0.0", "sign")]
     received = [e for e in events(agent, "trigger.received") if e["data"]["source"] == "webhook"]
     assert [e["data"]["delivery"] for e in received] == ["delivery-1"]
+    # the CLI says the same: atr release next, atr waiting, atr triggers settings
+    shown = atr(agent, "release", "next", PROJECT, "1.0.0", token=agent.committer_token, tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "[waiting for the release manager (bob)] Sign 1 artifact(s)" in shown.stdout
+    assert "$ atr download acme-lib 1.0.0" in shown.stdout
+    mine = atr(agent, "waiting", token=agent.committer_token, tmp_path=tmp_path)
+    assert "Sign 1 artifact(s) on your own machine" in mine.stdout
+    alices = atr(agent, "waiting", token=agent.pmc_token, tmp_path=tmp_path)
+    assert alices.stdout.strip() == "nothing waits for you"  # bob is the release manager
+    conf = atr(agent, "triggers", "settings", PROJECT, token=agent.committer_token, tmp_path=tmp_path)
+    assert "webhook_secret_set True" in " ".join(conf.stdout.split()) and SECRET not in conf.stdout
 
     # rc2: the same release, a new revision; the archive is rebuilt for that tag
     r = deliver(agent, push_payload("v1.0.0-rc2", commits["v1.0.0-rc2"]), delivery="delivery-2")
