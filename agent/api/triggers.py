@@ -3,15 +3,15 @@
 ::
 
     GET|POST /projects/{key}/trusted-publishers, DELETE …/{rule_id}   rules (PMC writes)
-    POST /oidc/exchange                 OidcExchange → OidcToken     (public: the JWT is the proof)
+    POST /oidc/exchange                 OidcExchange → OidcToken     (public: the JWT proves)
     GET|PUT  /projects/{key}/trigger-settings                         (PMC writes)
     POST /triggers/webhook/{key}        a GitHub/GitBox delivery     (public: HMAC-verified)
-    POST /triggers/svn                  the dist post-commit hook    (public: only wakes the watcher)
+    POST /triggers/svn                  the dist post-commit hook    (public: wakes the watcher)
     GET  /projects/{key}/releases/{version}/next                      → ReleaseNext
     GET  /waiting                                                     → list[WaitingItem]
     GET  /projects/{key}/releases/{version}/revisions/{number}/build  → build facts
     POST /projects/{key}/import-dist    ImportDist → Task            (admin)
-    GET  /projects/{key}/practice, /projects/{key}/stats              → ReleasePractice, ReleaseStats
+    GET  /projects/{key}/practice, /projects/{key}/stats              → ReleasePractice, …Stats
     GET  /projects/{key}/  (top level)  the hosted project page
 """
 
@@ -173,7 +173,7 @@ def revision_build(
     return {"revision": revision.number, **found}
 
 
-# --- history, practice, statistics ------------------------------------------------------------------
+# --- history, practice, statistics -------------------------------------------------------------
 
 
 @router.post("/projects/{key}/import-dist", response_model=Task, status_code=202)

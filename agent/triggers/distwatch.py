@@ -161,8 +161,13 @@ def _record(session: Session, found: Look, hit: Found) -> int | None:
     if settings_row is not None and not settings_row.watch_dist:
         return None
     folder = str(PurePosixPath(hit.path).parent)
-    data = {"svn_revision": hit.revision, "author": hit.author, "path": hit.path,
-            "repository": found.root, "folder": folder}  # fmt: skip
+    data = {
+        "svn_revision": hit.revision,
+        "author": hit.author,
+        "path": hit.path,
+        "repository": found.root,
+        "folder": folder,
+    }
     try:
         row = record_delivery(
             session,

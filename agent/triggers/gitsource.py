@@ -14,17 +14,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import stat
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dulwich.client import get_transport_and_path
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 from dulwich.object_store import iter_tree_contents
-from dulwich.objects import S_ISGITLINK, Commit, Tag
+from dulwich.objects import S_ISGITLINK, Commit, ObjectID, Tag
+from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from shared.errors import AtrError
@@ -70,14 +70,20 @@ def fetch_tag(url: str, tag: str, cache: Path, *, expect: str | None = None) -> 
     ``expect``: the SHA the push named (the tag object or the commit); a tag that points
     elsewhere now (moved or replayed) is refused.
     """
-    ref = f"refs/tags/{tag}".encode()
+    ref = Ref(f"refs/tags/{tag}".encode())
     repo = _cache_repo(cache)
     try:
         client, path = get_transport_and_path(url)
 
-        def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+        def wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
             found = refs.get(ref)
-            return [found] if found is not None and found not in repo.object_store else []
+            return (
+                [found]
+                if found is not None
+                and not repo.object_store.contains_loose(found)
+                and not repo.object_store.contains_packed(found)
+                else []
+            )
 
         result = client.fetch(path, repo, determine_wants=wants)
     except (GitProtocolError, HangupException, NotGitRepository, OSError) as exc:
@@ -121,11 +127,31 @@ def _info(name: str, mtime: int) -> tarfile.TarInfo:
     return info
 
 
+def _add(
+    tar: tarfile.TarFile, repo: Repo, name: str, *, mode: int | None, sha: bytes, mtime: int
+) -> None:
+    """One member: a folder (``mode`` None), a symlink or a file, with everything pinned."""
+    info = _info(name, mtime)
+    if mode is None:
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+        return
+    data = repo[ObjectID(sha)].as_raw_string()
+    if stat.S_ISLNK(mode):
+        info.type, info.mode = tarfile.SYMTYPE, 0o777
+        info.linkname = data.decode("utf-8", "surrogateescape")
+        tar.addfile(info)
+        return
+    info.mode = 0o755 if mode & 0o111 else 0o644
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
 def build_archive(tree: TaggedTree, out_dir: Path, name: str) -> ArchiveBuilt:
     """Write ``out_dir/<name>.tar.gz`` of ``tree`` under the folder ``<name>/`` (reproducible)."""
     repo = Repo(str(tree.cache))
     entries = sorted(
-        (e for e in iter_tree_contents(repo.object_store, tree.tree.encode()) if e.path),
+        (e for e in iter_tree_contents(repo.object_store, ObjectID(tree.tree.encode())) if e.path),
         key=lambda e: e.path,
     )
     folders: set[str] = set()
@@ -141,31 +167,20 @@ def build_archive(tree: TaggedTree, out_dir: Path, name: str) -> ArchiveBuilt:
     archive = out_dir / f"{name}.tar.gz"
     out_dir.mkdir(parents=True, exist_ok=True)
     mtime = tree.commit_time
-    with archive.open("wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                top = _info(name, mtime)
-                top.type, top.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(top)
-                items = sorted(
-                    [(f, None, b"") for f in folders] + [(p, m, s) for p, m, s in members],
-                    key=lambda item: item[0],
-                )
-                for path, mode, sha in items:
-                    info = _info(f"{name}/{path}", mtime)
-                    if mode is None:
-                        info.type, info.mode = tarfile.DIRTYPE, 0o755
-                        tar.addfile(info)
-                        continue
-                    data = repo[sha].as_raw_string()
-                    if stat.S_ISLNK(mode):
-                        info.type, info.mode = tarfile.SYMTYPE, 0o777
-                        info.linkname = data.decode("utf-8", "surrogateescape")
-                        tar.addfile(info)
-                        continue
-                    info.mode = 0o755 if mode & 0o111 else 0o644
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
+    items = sorted(
+        [(f, None, b"") for f in folders] + [(p, m, s) for p, m, s in members],
+        key=lambda item: item[0],
+    )
+    with (
+        archive.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        top = _info(name, mtime)
+        top.type, top.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(top)
+        for path, mode, sha in items:
+            _add(tar, repo, f"{name}/{path}", mode=mode, sha=sha, mtime=mtime)
     digest = hashlib.sha512()
     with archive.open("rb") as fh:
         while chunk := fh.read(1 << 20):
@@ -184,7 +199,3 @@ def checksum_file(built: ArchiveBuilt, out_dir: Path) -> Path:
     path = out_dir / f"{built.name}.sha512"
     path.write_text(f"{built.sha512}  {built.name}\n", encoding="ascii")
     return path
-
-
-def names(paths: Sequence[Path]) -> list[str]:
-    return [os.fspath(p.name) for p in paths]

@@ -153,7 +153,7 @@ def find_releases(entries: list[SvnEntry], *, dev: bool = False) -> tuple[list[F
     return sorted(out, key=lambda r: (r.folder, r.version)), skipped
 
 
-# --- verification ----------------------------------------------------------------------------------
+# --- verification -------------------------------------------------------------------------------
 
 
 def _signature(ring: Keyring | None, artifact: Path, asc: Path | None) -> tuple[str, str | None]:
@@ -203,14 +203,14 @@ def _signers(session: Session, project: models.Project, fingerprints: set[str]) 
         owner = session.get(models.User, row.owner_user_id) if row.owner_user_id else None
         uid = row.user_ids[0] if row.user_ids else row.fingerprint
         names[row.fingerprint] = owner.name if owner else uid.split("<")[0].strip() or uid
-    for row in session.scalars(
+    for user_key in session.scalars(
         select(models.UserKey).where(models.UserKey.fingerprint.in_(fingerprints))
     ):
-        names[row.fingerprint] = row.user.name
+        names[user_key.fingerprint] = user_key.user.name
     return names
 
 
-# --- the import ---------------------------------------------------------------------------------------
+# --- the import ---------------------------------------------------------------------------------
 
 
 @dataclass
@@ -245,11 +245,20 @@ def _verify(found: Found, local: dict[str, Path], ring: Keyring | None) -> list[
     for name, path in sorted(by_name.items()):
         if not is_artifact(name):
             continue
-        sums = {alg: by_name[name + suffix] for suffix, alg in CHECKSUM_SUFFIXES.items()
-                if name + suffix in by_name}  # fmt: skip
+        sums = {
+            alg: by_name[name + suffix]
+            for suffix, alg in CHECKSUM_SUFFIXES.items()
+            if name + suffix in by_name
+        }
         status, signer = _signature(ring, path, by_name.get(name + ".asc"))
-        out.append({"path": name, "signature": status, "fingerprint": signer,
-                    "checksum": _checksum(path, sums, PurePosixPath(name).name)})  # fmt: skip
+        out.append(
+            {
+                "path": name,
+                "signature": status,
+                "fingerprint": signer,
+                "checksum": _checksum(path, sums, PurePosixPath(name).name),
+            }
+        )
     return out
 
 
@@ -286,13 +295,21 @@ def _store_release(
                     signature=v["signature"],
                     checksum=v["checksum"],
                     signer=names.get(v["fingerprint"] or "", v["fingerprint"]),
-                )  # fmt: skip
+                )
             )
         for info in infos.values():
             add_blob_row(session, sha256=info.sha256, sha512=info.sha512, size=info.size)
         signer = next((f.signer for f in files if f.signature == "good" and f.signer), None)
         if area == "release":
-            phase = _record_released(session, project, found, infos, ctx, released, signer)
+            phase = _record_released(
+                session,
+                project,
+                found=found,
+                infos=infos,
+                ctx=ctx,
+                released=released,
+                signer=signer,
+            )
         else:
             phase = _record_candidate(session, ctx, found, infos)
         release = release_row(session, ctx.project, found.version)
@@ -332,11 +349,11 @@ def _store_release(
                 "signatures": {
                     s: sum(1 for f in files if f.signature == s)
                     for s in sorted({f.signature for f in files})
-                },  # fmt: skip
+                },
                 "checksums": {
                     c: sum(1 for f in files if f.checksum == c)
                     for c in sorted({f.checksum for f in files})
-                },  # fmt: skip
+                },
                 "signer": signer,
             },
         )
@@ -346,6 +363,7 @@ def _store_release(
 def _record_released(
     session: Session,
     project: models.Project,
+    *,
     found: Found,
     infos: dict[str, p.BlobInfo],
     ctx: _Context,
@@ -396,8 +414,12 @@ def _record_candidate(
         else f"imported from dist/dev ({found.folder})",
     )
     phases.create_revision(store, ctx.project, found.version, body)
-    phases.transition(store, ctx.project, found.version, p.TransitionRequest(
-        to=Phase.CHECKS, reason="imported candidate: check it"))  # fmt: skip
+    phases.transition(
+        store,
+        ctx.project,
+        found.version,
+        p.TransitionRequest(to=Phase.CHECKS, reason="imported candidate: check it"),
+    )
     return Phase(release_row(session, ctx.project, found.version).phase)
 
 
@@ -432,7 +454,7 @@ def _import_keys(
 
 
 def _area(
-    ctx: _Context, svn: SvnReader, url: str, area: str, keys_text: str | None
+    ctx: _Context, svn: SvnReader, url: str, *, area: str, keys_text: str | None
 ) -> tuple[list[ImportedRelease], int, list[str]]:
     entries = svn.list_recursive(url)
     found, skipped = find_releases(entries, dev=area == "dev")
@@ -460,8 +482,10 @@ def _area(
             known.add(release.version)
             added.append(stored)
             good = sum(1 for f in stored.files if f.signature == "good")
-            ctx.log(f"{area} {release.version}: {len(release.files)} files, {good} of "
-                    f"{len(stored.files)} signature(s) good")  # fmt: skip
+            ctx.log(
+                f"{area} {release.version}: {len(release.files)} files, {good} of "
+                f"{len(stored.files)} signature(s) good"
+            )
     return added, known_count, skipped
 
 
@@ -493,7 +517,7 @@ def import_dist(
             for area, url in (("release", release_url), ("dev", dev_url)):
                 if url is None:
                     continue
-                more, count, why = _area(ctx, svn, url.rstrip("/"), area, keys_text)
+                more, count, why = _area(ctx, svn, url.rstrip("/"), area=area, keys_text=keys_text)
                 added += more
                 known += count
                 skipped += [f"{area}: {reason}" for reason in why]

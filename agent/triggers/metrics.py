@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,16 @@ TASK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60)
 _BATCH = 5000
 """Events read per query while catching up (a scrape reads until it is current)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskOf:
+    """The task an event is about (if any), and when the event happened."""
+
+    type: str
+    args: dict[str, Any]
+    created: datetime | None
+    at: datetime
 
 
 class _Gauges(Collector):
@@ -83,9 +94,12 @@ class _Gauges(Collector):
             now = datetime.now(first.tzinfo) if first is not None else None
             oldest.add_metric([], max(0.0, (now - first).total_seconds()) if first and now else 0.0)
             votes.add_metric(
-                [], session.scalar(select(func.count()).select_from(models.Vote).where(
-                    models.Vote.state == "open")) or 0,
-            )  # fmt: skip
+                [],
+                session.scalar(
+                    select(func.count()).select_from(models.Vote).where(models.Vote.state == "open")
+                )
+                or 0,
+            )
             for state, count in session.execute(
                 select(models.OutboxMessage.state, func.count()).group_by(
                     models.OutboxMessage.state
@@ -123,48 +137,65 @@ class Metrics:
             "atr_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
         )
         self.request_seconds = Histogram(
-            "atr_http_request_duration_seconds", "HTTP request duration", ["method", "route"],
-            buckets=REQUEST_BUCKETS, registry=r,
-        )  # fmt: skip
+            "atr_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "route"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
         self.events = Counter("atr_events", "Events appended, by kind", ["kind"], registry=r)
         self.tasks = Counter(
-            "atr_tasks_finished", "Tasks finished, by type and outcome", ["type", "outcome"],
+            "atr_tasks_finished",
+            "Tasks finished, by type and outcome",
+            ["type", "outcome"],
             registry=r,
-        )  # fmt: skip
+        )
         self.task_seconds = Histogram(
-            "atr_task_duration_seconds", "Duration of a task's last attempt, by type and outcome",
-            ["type", "outcome"], buckets=TASK_BUCKETS, registry=r,
-        )  # fmt: skip
+            "atr_task_duration_seconds",
+            "Duration of a task's last attempt, by type and outcome",
+            ["type", "outcome"],
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
         self.task_retries = Counter(
             "atr_task_retries", "Task attempts retried", ["type"], registry=r
         )
         self.queue_wait = Histogram(
-            "atr_queue_wait_seconds", "Time from a task's queueing to its first start, by type",
-            ["type"], buckets=TASK_BUCKETS, registry=r,
-        )  # fmt: skip
+            "atr_queue_wait_seconds",
+            "Time from a task's queueing to its first start, by type",
+            ["type"],
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
         self.votes_started = Counter("atr_votes_started", "Votes started", registry=r)
         self.votes_decided = Counter("atr_votes_decided", "Votes decided", ["outcome"], registry=r)
         self.ballots = Counter("atr_ballots", "Ballots cast", ["binding", "source"], registry=r)
         self.dist_steps = Counter(
-            "atr_distribution_steps", "Distribution step changes by channel and state",
-            ["channel", "state"], registry=r,
-        )  # fmt: skip
+            "atr_distribution_steps",
+            "Distribution step changes by channel and state",
+            ["channel", "state"],
+            registry=r,
+        )
         self.dist_failures = Counter(
             "atr_distribution_failures", "Files that failed on a channel", ["channel"], registry=r
         )
         self.dist_seconds = Histogram(
             "atr_distribution_channel_duration_seconds",
-            "Duration of a channel's publish-and-verify task", ["channel", "outcome"],
-            buckets=TASK_BUCKETS, registry=r,
-        )  # fmt: skip
+            "Duration of a channel's publish-and-verify task",
+            ["channel", "outcome"],
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
         self.dist_settled = Counter(
             "atr_distributions_settled", "Distributions settled", ["kind", "state"], registry=r
         )
         self.mail = Counter("atr_mail", "Mail delivery attempts", ["kind", "outcome"], registry=r)
         self.mail_queued_seconds = Histogram(
-            "atr_mail_queued_seconds", "Time from queueing a mail to sending it",
-            buckets=TASK_BUCKETS, registry=r,
-        )  # fmt: skip
+            "atr_mail_queued_seconds",
+            "Time from queueing a mail to sending it",
+            buckets=TASK_BUCKETS,
+            registry=r,
+        )
         self.triggers = Counter(
             "atr_triggers", "Triggers received", ["source", "state"], registry=r
         )
@@ -187,7 +218,7 @@ class Metrics:
             while True:
                 batch = self._read(self._last_id or 0)
                 for row in batch:
-                    self._count(*row)
+                    self._count(tuple(row))
                 read += len(batch)
                 if batch:
                     self._last_id = batch[-1][0]
@@ -199,8 +230,12 @@ class Metrics:
             return list(
                 session.execute(
                     select(
-                        models.Event.id, models.Event.kind, models.Event.data,
-                        models.Event.at, models.Task.type, models.Task.args,
+                        models.Event.id,
+                        models.Event.kind,
+                        models.Event.data,
+                        models.Event.at,
+                        models.Task.type,
+                        models.Task.args,
                         models.Task.created_at,
                     )
                     .outerjoin(models.Task, models.Task.id == models.Event.task_id)
@@ -208,69 +243,82 @@ class Metrics:
                     .order_by(models.Event.id)
                     .limit(_BATCH)
                 ).all()
-            )  # fmt: skip
+            )
 
-    def _count(
-        self,
-        _id: int,
-        kind: str,
-        data: dict[str, Any],
-        at: datetime,
-        task_type: str | None,
-        task_args: dict[str, Any] | None,
-        task_created: datetime | None,
-    ) -> None:
+    def _count(self, row: tuple[Any, ...]) -> None:
+        _id, kind, data, at, task_type, task_args, task_created = row
         self.events.labels(kind).inc()
-        type_ = task_type or "unknown"
-        match kind:
-            case EventKind.TASK_FINISHED:
-                outcome = str(data.get("state", "unknown"))
-                self.tasks.labels(type_, outcome).inc()
-                if data.get("duration_ms") is not None:
-                    seconds = float(data["duration_ms"]) / 1000
-                    self.task_seconds.labels(type_, outcome).observe(seconds)
-                    if task_type == "distribute" and task_args:
-                        channel = str(task_args.get("channel", "?"))
-                        self.dist_seconds.labels(channel, outcome).observe(seconds)
-            case EventKind.TASK_RETRY:
-                self.task_retries.labels(type_).inc()
-            case EventKind.TASK_STARTED:
-                if data.get("attempt") == 1 and task_created is not None:
-                    self.queue_wait.labels(type_).observe(
-                        max(0.0, (at - task_created).total_seconds())
-                    )
-            case EventKind.VOTE_STARTED:
-                self.votes_started.inc()
-            case EventKind.VOTE_DECIDED:
-                self.votes_decided.labels(str(data.get("outcome", "unknown"))).inc()
-            case EventKind.BALLOT_CAST:
-                self.ballots.labels(
-                    str(bool(data.get("binding"))).lower(), str(data.get("source", "?"))
-                ).inc()
-            case EventKind.DISTRIBUTION_STEP:
-                channel, state = str(data.get("channel", "?")), str(data.get("state", "?"))
-                self.dist_steps.labels(channel, state).inc()
-                if state == "failed":
-                    self.dist_failures.labels(channel).inc()
-            case EventKind.DISTRIBUTION_SETTLED:
-                self.dist_settled.labels(
-                    str(data.get("kind", "?")), str(data.get("state", "?"))
-                ).inc()
-            case EventKind.MAIL_SENT:
-                self.mail.labels(str(data.get("kind", "?")), "sent").inc()
-                if data.get("seconds_queued") is not None:
-                    self.mail_queued_seconds.observe(float(data["seconds_queued"]))
-            case EventKind.MAIL_FAILED:
-                outcome = "gave_up" if data.get("final") else "failed"
-                self.mail.labels(str(data.get("kind", "?")), outcome).inc()
-            case EventKind.TRIGGER_RECEIVED:
-                self.triggers.labels(
-                    str(data.get("source", "?")), str(data.get("state", "?"))
-                ).inc()
-            case EventKind.RELEASE_IMPORTED:
-                self.imported.labels(str(data.get("area", "?"))).inc()
-            case _:
-                pass
+        handler = self._HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, data, _TaskOf(task_type or "unknown", task_args or {}, task_created, at))
+
+    def _task_finished(self, data: dict[str, Any], task: _TaskOf) -> None:
+        outcome = str(data.get("state", "unknown"))
+        self.tasks.labels(task.type, outcome).inc()
+        if data.get("duration_ms") is None:
+            return
+        seconds = float(data["duration_ms"]) / 1000
+        self.task_seconds.labels(task.type, outcome).observe(seconds)
+        if task.type == "distribute":
+            channel = str(task.args.get("channel", "?"))
+            self.dist_seconds.labels(channel, outcome).observe(seconds)
+
+    def _task_retry(self, _data: dict[str, Any], task: _TaskOf) -> None:
+        self.task_retries.labels(task.type).inc()
+
+    def _task_started(self, data: dict[str, Any], task: _TaskOf) -> None:
+        if data.get("attempt") == 1 and task.created is not None:
+            waited = max(0.0, (task.at - task.created).total_seconds())
+            self.queue_wait.labels(task.type).observe(waited)
+
+    def _vote_started(self, _data: dict[str, Any], _task: _TaskOf) -> None:
+        self.votes_started.inc()
+
+    def _vote_decided(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        self.votes_decided.labels(str(data.get("outcome", "unknown"))).inc()
+
+    def _ballot(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        binding = str(bool(data.get("binding"))).lower()
+        self.ballots.labels(binding, str(data.get("source", "?"))).inc()
+
+    def _dist_step(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        channel, state = str(data.get("channel", "?")), str(data.get("state", "?"))
+        self.dist_steps.labels(channel, state).inc()
+        if state == "failed":
+            self.dist_failures.labels(channel).inc()
+
+    def _dist_settled(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        self.dist_settled.labels(str(data.get("kind", "?")), str(data.get("state", "?"))).inc()
+
+    def _mail_sent(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        self.mail.labels(str(data.get("kind", "?")), "sent").inc()
+        if data.get("seconds_queued") is not None:
+            self.mail_queued_seconds.observe(float(data["seconds_queued"]))
+
+    def _mail_failed(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        outcome = "gave_up" if data.get("final") else "failed"
+        self.mail.labels(str(data.get("kind", "?")), outcome).inc()
+
+    def _trigger(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        self.triggers.labels(str(data.get("source", "?")), str(data.get("state", "?"))).inc()
+
+    def _imported(self, data: dict[str, Any], _task: _TaskOf) -> None:
+        self.imported.labels(str(data.get("area", "?"))).inc()
+
+    _HANDLERS: dict[str, Callable[[Metrics, dict[str, Any], _TaskOf], None]] = {
+        EventKind.TASK_FINISHED.value: _task_finished,
+        EventKind.TASK_RETRY.value: _task_retry,
+        EventKind.TASK_STARTED.value: _task_started,
+        EventKind.VOTE_STARTED.value: _vote_started,
+        EventKind.VOTE_DECIDED.value: _vote_decided,
+        EventKind.BALLOT_CAST.value: _ballot,
+        EventKind.DISTRIBUTION_STEP.value: _dist_step,
+        EventKind.DISTRIBUTION_SETTLED.value: _dist_settled,
+        EventKind.MAIL_SENT.value: _mail_sent,
+        EventKind.MAIL_FAILED.value: _mail_failed,
+        EventKind.TRIGGER_RECEIVED.value: _trigger,
+        EventKind.RELEASE_IMPORTED.value: _imported,
+    }
 
 
 def _route_of(request_scope: Scope, templates: Mapping[object, str]) -> str:
@@ -305,7 +353,7 @@ class RequestMetrics:
         started = time.perf_counter()
         status = 500
 
-        async def sending(message: dict[str, Any]) -> None:
+        async def sending(message: MutableMapping[str, Any]) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])

@@ -58,8 +58,15 @@ def _compose(session: Session, release: models.Release, name: str) -> list[NextS
     who, role = ([rm], f"the release manager ({rm})") if rm else _managers(session, release)
     revision = latest_revision(session, release)
     if revision is None:
-        return [NextStep(kind="upload", title="Upload the release's files", who=who, role=role,
-                         command=f"atr upload {name} FILES…")]  # fmt: skip
+        return [
+            NextStep(
+                kind="upload",
+                title="Upload the release's files",
+                who=who,
+                role=role,
+                command=f"atr upload {name} FILES…",
+            )
+        ]
     unsigned = unsigned_artifacts([f.path for f in revision.files])
     if unsigned:
         return [
@@ -76,9 +83,16 @@ def _compose(session: Session, release: models.Release, name: str) -> list[NextS
                 args={"revision": str(revision.number), "files": ",".join(unsigned)},
             )
         ]
-    return [NextStep(kind="start_checks", title="Ask for the checks",
-                     detail=f"Revision {revision.number} is complete.", who=who, role=role,
-                     command=f"atr release transition {name} checks")]  # fmt: skip
+    return [
+        NextStep(
+            kind="start_checks",
+            title="Ask for the checks",
+            detail=f"Revision {revision.number} is complete.",
+            who=who,
+            role=role,
+            command=f"atr release transition {name} checks",
+        )
+    ]
 
 
 def _checks(session: Session, release: models.Release, name: str) -> list[NextStep]:
@@ -86,35 +100,61 @@ def _checks(session: Session, release: models.Release, name: str) -> list[NextSt
     checks = load_revision_checks(session, revision) if revision is not None else None
     if checks is not None and checks.state == "done" and checks.blockers:
         who, role = _managers(session, release)
-        return [NextStep(kind="fix_checks", title=f"Fix {checks.blockers} blocker(s)",
-                         detail="Move back to compose, fix the files in a new revision.",
-                         who=who, role=role, command=f"atr checks {name}; atr release "
-                         f"transition {name} compose")]  # fmt: skip
+        return [
+            NextStep(
+                kind="fix_checks",
+                title=f"Fix {checks.blockers} blocker(s)",
+                detail="Move back to compose, fix the files in a new revision.",
+                who=who,
+                role=role,
+                command=f"atr checks {name}; atr release transition {name} compose",
+            )
+        ]
     done = len(checks.runs) - checks.unfinished if checks is not None else 0
     total = len(checks.runs) if checks is not None else 0
-    return [NextStep(kind="wait_checks", title="The checks are running",
-                     detail=f"{done} of {total} runs finished", waiting_for_person=False,
-                     command=f"atr checks {name}")]  # fmt: skip
+    return [
+        NextStep(
+            kind="wait_checks",
+            title="The checks are running",
+            detail=f"{done} of {total} runs finished",
+            waiting_for_person=False,
+            command=f"atr checks {name}",
+        )
+    ]
 
 
 def _vote(session: Session, release: models.Release, name: str) -> list[NextStep]:
     vote = session.scalars(
-        select(models.Vote).where(models.Vote.release_id == release.id)
-        .order_by(models.Vote.id.desc()).limit(1)
-    ).first()  # fmt: skip
+        select(models.Vote)
+        .where(models.Vote.release_id == release.id)
+        .order_by(models.Vote.id.desc())
+        .limit(1)
+    ).first()
     if vote is None or vote.state != "open":
         return []
     voted = {b.voter for b in vote.ballots if not b.superseded}
     pending = [n for n in _pmc(session, release) if n not in voted]
     steps = []
     if pending:
-        steps.append(NextStep(kind="cast_ballot", title="Review the candidate and vote",
-                              detail=f"{len(voted)} ballot(s) so far", who=pending,
-                              role="PMC members who have not voted",
-                              command=f"atr vote ballot {name} +1|0|-1"))  # fmt: skip
-    steps.append(NextStep(kind="wait_vote", title="The vote is open",
-                          detail=f"ends {vote.ends_at:%Y-%m-%d %H:%M} UTC at the earliest",
-                          waiting_for_person=False, command=f"atr vote status {name}"))  # fmt: skip
+        steps.append(
+            NextStep(
+                kind="cast_ballot",
+                title="Review the candidate and vote",
+                detail=f"{len(voted)} ballot(s) so far",
+                who=pending,
+                role="PMC members who have not voted",
+                command=f"atr vote ballot {name} +1|0|-1",
+            )
+        )
+    steps.append(
+        NextStep(
+            kind="wait_vote",
+            title="The vote is open",
+            detail=f"ends {vote.ends_at:%Y-%m-%d %H:%M} UTC at the earliest",
+            waiting_for_person=False,
+            command=f"atr vote status {name}",
+        )
+    )
     return steps
 
 
@@ -122,27 +162,71 @@ def _distribution(session: Session, release: models.Release, name: str) -> list[
     who, role = _managers(session, release)
     row = latest_distribution(session, release, "production")
     if row is None:
-        return [NextStep(kind="approve_plan", title="Sign and approve the distribution plan",
-                         who=who, role=role, command=f"atr distribute plan {name} > plan.txt; "
-                         f"gpg --clearsign plan.txt; atr distribute approve {name} plan.txt.asc")]  # fmt: skip
+        return [
+            NextStep(
+                kind="approve_plan",
+                title="Sign and approve the distribution plan",
+                who=who,
+                role=role,
+                command=f"atr distribute plan {name} > plan.txt; "
+                f"gpg --clearsign plan.txt; atr distribute approve {name} plan.txt.asc",
+            )
+        ]
     if row.state == "approved":
-        return [NextStep(kind="start_distribution", title="Start the distribution", who=who,
-                         role=role, command=f"atr distribute start {name} --watch")]  # fmt: skip
+        return [
+            NextStep(
+                kind="start_distribution",
+                title="Start the distribution",
+                who=who,
+                role=role,
+                command=f"atr distribute start {name} --watch",
+            )
+        ]
     steps: list[NextStep] = []
     failed = sorted({s.channel for s in row.steps if s.state == "failed"})
-    steps += [NextStep(kind="retry_channel", title=f"Channel {c} failed: fix it and retry",
-                       who=who, role=role, command=f"atr distribute retry {name} {c}",
-                       args={"channel": c}) for c in failed]  # fmt: skip
+    steps += [
+        NextStep(
+            kind="retry_channel",
+            title=f"Channel {c} failed: fix it and retry",
+            who=who,
+            role=role,
+            command=f"atr distribute retry {name} {c}",
+            args={"channel": c},
+        )
+        for c in failed
+    ]
     manual = [s for s in row.steps if s.kind == "manual" and s.state != "done"]
-    steps += [NextStep(kind="manual_step", title=s.path, detail="a manual step of the project",
-                       who=who, role=role, command=f"atr distribute done {name} {s.position}",
-                       args={"number": str(s.position)}) for s in manual]  # fmt: skip
+    steps += [
+        NextStep(
+            kind="manual_step",
+            title=s.path,
+            detail="a manual step of the project",
+            who=who,
+            role=role,
+            command=f"atr distribute done {name} {s.position}",
+            args={"number": str(s.position)},
+        )
+        for s in manual
+    ]
     if row.state == "running":
-        steps.append(NextStep(kind="wait_distribution", title="The files are being published",
-                              waiting_for_person=False, command=f"atr distribute status {name}"))  # fmt: skip
+        steps.append(
+            NextStep(
+                kind="wait_distribution",
+                title="The files are being published",
+                waiting_for_person=False,
+                command=f"atr distribute status {name}",
+            )
+        )
     if row.state == "verified" and not manual and row.announced_at is None:
-        steps.append(NextStep(kind="announce", title="Send the announcement", who=who,
-                              role=role, command=f"atr release announce {name}"))  # fmt: skip
+        steps.append(
+            NextStep(
+                kind="announce",
+                title="Send the announcement",
+                who=who,
+                role=role,
+                command=f"atr release announce {name}",
+            )
+        )
     return steps
 
 
@@ -159,18 +243,31 @@ def release_next(session: Session, project: str, version: str) -> ReleaseNext:
             steps = _checks(session, release, name)
         case Phase.CANDIDATE | Phase.STAGED:
             who, role = _managers(session, release)
-            steps = [NextStep(kind="start_vote", title="Start the vote", who=who, role=role,
-                              command=f"atr vote start {name}")]  # fmt: skip
+            steps = [
+                NextStep(
+                    kind="start_vote",
+                    title="Start the vote",
+                    who=who,
+                    role=role,
+                    command=f"atr vote start {name}",
+                )
+            ]
         case Phase.VOTE:
             steps = _vote(session, release, name)
         case Phase.PASSED | Phase.DISTRIBUTE:
             steps = _distribution(session, release, name)
         case Phase.FAILED:
             who, role = _managers(session, release)
-            steps = [NextStep(kind="fix_failure", title="Start a new round",
-                              detail="Move it back to compose and upload fixed files.",
-                              who=who, role=role,
-                              command=f"atr release transition {name} compose")]  # fmt: skip
+            steps = [
+                NextStep(
+                    kind="fix_failure",
+                    title="Start a new round",
+                    detail="Move it back to compose and upload fixed files.",
+                    who=who,
+                    role=role,
+                    command=f"atr release transition {name} compose",
+                )
+            ]
         case Phase.ANNOUNCED | Phase.ARCHIVED:
             steps = []
     return ReleaseNext(

@@ -51,11 +51,29 @@ LEEWAY_SECONDS = 30
 _REFETCH_SECONDS = 10.0
 """An unknown key id makes the keys be fetched again, at most this often per issuer."""
 _KEPT_CLAIMS = (
-    "iss", "aud", "sub", "jti", "repository", "repository_id", "repository_owner", "ref",
-    "ref_type", "sha", "workflow", "workflow_ref", "workflow_sha", "job_workflow_ref",
-    "job_workflow_sha", "run_id", "run_number", "run_attempt", "runner_environment",
-    "environment", "event_name", "actor",
-)  # fmt: skip
+    "iss",
+    "aud",
+    "sub",
+    "jti",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "ref",
+    "ref_type",
+    "sha",
+    "workflow",
+    "workflow_ref",
+    "workflow_sha",
+    "job_workflow_ref",
+    "job_workflow_sha",
+    "run_id",
+    "run_number",
+    "run_attempt",
+    "runner_environment",
+    "environment",
+    "event_name",
+    "actor",
+)
 
 
 class OidcRefused(AtrError):
@@ -265,10 +283,15 @@ def exchange(session: Session, settings: Settings, token: str) -> OidcToken:
             project=project.key,
             version=None,
             detail=f"{claims['repository']} {claims['ref']} via rule {rule.id}",
-            data={"run_url": url, "repository": claims["repository"], "ref": claims["ref"],
-                  "sha": claims.get("sha"), "rule": rule.id},
+            data={
+                "run_url": url,
+                "repository": claims["repository"],
+                "ref": claims["ref"],
+                "sha": claims.get("sha"),
+                "rule": rule.id,
+            },
             actor=user.name,
-        )  # fmt: skip
+        )
     except DeliveryRecorded as exc:
         raise Unauthenticated(
             "this OIDC token was exchanged before; each token buys one upload token",

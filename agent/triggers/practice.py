@@ -28,8 +28,10 @@ from shared.protocol.triggers import PracticeChannel, PracticeManager, ReleasePr
 __all__ = ["release_practice", "render_practice"]
 
 _IN_PROGRESS = frozenset(p.value for p in Phase) - {
-    Phase.ANNOUNCED.value, Phase.ARCHIVED.value, Phase.FAILED.value,
-}  # fmt: skip
+    Phase.ANNOUNCED.value,
+    Phase.ARCHIVED.value,
+    Phase.FAILED.value,
+}
 
 
 def _managers(session: Session, project: models.Project) -> list[PracticeManager]:
@@ -83,8 +85,8 @@ def release_practice(session: Session, key: str) -> ReleasePractice:
         )
     if trigger.webhook_secret_set:
         triggers.append(
-            f"a pushed tag matching '{trigger.tag_pattern}' in {trigger.git_url or 'the repository'}"
-            " (webhook): the agent builds the source archive"
+            f"a pushed tag matching '{trigger.tag_pattern}' in "
+            f"{trigger.git_url or 'the repository'} (webhook): the agent builds the source archive"
         )
     if trigger.watch_dist:
         triggers.append(f"a release.toml committed to dist/dev/{key}/")

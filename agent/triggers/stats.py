@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from statistics import median
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,6 +48,45 @@ def _median(values: list[float | None]) -> float | None:
     return round(median(present), 2) if present else None
 
 
+def _mark(mark: dict[str, datetime], kind: EventKind, at: datetime, data: dict[str, Any]) -> None:
+    if kind is EventKind.REVISION_CREATED:
+        mark.setdefault("first_upload", at)
+    elif kind is EventKind.VOTE_STARTED:
+        mark.setdefault("vote_started", at)
+    elif kind is EventKind.VOTE_DECIDED:
+        mark["vote_decided"] = at
+    elif kind is EventKind.PHASE_CHANGED and data.get("to") == Phase.PASSED.value:
+        mark["passed"] = at
+    elif kind is EventKind.RELEASE_ANNOUNCED:
+        mark.setdefault("announced", at)
+
+
+def _read_events(
+    session: Session, key: str, versions: set[str]
+) -> tuple[dict[str, dict[str, datetime]], Counter[str], Counter[str], int]:
+    """Each release's moments, check failures (by check, by release), events read."""
+    marks: dict[str, dict[str, datetime]] = {v: {} for v in versions}
+    failures: Counter[str] = Counter()
+    per_release: Counter[str] = Counter()
+    read = 0
+    rows = session.execute(
+        select(models.Event.kind, models.Event.version, models.Event.at, models.Event.data)
+        .where(models.Event.project == key, models.Event.kind.in_([k.value for k in _KINDS]))
+        .order_by(models.Event.id)
+    )
+    for kind, version, at, data in rows:
+        read += 1
+        if version not in marks:
+            continue
+        if kind == EventKind.CHECK_FINISHED.value:
+            if data.get("worst") == "blocker" or data.get("state") == "error":
+                failures[str(data.get("check"))] += 1
+                per_release[version] += 1
+            continue
+        _mark(marks[version], EventKind(kind), at, data)
+    return marks, failures, per_release, read
+
+
 def release_stats(session: Session, key: str) -> ReleaseStats:
     project = project_row(session, key)
     releases = {
@@ -63,38 +103,7 @@ def release_stats(session: Session, key: str) -> ReleaseStats:
             .where(models.Release.project_id == project.id)
         )
     }
-    marks: dict[str, dict[str, datetime]] = {v: {} for v in releases}
-    failures: Counter[str] = Counter()
-    per_release_failures: Counter[str] = Counter()
-    read = 0
-    rows = session.execute(
-        select(models.Event.kind, models.Event.version, models.Event.at, models.Event.data)
-        .where(models.Event.project == key, models.Event.kind.in_([k.value for k in _KINDS]))
-        .order_by(models.Event.id)
-    )
-    for kind, version, at, data in rows:
-        read += 1
-        if version not in marks:
-            continue
-        mark = marks[version]
-        match EventKind(kind):
-            case EventKind.REVISION_CREATED:
-                mark.setdefault("first_upload", at)
-            case EventKind.VOTE_STARTED:
-                mark.setdefault("vote_started", at)
-            case EventKind.VOTE_DECIDED:
-                mark["vote_decided"] = at
-            case EventKind.PHASE_CHANGED:
-                if data.get("to") == Phase.PASSED.value:
-                    mark["passed"] = at
-            case EventKind.RELEASE_ANNOUNCED:
-                mark.setdefault("announced", at)
-            case EventKind.CHECK_FINISHED:
-                if data.get("worst") == "blocker" or data.get("state") == "error":
-                    failures[str(data.get("check"))] += 1
-                    per_release_failures[version] += 1
-            case _:
-                pass
+    marks, failures, per_release_failures, read = _read_events(session, key, set(releases))
     out: list[ReleaseStat] = []
     per_year: Counter[str] = Counter()
     for version, release in releases.items():

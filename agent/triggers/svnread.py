@@ -158,8 +158,9 @@ class SvnReader:
     def export(self, url: str, dest: Path) -> None:
         """Export the folder ``url`` (its files, not recursively) into ``dest``."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        self.run("export", "--force", "--depth", "files", "-q", url, str(dest),
-                 what=f"export {url}")  # fmt: skip
+        self.run(
+            "export", "--force", "--depth", "files", "-q", url, str(dest), what=f"export {url}"
+        )
 
 
 @contextmanager

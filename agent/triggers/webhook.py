@@ -75,6 +75,48 @@ def _ignored(delivery: str, detail: str, key: str) -> TriggerAccepted:
     )
 
 
+def _release_push(
+    session: Session, key: str, event: str, body: bytes
+) -> str | tuple[str, dict[str, Any]]:
+    """Why the delivery starts nothing (a sentence), or the version and facts of a pushed
+    release tag."""
+    if event == "ping":
+        return "pong: the webhook reaches the agent"
+    if event != "push":
+        return f"'{event}' events start nothing"
+    try:
+        payload: dict[str, Any] = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"the push payload is not JSON: {exc.msg}") from exc
+    ref = str(payload.get("ref", ""))
+    if not ref.startswith("refs/tags/"):
+        return f"{ref or 'the push'} is not a tag"
+    tag = ref[len("refs/tags/") :]
+    if payload.get("deleted"):
+        return f"tag {tag} was deleted"
+    trigger = read_settings(session, key)
+    found = tag_version(trigger.tag_pattern, tag)
+    if found is None:
+        return f"tag {tag} is not a release tag ({trigger.tag_pattern})"
+    version, rc = found
+    repository = payload.get("repository") or {}
+    git_url = trigger.git_url or str(repository.get("clone_url") or "")
+    if not git_url:
+        raise ValidationError(
+            f"project '{key}' has no git_url and the push names no clone_url",
+            hint="set git_url in the trigger settings",
+        )
+    pusher = payload.get("pusher") or {}
+    return version, {
+        "repository": str(repository.get("full_name") or repository.get("name") or ""),
+        "tag": tag,
+        "sha": str(payload.get("after", "")),
+        "rc": rc,
+        "git_url": git_url,
+        "pusher": str(pusher.get("name") or pusher.get("email") or ""),
+    }
+
+
 def handle_delivery(
     session: Session, settings: Settings, key: str, headers: Mapping[str, str], body: bytes
 ) -> tuple[int, TriggerAccepted]:
@@ -83,45 +125,12 @@ def handle_delivery(
     _verify(webhook_secret(session, settings, key), key, headers, body)
     event = headers.get("x-github-event", "")
     delivery = headers.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
-    if event == "ping":
-        return 200, _ignored(delivery, "pong: the webhook reaches the agent", key)
-    if event != "push":
-        return 200, _ignored(delivery, f"'{event}' events start nothing", key)
-    try:
-        payload: dict[str, Any] = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"the push payload is not JSON: {exc.msg}") from exc
-    ref = str(payload.get("ref", ""))
-    after = str(payload.get("after", ""))
-    if not ref.startswith("refs/tags/"):
-        return 200, _ignored(delivery, f"{ref or 'the push'} is not a tag", key)
-    tag = ref[len("refs/tags/") :]
-    if payload.get("deleted"):
-        return 200, _ignored(delivery, f"tag {tag} was deleted", key)
-    trigger = read_settings(session, key)
-    found = tag_version(trigger.tag_pattern, tag)
-    if found is None:
-        return 200, _ignored(
-            delivery, f"tag {tag} is not a release tag ({trigger.tag_pattern})", key
-        )
-    version, rc = found
-    repository = payload.get("repository") or {}
-    repo_name = str(repository.get("full_name") or repository.get("name") or "")
-    git_url = trigger.git_url or str(repository.get("clone_url") or "")
-    if not git_url:
-        raise ValidationError(
-            f"project '{key}' has no git_url and the push names no clone_url",
-            hint="set git_url in the trigger settings",
-        )
-    pusher = payload.get("pusher") or {}
-    data = {
-        "repository": repo_name,
-        "tag": tag,
-        "sha": after,
-        "rc": rc,
-        "git_url": git_url,
-        "pusher": str(pusher.get("name") or pusher.get("email") or ""),
-    }
+    push = _release_push(session, key, event, body)
+    if isinstance(push, str):
+        return 200, _ignored(delivery, push, key)
+    version, data = push
+    tag, after, ref = data["tag"], data["sha"], f"refs/tags/{data['tag']}"
+    repo_name = data["repository"]
     try:
         row = record_delivery(
             session,

@@ -32,23 +32,34 @@ def _env(name: str, *, required: bool = True) -> str:
     return value
 
 
-def _call(method: str, url: str, *, token: str | None = None, body: Any = None,
-          data: Any = None, headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+def _call(
+    method: str,
+    url: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    data: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     head = {"User-Agent": "atr-publish-action", **(headers or {})}
     if token:
         head["Authorization"] = f"Bearer {token}"
     if body is not None:
         data = json.dumps(body).encode()
         head["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=data, method=method, headers=head)
+    if urllib.parse.urlsplit(url).scheme not in ("https", "http"):
+        raise Failed(f"{url} is not an http(s) address")
+    request = urllib.request.Request(url, data=data, method=method, headers=head)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=600) as answer:
+        with urllib.request.urlopen(request, timeout=600) as answer:  # noqa: S310 - checked above
             raw = answer.read()
     except urllib.error.HTTPError as exc:
         text = exc.read().decode("utf-8", "replace")
         try:
             detail = json.loads(text)
-            text = detail.get("message", text) + (f" ({detail['hint']})" if detail.get("hint") else "")
+            text = detail.get("message", text) + (
+                f" ({detail['hint']})" if detail.get("hint") else ""
+            )
         except (ValueError, AttributeError):
             pass
         raise Failed(f"{method} {url}: {exc.code}: {text}") from exc
@@ -61,8 +72,11 @@ def oidc_token(audience: str) -> str:
     url = _env("ACTIONS_ID_TOKEN_REQUEST_URL")
     request_token = _env("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
     sep = "&" if "?" in url else "?"
-    answer = _call("GET", f"{url}{sep}audience={urllib.parse.quote(audience)}",
-                   headers={"Authorization": f"bearer {request_token}"})  # fmt: skip
+    answer = _call(
+        "GET",
+        f"{url}{sep}audience={urllib.parse.quote(audience)}",
+        headers={"Authorization": f"bearer {request_token}"},
+    )
     return str(answer["value"])
 
 
@@ -74,8 +88,8 @@ def default_version() -> str:
 
 def files_of(patterns: str) -> list[Path]:
     found: list[Path] = []
-    for line in patterns.splitlines():
-        line = line.strip()
+    for raw in patterns.splitlines():
+        line = raw.strip()
         if not line:
             continue
         matches = sorted(glob.glob(line))
@@ -99,24 +113,44 @@ def main() -> int:
         print(f"upload token for {granted['project']} until {granted['expires_at']}")
         releases = _call("GET", f"{agent}/projects/{project}/releases", token=token)
         if not any(r["version"] == version for r in releases):
-            _call("POST", f"{agent}/projects/{project}/releases", token=token,
-                  body={"version": version})  # fmt: skip
+            _call(
+                "POST",
+                f"{agent}/projects/{project}/releases",
+                token=token,
+                body={"version": version},
+            )
             print(f"created release {project} {version}")
         manifest = {}
         for path in files:
             with path.open("rb") as data:
-                blob = _call("POST", f"{agent}/uploads", token=token, data=data, headers={
-                    "Content-Type": "application/octet-stream", "X-Atr-Filename": path.name,
-                    "Content-Length": str(path.stat().st_size)})  # fmt: skip
+                blob = _call(
+                    "POST",
+                    f"{agent}/uploads",
+                    token=token,
+                    data=data,
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "X-Atr-Filename": path.name,
+                        "Content-Length": str(path.stat().st_size),
+                    },
+                )
             manifest[path.name] = blob["sha256"]
             print(f"uploaded {path.name} ({blob['size']} bytes, SHA-512 {blob['sha512'][:16]}…)")
-        run = f"{os.environ.get('GITHUB_SERVER_URL', '')}/{os.environ.get('GITHUB_REPOSITORY', '')}" \
-              f"/actions/runs/{os.environ.get('GITHUB_RUN_ID', '')}"  # fmt: skip
+        run = (
+            f"{os.environ.get('GITHUB_SERVER_URL', '')}/{os.environ.get('GITHUB_REPOSITORY', '')}"
+            f"/actions/runs/{os.environ.get('GITHUB_RUN_ID', '')}"
+        )
         message = _env("INPUT_MESSAGE", required=False) or f"built by {run}"
-        revision = _call("POST", f"{agent}/projects/{project}/releases/{version}/revisions",
-                         token=token, body={"files": manifest, "message": message})  # fmt: skip
-        print(f"revision {revision['number']} of {project} {version}: the release manager is "
-              "asked to sign it")  # fmt: skip
+        revision = _call(
+            "POST",
+            f"{agent}/projects/{project}/releases/{version}/revisions",
+            token=token,
+            body={"files": manifest, "message": message},
+        )
+        print(
+            f"revision {revision['number']} of {project} {version}: the release manager is "
+            "asked to sign it"
+        )
         output = os.environ.get("GITHUB_OUTPUT")
         if output:
             with open(output, "a", encoding="utf-8") as fh:

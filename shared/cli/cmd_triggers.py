@@ -74,10 +74,12 @@ def waiting(state: CliState, *, as_json: bool) -> None:
         return
     table(
         ("project", "version", "phase", "step", "since", "command"),
-        ((w.project, w.version, w.phase, w.step.title, when(w.since), w.step.command)
-         for w in found),
+        (
+            (w.project, w.version, w.phase, w.step.title, when(w.since), w.step.command)
+            for w in found
+        ),
         empty="nothing waits for you",
-    )  # fmt: skip
+    )
 
 
 @click.group()
@@ -88,10 +90,12 @@ def triggers() -> None:
 def _rules(found: list[TrustedPublisher]) -> None:
     table(
         ("id", "repository", "workflow", "refs", "environment", "issuer"),
-        ((r.id, r.repository, r.workflow, " ".join(r.refs), r.environment or "-", r.issuer)
-         for r in found),
+        (
+            (r.id, r.repository, r.workflow, " ".join(r.refs), r.environment or "-", r.issuer)
+            for r in found
+        ),
         empty="no trusted publisher",
-    )  # fmt: skip
+    )
 
 
 @triggers.command("publishers")
@@ -114,19 +118,33 @@ def publishers(state: CliState, *, project: str, as_json: bool) -> None:
 @triggers.command("publisher-add")
 @click.argument("project", type=PROJECT)
 @click.option("--repository", required=True, help="owner/name on GitHub")
-@click.option("--workflow", required=True, help="the file under .github/workflows/, e.g. release.yml")
+@click.option(
+    "--workflow", required=True, help="the file under .github/workflows/, e.g. release.yml"
+)
 @click.option("--ref", "refs", multiple=True, help="allowed refs (fnmatch); default refs/tags/*")
 @click.option("--environment", help="the deployment environment the job must run in")
 @click.option("--issuer", default=GITHUB_ISSUER, show_default=True)
 @json_option
 @pass_state
 def publisher_add(
-    state: CliState, *, project: str, repository: str, workflow: str, refs: tuple[str, ...],
-    environment: str | None, issuer: str, as_json: bool,
-) -> None:  # fmt: skip
+    state: CliState,
+    *,
+    project: str,
+    repository: str,
+    workflow: str,
+    refs: tuple[str, ...],
+    environment: str | None,
+    issuer: str,
+    as_json: bool,
+) -> None:
     """PMC: trust a workflow to publish candidates with its OIDC token (no stored secret)."""
-    rule = TrustedPublisherCreate(issuer=issuer, repository=repository, workflow=workflow,
-                                  refs=list(refs) or ["refs/tags/*"], environment=environment)  # fmt: skip
+    rule = TrustedPublisherCreate(
+        issuer=issuer,
+        repository=repository,
+        workflow=workflow,
+        refs=list(refs) or ["refs/tags/*"],
+        environment=environment,
+    )
 
     async def work(client: AgentClient) -> TrustedPublisher:
         return await client.add_trusted_publisher(project, rule)
@@ -161,21 +179,42 @@ def _show_settings(found: TriggerSettings) -> None:
 @click.argument("project", type=PROJECT)
 @click.option("--git-url", help="the repository a pushed tag is fetched from")
 @click.option("--tag-pattern", help="release tags, with {version} and optionally {rc}")
-@click.option("--archive-name", help="the source archive's name, e.g. apache-{project}-{version}-src")
+@click.option(
+    "--archive-name", help="the source archive's name, e.g. apache-{project}-{version}-src"
+)
 @click.option("--release-manager", help="who is asked to sign what a trigger builds")
 @click.option("--watch-dist/--no-watch-dist", default=None, help="act on release.toml commits")
-@click.option("--webhook-secret-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="a file holding the webhook's HMAC secret (stored encrypted)")  # fmt: skip
+@click.option(
+    "--webhook-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="a file holding the webhook's HMAC secret (stored encrypted)",
+)
 @json_option
 @pass_state
 def settings(
-    state: CliState, *, project: str, git_url: str | None, tag_pattern: str | None,
-    archive_name: str | None, release_manager: str | None, watch_dist: bool | None,
-    webhook_secret_file: Path | None, as_json: bool,
-) -> None:  # fmt: skip
+    state: CliState,
+    *,
+    project: str,
+    git_url: str | None,
+    tag_pattern: str | None,
+    archive_name: str | None,
+    release_manager: str | None,
+    watch_dist: bool | None,
+    webhook_secret_file: Path | None,
+    as_json: bool,
+) -> None:
     """Show the trigger settings; with options (PMC), change them."""
-    changing = any(v is not None for v in (git_url, tag_pattern, archive_name, release_manager,
-                                           watch_dist, webhook_secret_file))  # fmt: skip
+    changing = any(
+        v is not None
+        for v in (
+            git_url,
+            tag_pattern,
+            archive_name,
+            release_manager,
+            watch_dist,
+            webhook_secret_file,
+        )
+    )
     secret = None
     if webhook_secret_file is not None:
         try:
@@ -191,7 +230,9 @@ def settings(
             git_url=git_url if git_url is not None else current.git_url,
             tag_pattern=tag_pattern or current.tag_pattern,
             archive_name=archive_name or current.archive_name,
-            release_manager=release_manager if release_manager is not None else current.release_manager,
+            release_manager=release_manager
+            if release_manager is not None
+            else current.release_manager,
             watch_dist=current.watch_dist if watch_dist is None else watch_dist,
             webhook_secret=secret,
         )
@@ -216,7 +257,9 @@ def import_dist(
     """Admin: record every past release of a dist folder (a task: follow it with atr watch)."""
 
     async def work(client: AgentClient) -> Task:
-        return await client.import_dist(project, ImportDist(release_url=release_url, dev_url=dev_url))
+        return await client.import_dist(
+            project, ImportDist(release_url=release_url, dev_url=dev_url)
+        )
 
     task = state.run(work)
     if as_json:
@@ -239,12 +282,19 @@ def practice(state: CliState, *, project: str, as_json: bool) -> None:
     if as_json:
         echo_json(found)
         return
-    click.echo(f"{found.name} ({found.committee}): {found.releases} releases, {found.imported} imported")
+    click.echo(
+        f"{found.name} ({found.committee}): {found.releases} releases, {found.imported} imported"
+    )
     for number, step in enumerate(found.steps, 1):
         click.echo(f"  {number}. {step}")
-    click.echo(f"vote: {found.vote_list}, at least {found.vote_min_hours} h; binding: {found.binding_voters}")
+    click.echo(
+        f"vote: {found.vote_list}, at least {found.vote_min_hours} h; "
+        f"binding: {found.binding_voters}"
+    )
     for manager in found.release_managers:
-        click.echo(f"release manager {manager.name}: {manager.releases} (latest {manager.last_version})")
+        click.echo(
+            f"release manager {manager.name}: {manager.releases} (latest {manager.last_version})"
+        )
     for release in found.in_progress:
         show_next(release)
 
@@ -269,8 +319,19 @@ def stats(state: CliState, *, project: str, as_json: bool) -> None:
 
     table(
         ("version", "phase", "upload→vote h", "vote h", "passed→announced h", "check failures"),
-        ((s.version, s.phase, hours(s.upload_to_vote_hours), hours(s.vote_hours),
-          hours(s.passed_to_announced_hours), s.check_failures) for s in found.releases),
+        (
+            (
+                s.version,
+                s.phase,
+                hours(s.upload_to_vote_hours),
+                hours(s.vote_hours),
+                hours(s.passed_to_announced_hours),
+                s.check_failures,
+            )
+            for s in found.releases
+        ),
         empty="no releases",
-    )  # fmt: skip
-    click.echo("releases per year: " + (", ".join(f"{y}: {n}" for y, n in found.per_year.items()) or "-"))
+    )
+    click.echo(
+        "releases per year: " + (", ".join(f"{y}: {n}" for y, n in found.per_year.items()) or "-")
+    )

@@ -77,5 +77,7 @@ class TriggersMethods(RequestMethods):
 
     async def revision_build(self, project: str, version: str, number: int) -> dict[str, Any]:
         check_version(version)
-        path = f"{_project(project)}/releases/{quote(version, safe='')}/revisions/{int(number)}/build"
+        path = (
+            f"{_project(project)}/releases/{quote(version, safe='')}/revisions/{int(number)}/build"
+        )
         return dict((await self._send("GET", path)).json())

@@ -55,8 +55,11 @@ def _print_md(name: str, data: bytes) -> str:
     digest = hashlib.sha512(data).hexdigest().upper()
     groups = [digest[i : i + 8] for i in range(0, 128, 8)]
     lead = f"{name}: "
-    lines = [lead + " ".join(groups[:6]), " " * len(lead) + " ".join(groups[6:12]),
-             " " * len(lead) + " ".join(groups[12:])]  # fmt: skip
+    lines = [
+        lead + " ".join(groups[:6]),
+        " " * len(lead) + " ".join(groups[6:12]),
+        " " * len(lead) + " ".join(groups[12:]),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -80,8 +83,17 @@ class _Writer:
             actions += ["put", str(local), f"{self.url}/{path}"]
         _svn("svnmucc", "--non-interactive", "--username", "bob", "-m", "release", *actions)
         self.revision += 1
-        _svn("svn", "propset", "--non-interactive", "-r", str(self.revision), "--revprop",
-             "svn:date", f"{year}-03-{1 + self.revision % 27:02d}T10:00:00.000000Z", self.url)  # fmt: skip
+        _svn(
+            "svn",
+            "propset",
+            "--non-interactive",
+            "-r",
+            str(self.revision),
+            "--revprop",
+            "svn:date",
+            f"{year}-03-{1 + self.revision % 27:02d}T10:00:00.000000Z",
+            self.url,
+        )
 
 
 def _release(version: str, *, signer: KeyPair, layout: str, tamper: str = "") -> dict[str, bytes]:
@@ -94,9 +106,9 @@ def _release(version: str, *, signer: KeyPair, layout: str, tamper: str = "") ->
         data = files[artifact]
     match layout:
         case "md5":
-            files[f"{artifact}.md5"] = hashlib.md5(data).hexdigest().encode()  # noqa: S324
+            files[f"{artifact}.md5"] = hashlib.md5(data).hexdigest().encode()
         case "sha1":
-            files[f"{artifact}.sha1"] = f"{hashlib.sha1(data).hexdigest()}  {artifact}\n".encode()  # noqa: S324
+            files[f"{artifact}.sha1"] = f"{hashlib.sha1(data).hexdigest()}  {artifact}\n".encode()
         case "print-md":
             files[f"{artifact}.sha512"] = _print_md(artifact, data).encode()
         case _:
@@ -116,13 +128,32 @@ def make_tree(root: Path) -> Tree:
     work = root / "work"
     work.mkdir()
     bob, alice, mallory = user_key("bob"), user_key("alice"), user_key("mallory")
-    _svn("svnmucc", "--non-interactive", "-m", "layout", "mkdir", f"{url}/release",
-         "mkdir", f"{url}/dev", "mkdir", f"{url}/release/{PROJECT}", "mkdir", f"{url}/dev/{PROJECT}")  # fmt: skip
+    _svn(
+        "svnmucc",
+        "--non-interactive",
+        "-m",
+        "layout",
+        "mkdir",
+        f"{url}/release",
+        "mkdir",
+        f"{url}/dev",
+        "mkdir",
+        f"{url}/release/{PROJECT}",
+        "mkdir",
+        f"{url}/dev/{PROJECT}",
+    )
     writer = _Writer(url, work)
     base = f"release/{PROJECT}"
     keys = (bob.public_armor + "\n" + alice.public_armor).encode()
-    writer.commit({f"{base}/KEYS": keys, f"{base}/README.html": b"<p>hi</p>",
-                   f"{base}/HEADER.html": b"<h1>acme</h1>"}, year=2016, folders=[])  # fmt: skip
+    writer.commit(
+        {
+            f"{base}/KEYS": keys,
+            f"{base}/README.html": b"<p>hi</p>",
+            f"{base}/HEADER.html": b"<h1>acme</h1>",
+        },
+        year=2016,
+        folders=[],
+    )
     expected: dict[str, dict[str, str]] = {}
     for n in range(10):  # line 1, flat
         version = f"1.{n}.0"
@@ -135,8 +166,11 @@ def make_tree(root: Path) -> Tree:
         version = f"2.{n}.0"
         layout = "print-md" if n % 2 else "sha512"
         files = _release(version, signer=bob, layout=layout)
-        writer.commit({f"{base}/{version}/{k}": v for k, v in files.items()},
-                      year=2019 + n // 4, folders=[f"{base}/{version}"])  # fmt: skip
+        writer.commit(
+            {f"{base}/{version}/{k}": v for k, v in files.items()},
+            year=2019 + n // 4,
+            folders=[f"{base}/{version}"],
+        )
         expected[version] = {"signature": "good", "checksum": "sha512"}
     folders = [f"{base}/3.x"]
     for n in range(8):  # line 3, inside a line folder
@@ -149,8 +183,11 @@ def make_tree(root: Path) -> Tree:
         if n == 6:
             tamper, checksum = "checksum", "mismatch"
         files = _release(version, signer=signer, layout="sha512", tamper=tamper)
-        writer.commit({f"{base}/3.x/{version}/{k}": v for k, v in files.items()},
-                      year=2022 + n // 3, folders=[*folders, f"{base}/3.x/{version}"])  # fmt: skip
+        writer.commit(
+            {f"{base}/3.x/{version}/{k}": v for k, v in files.items()},
+            year=2022 + n // 3,
+            folders=[*folders, f"{base}/3.x/{version}"],
+        )
         folders = []
         expected[version] = {"signature": signature, "checksum": checksum}
     dev = f"dev/{PROJECT}"
@@ -164,8 +201,12 @@ def make_tree(root: Path) -> Tree:
 def add_release(tree: Tree, root: Path, version: str) -> None:
     """One more release of line 3 (a new commit)."""
     writer = _Writer(tree.url, root)
-    info = subprocess.run(["svn", "info", "--show-item", "revision", tree.url],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    info = subprocess.run(
+        ["svn", "info", "--show-item", "revision", tree.url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     writer.revision = int(info.stdout.strip())
     files = _release(version, signer=user_key("bob"), layout="sha512")
     folder = f"release/{PROJECT}/3.x/{version}"

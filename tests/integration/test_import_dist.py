@@ -28,7 +28,10 @@ def test_import_thirty_releases_twice(agent_factory, tmp_path):
     assert report["keys_imported"] == 2
     for version, want in tree.expected.items():
         (artifact,) = added[version]["files"]
-        assert (artifact["signature"], artifact["checksum"]) == (want["signature"], want["checksum"]), version
+        assert (artifact["signature"], artifact["checksum"]) == (
+            want["signature"],
+            want["checksum"],
+        ), version
         assert added[version]["phase"] == "announced"
     assert added["1.0.0"]["files"][0]["signer"] == "alice"
     assert added["2.3.0"]["files"][0]["signer"] == "bob"
@@ -42,7 +45,9 @@ def test_import_thirty_releases_twice(agent_factory, tmp_path):
         for version in tree.expected:
             assert f"Acme Library {version}" in page, version
         assert "3.8.0" not in page
-        one = c.get(f"{agent.url}/projects/{PROJECT}/downloads/2.5.0/apache-acme-lib-2.5.0-src.tar.gz")
+        one = c.get(
+            f"{agent.url}/projects/{PROJECT}/downloads/2.5.0/apache-acme-lib-2.5.0-src.tar.gz"
+        )
         assert one.status_code == 200 and one.content[:2] == b"\x1f\x8b"
     with client(agent, agent.committer_token) as c:
         stats = c.get(f"/projects/{PROJECT}/stats").json()
@@ -56,7 +61,10 @@ def test_import_thirty_releases_twice(agent_factory, tmp_path):
     # the second run adds only what is new (one release committed since), via the admin API
     add_release(tree, tmp_path / "tree" / "work", "3.9.0")
     with client(agent, agent.admin_token) as c:
-        r = c.post(f"/projects/{PROJECT}/import-dist", json={"release_url": release_url, "dev_url": dev_url})
+        r = c.post(
+            f"/projects/{PROJECT}/import-dist",
+            json={"release_url": release_url, "dev_url": dev_url},
+        )
         assert r.status_code == 202, r.text
         task_id = r.json()["id"]
         deadline = time.monotonic() + 120

@@ -26,9 +26,10 @@ def scrape(agent) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def total(values, name: str, **labels: str) -> float:
     return sum(
-        v for (n, ls), v in values.items()
+        v
+        for (n, ls), v in values.items()
         if n == name and all(dict(ls).get(k) == want for k, want in labels.items())
-    )  # fmt: skip
+    )
 
 
 def test_metrics_move_as_work_happens(agent_factory, tmp_path):
@@ -43,7 +44,9 @@ def test_metrics_move_as_work_happens(agent_factory, tmp_path):
     deadline = time.monotonic() + 120
     while True:
         after = scrape(agent)
-        queued = total(after, "atr_queue_tasks", state="queued") + total(after, "atr_queue_tasks", state="running")
+        queued = total(after, "atr_queue_tasks", state="queued") + total(
+            after, "atr_queue_tasks", state="running"
+        )
         if total(after, "atr_tasks_finished_total", type="check") > 0 and queued == 0:
             break
         assert time.monotonic() < deadline, "the checks did not finish"
@@ -54,18 +57,26 @@ def test_metrics_move_as_work_happens(agent_factory, tmp_path):
     assert total(after, "atr_queue_wait_seconds_count", type="check") >= checks
     assert total(after, "atr_events_total", kind="revision.created") == 1
     assert total(after, "atr_events_total", kind="check.finished") >= checks
-    assert total(after, "atr_http_requests_total", route="/api/v1/uploads", method="POST", status="201") == len(files)
-    assert total(after, "atr_http_request_duration_seconds_count", route="/api/v1/uploads") == len(files)
+    assert total(
+        after, "atr_http_requests_total", route="/api/v1/uploads", method="POST", status="201"
+    ) == len(files)
+    assert total(after, "atr_http_request_duration_seconds_count", route="/api/v1/uploads") == len(
+        files
+    )
     # the numbers only grow, and the requests of the scrapes themselves are counted too
     later = scrape(agent)
-    assert total(later, "atr_http_requests_total", route="/metrics") > total(after, "atr_http_requests_total", route="/metrics")
+    assert total(later, "atr_http_requests_total", route="/metrics") > total(
+        after, "atr_http_requests_total", route="/metrics"
+    )
     assert total(later, "atr_events_total") >= total(after, "atr_events_total")
 
 
 def test_metrics_can_need_an_admin(agent_factory):
     agent = agent_factory(workers=0, config={"metrics_public": False})
     assert httpx.get(f"{agent.url}/metrics").status_code == 401
-    r = httpx.get(f"{agent.url}/metrics", headers={"Authorization": f"Bearer {agent.committer_token}"})
+    r = httpx.get(
+        f"{agent.url}/metrics", headers={"Authorization": f"Bearer {agent.committer_token}"}
+    )
     assert r.status_code == 403
     r = httpx.get(f"{agent.url}/metrics", headers={"Authorization": f"Bearer {agent.admin_token}"})
     assert r.status_code == 200 and "atr_queue_tasks" in r.text

@@ -18,8 +18,10 @@ pytestmark = pytest.mark.integration
 def commit(repo_url: str, *actions: str, author: str = "bob") -> None:
     subprocess.run(
         ["svnmucc", "--non-interactive", "--username", author, "-m", "candidate", *actions],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def hook(agent) -> None:
@@ -63,16 +65,30 @@ def test_release_toml_commit_with_a_post_commit_hook(agent_factory, tmp_path):
     # a release.toml that names another project, or a file that is not there: refused, said
     bad = tmp_path / "bad.toml"
     bad.write_text('project = "globex-app"\nversion = "1.3.0"\n')
-    commit(repo, "mkdir", f"{repo}/dev/{PROJECT}/1.3.0-rc1",
-           "put", str(bad), f"{repo}/dev/{PROJECT}/1.3.0-rc1/release.toml")  # fmt: skip
+    commit(
+        repo,
+        "mkdir",
+        f"{repo}/dev/{PROJECT}/1.3.0-rc1",
+        "put",
+        str(bad),
+        f"{repo}/dev/{PROJECT}/1.3.0-rc1/release.toml",
+    )
     missing = tmp_path / "missing.toml"
     missing.write_text(f'project = "{PROJECT}"\nversion = "1.4.0"\nfiles = ["nope.tar.gz"]\n')
-    commit(repo, "mkdir", f"{repo}/dev/{PROJECT}/1.4.0-rc1",
-           "put", str(missing), f"{repo}/dev/{PROJECT}/1.4.0-rc1/release.toml")  # fmt: skip
+    commit(
+        repo,
+        "mkdir",
+        f"{repo}/dev/{PROJECT}/1.4.0-rc1",
+        "put",
+        str(missing),
+        f"{repo}/dev/{PROJECT}/1.4.0-rc1/release.toml",
+    )
     finished = wait_event(agent, "trigger.finished", count=3)
     details = {e["data"]["delivery"].split(":", 1)[1]: e["data"] for e in finished}
     assert details[f"/dev/{PROJECT}/1.3.0-rc1/release.toml"]["state"] == "failed"
-    assert "names project 'globex-app'" in details[f"/dev/{PROJECT}/1.3.0-rc1/release.toml"]["detail"]
+    assert (
+        "names project 'globex-app'" in details[f"/dev/{PROJECT}/1.3.0-rc1/release.toml"]["detail"]
+    )
     assert "nope.tar.gz" in details[f"/dev/{PROJECT}/1.4.0-rc1/release.toml"]["detail"]
     time.sleep(1)
     assert len(events(agent, "trigger.received")) == 3
@@ -85,7 +101,15 @@ def test_polling_finds_a_commit_without_a_hook(agent_factory, tmp_path):
     toml = tmp_path / "release.toml"
     toml.write_text(f'project = "{PROJECT}"\nversion = "2.0.0"\n')
     folder = f"{repo}/dev/{PROJECT}/2.0.0-rc1"
-    actions = ["mkdir", f"{repo}/dev/{PROJECT}", "mkdir", folder, "put", str(toml), f"{folder}/release.toml"]
+    actions = [
+        "mkdir",
+        f"{repo}/dev/{PROJECT}",
+        "mkdir",
+        folder,
+        "put",
+        str(toml),
+        f"{folder}/release.toml",
+    ]
     for path in files:
         actions += ["put", str(path), f"{folder}/{path.name}"]
     commit(repo, *actions, author="carol-not-a-user")

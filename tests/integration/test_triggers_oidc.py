@@ -34,21 +34,30 @@ def _exchange(agent, token):
 
 def _rule(agent, issuer):
     with client(agent, agent.pmc_token) as c:
-        r = c.post(f"/projects/{PROJECT}/trusted-publishers", json={
-            "issuer": issuer.url, "repository": "apache/acme-lib", "workflow": "release.yml",
-            "refs": ["refs/tags/v*"]})  # fmt: skip
+        r = c.post(
+            f"/projects/{PROJECT}/trusted-publishers",
+            json={
+                "issuer": issuer.url,
+                "repository": "apache/acme-lib",
+                "workflow": "release.yml",
+                "refs": ["refs/tags/v*"],
+            },
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
 
 def test_exchange_and_refusals(agent_factory, issuers, tmp_path):
     trusted, stranger = issuers
-    agent = agent_factory(workers=1, env={"ATR_OIDC_ISSUERS": trusted.url,
-                                          "ATR_OIDC_TOKEN_MINUTES": "5"})  # fmt: skip
+    agent = agent_factory(
+        workers=1, env={"ATR_OIDC_ISSUERS": trusted.url, "ATR_OIDC_TOKEN_MINUTES": "5"}
+    )
     rule = _rule(agent, trusted)
     with client(agent, agent.committer_token) as c:  # a committer may not add rules
-        r = c.post(f"/projects/{PROJECT}/trusted-publishers", json={
-            "issuer": trusted.url, "repository": "x/y", "workflow": "a.yml"})  # fmt: skip
+        r = c.post(
+            f"/projects/{PROJECT}/trusted-publishers",
+            json={"issuer": trusted.url, "repository": "x/y", "workflow": "a.yml"},
+        )
         assert r.status_code == 403
 
     def refused(token, status, words):
@@ -59,8 +68,11 @@ def test_exchange_and_refusals(agent_factory, issuers, tmp_path):
     refused(stranger.token(), 401, "is not trusted")
     refused(trusted.token(audience="https://github.com/apache"), 401, "audience")
     refused(trusted.token(issued=1_000_000, lifetime=60), 401, "expired")
-    refused(trusted.token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
-            401, "signature")  # fmt: skip
+    refused(
+        trusted.token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        401,
+        "signature",
+    )
     refused(trusted.token(repository="evil/acme-lib"), 403, "no project trusts")
     refused(trusted.token(ref="refs/heads/main"), 403, "'refs/heads/main' is not allowed")
     refused(trusted.token(workflow="other.yml"), 403, "not other.yml")
@@ -80,8 +92,9 @@ def test_exchange_and_refusals(agent_factory, issuers, tmp_path):
         assert c.post(f"/projects/{PROJECT}/releases", json={"version": "1.0.0"}).status_code == 201
         manifest = {}
         for path in unsigned:
-            blob = c.post("/uploads", content=path.read_bytes(),
-                          headers={"X-Atr-Filename": path.name}).json()  # fmt: skip
+            blob = c.post(
+                "/uploads", content=path.read_bytes(), headers={"X-Atr-Filename": path.name}
+            ).json()
             manifest[path.name] = blob["sha256"]
         r = c.post(f"/projects/{PROJECT}/releases/1.0.0/revisions", json={"files": manifest})
         assert r.status_code == 201, r.text
@@ -92,11 +105,15 @@ def test_exchange_and_refusals(agent_factory, issuers, tmp_path):
         build = c.get(f"/projects/{PROJECT}/releases/1.0.0/revisions/1/build").json()
     assert build["source"] == "github-oidc"
     assert build["facts"]["repository"] == "apache/acme-lib"
-    assert build["facts"]["workflow_ref"].startswith("apache/acme-lib/.github/workflows/release.yml@")
+    assert build["facts"]["workflow_ref"].startswith(
+        "apache/acme-lib/.github/workflows/release.yml@"
+    )
     assert build["facts"]["sha"] and build["facts"]["run_id"] == "987654321"
     asked = wait_event(agent, "release.signatures_requested", version="1.0.0")
     assert asked[0]["data"]["source"] == "github-oidc"
-    received = [e for e in events(agent, "trigger.received") if e["data"]["source"] == "github-oidc"]
+    received = [
+        e for e in events(agent, "trigger.received") if e["data"]["source"] == "github-oidc"
+    ]
     assert len(received) == 1 and received[0]["data"]["run_url"] == granted["run_url"]
 
 
@@ -108,16 +125,28 @@ def test_the_action_publishes_with_a_real_token(agent_factory, issuers, tmp_path
     files = source_release(tmp_path / "rel", "2.1.0", sign=agent.committer.key.sign)
     output = tmp_path / "github-output"
     env = {
-        "PATH": os.environ["PATH"], "GITHUB_REF_NAME": "v2.1.0-rc1",
-        "GITHUB_OUTPUT": str(output), "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_REPOSITORY": "apache/acme-lib", "GITHUB_RUN_ID": "987654321",
+        "PATH": os.environ["PATH"],
+        "GITHUB_REF_NAME": "v2.1.0-rc1",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "apache/acme-lib",
+        "GITHUB_RUN_ID": "987654321",
         "ACTIONS_ID_TOKEN_REQUEST_URL": trusted.request_url,
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": trusted.request_token,
-        "INPUT_AGENT_URL": agent.url, "INPUT_PROJECT": PROJECT, "INPUT_AUDIENCE": "atr",
+        "INPUT_AGENT_URL": agent.url,
+        "INPUT_PROJECT": PROJECT,
+        "INPUT_AUDIENCE": "atr",
         "INPUT_FILES": "\n".join(["rel/*.tar.gz", "rel/*.sha512"]),
-    }  # fmt: skip
-    proc = subprocess.run([sys.executable, str(ACTION / "publish.py")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    }
+    proc = subprocess.run(
+        [sys.executable, str(ACTION / "publish.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert output.read_text() == "revision=1\n"
     with client(agent, agent.committer_token) as c:
@@ -127,7 +156,14 @@ def test_the_action_publishes_with_a_real_token(agent_factory, issuers, tmp_path
     )
     # a run of a branch the rule does not allow: the action fails, naming why
     trusted.claims = {"ref": "refs/heads/main"}
-    proc = subprocess.run([sys.executable, str(ACTION / "publish.py")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(ACTION / "publish.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 1
     assert "::error::" in proc.stderr and "refs/heads/main" in proc.stderr

@@ -31,8 +31,13 @@ pytestmark = pytest.mark.integration
 def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
     agent = agent_factory(workers=1)
     bare, commits = bare_repository(tmp_path / "git", ["v1.0.0-rc1", "v1.0.0-rc2"])
-    set_triggers(agent, git_url=str(bare), webhook_secret="a-webhook-secret-of-some-length",
-                 release_manager="bob", tag_pattern="v{version}-rc{rc}")  # fmt: skip
+    set_triggers(
+        agent,
+        git_url=str(bare),
+        webhook_secret="a-webhook-secret-of-some-length",
+        release_manager="bob",
+        tag_pattern="v{version}-rc{rc}",
+    )
 
     # refusals before anything is read
     body = push_payload("v1.0.0-rc1", commits["v1.0.0-rc1"])
@@ -41,12 +46,18 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
     r = deliver(agent, body + b" ", signature=None, secret="another-secret-entirely")
     assert r.status_code == 401
     tampered = body.replace(b"bob", b"eve")
-    good_sig = "sha256=" + __import__("hmac").new(b"a-webhook-secret-of-some-length", body,
-                                                  hashlib.sha256).hexdigest()  # fmt: skip
+    good_sig = (
+        "sha256="
+        + __import__("hmac")
+        .new(b"a-webhook-secret-of-some-length", body, hashlib.sha256)
+        .hexdigest()
+    )
     r = deliver(agent, tampered, signature=good_sig)
     assert r.status_code == 401
     # not a release tag, a branch, a ping: nothing starts
-    assert deliver(agent, push_payload("docs-1", commits["v1.0.0-rc1"])).json()["status"] == "ignored"
+    assert (
+        deliver(agent, push_payload("docs-1", commits["v1.0.0-rc1"])).json()["status"] == "ignored"
+    )
     assert deliver(agent, b"{}", event="ping").json()["status"] == "ignored"
 
     r = deliver(agent, body, delivery="delivery-1")
@@ -69,7 +80,10 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
         assert release["created_by"] == "bob" and release["phase"] == "compose"
         revision = c.get(f"/projects/{PROJECT}/releases/1.0.0/revisions/latest").json()
         paths = sorted(f["path"] for f in revision["files"])
-        assert paths == ["apache-acme-lib-1.0.0-src.tar.gz", "apache-acme-lib-1.0.0-src.tar.gz.sha512"]
+        assert paths == [
+            "apache-acme-lib-1.0.0-src.tar.gz",
+            "apache-acme-lib-1.0.0-src.tar.gz.sha512",
+        ]
         build = c.get(f"/projects/{PROJECT}/releases/1.0.0/revisions/1/build").json()
         assert build["source"] == "webhook"
         assert build["facts"]["commit"] == commits["v1.0.0-rc1"]
@@ -82,7 +96,9 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
     received = [e for e in events(agent, "trigger.received") if e["data"]["source"] == "webhook"]
     assert [e["data"]["delivery"] for e in received] == ["delivery-1"]
     # the CLI says the same: atr release next, atr waiting, atr triggers settings
-    shown = atr(agent, "release", "next", PROJECT, "1.0.0", token=agent.committer_token, tmp_path=tmp_path)
+    shown = atr(
+        agent, "release", "next", PROJECT, "1.0.0", token=agent.committer_token, tmp_path=tmp_path
+    )
     assert shown.returncode == 0, shown.stderr
     assert "[waiting for the release manager (bob)] Sign 1 artifact(s)" in shown.stdout
     assert "$ atr download acme-lib 1.0.0" in shown.stdout
@@ -90,7 +106,9 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
     assert "Sign 1 artifact(s) on your own machine" in mine.stdout
     alices = atr(agent, "waiting", token=agent.pmc_token, tmp_path=tmp_path)
     assert alices.stdout.strip() == "nothing waits for you"  # bob is the release manager
-    conf = atr(agent, "triggers", "settings", PROJECT, token=agent.committer_token, tmp_path=tmp_path)
+    conf = atr(
+        agent, "triggers", "settings", PROJECT, token=agent.committer_token, tmp_path=tmp_path
+    )
     assert "webhook_secret_set True" in " ".join(conf.stdout.split()) and SECRET not in conf.stdout
 
     # rc2: the same release, a new revision; the archive is rebuilt for that tag
@@ -99,12 +117,21 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
     wait_event(agent, "release.signatures_requested", version="1.0.0", count=2)
 
     # a push whose tag has moved since (or is forged): refused by the task
-    git("tag", "-f", "-a", "v1.0.0-rc3", "-m", "x", commits["v1.0.0-rc1"], cwd=tmp_path / "git" / "work")
+    git(
+        "tag",
+        "-f",
+        "-a",
+        "v1.0.0-rc3",
+        "-m",
+        "x",
+        commits["v1.0.0-rc1"],
+        cwd=tmp_path / "git" / "work",
+    )
     git("push", "-q", "-f", str(bare), "--tags", cwd=tmp_path / "git" / "work")
     r = deliver(agent, push_payload("v1.0.0-rc3", "f" * 40), delivery="delivery-3")
     assert r.status_code == 202
     finished = wait_event(agent, "trigger.finished", count=3)
-    moved = [e for e in finished if e["data"]["delivery"] == "delivery-3"][0]
+    moved = next(e for e in finished if e["data"]["delivery"] == "delivery-3")
     assert moved["data"]["state"] == "failed" and "not at ffffffffffff" in moved["data"]["detail"]
 
 

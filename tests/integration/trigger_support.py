@@ -20,10 +20,16 @@ SECRET = "a-webhook-secret-of-some-length"
 
 
 def git(*args: str, cwd: Path) -> str:
-    env = {"GIT_AUTHOR_NAME": "Bob", "GIT_AUTHOR_EMAIL": "bob@apache.org",
-           "GIT_COMMITTER_NAME": "Bob", "GIT_COMMITTER_EMAIL": "bob@apache.org",
-           "GIT_AUTHOR_DATE": "2026-11-01T12:00:00Z", "GIT_COMMITTER_DATE": "2026-11-01T12:00:00Z",
-           "HOME": str(cwd), "PATH": "/usr/bin:/bin"}  # fmt: skip
+    env = {
+        "GIT_AUTHOR_NAME": "Bob",
+        "GIT_AUTHOR_EMAIL": "bob@apache.org",
+        "GIT_COMMITTER_NAME": "Bob",
+        "GIT_COMMITTER_EMAIL": "bob@apache.org",
+        "GIT_AUTHOR_DATE": "2026-11-01T12:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-11-01T12:00:00Z",
+        "HOME": str(cwd),
+        "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -40,7 +46,9 @@ def bare_repository(root: Path, tags: list[str]) -> tuple[Path, dict[str, str]]:
     (work / "NOTICE").write_text(NOTICE)
     (work / "src").mkdir()
     (work / "bin").mkdir()
-    (work / "bin" / "run.sh").write_text("#!/bin/sh\n# " + HEADER.replace("\n", "\n# ") + "\necho run\n")
+    (work / "bin" / "run.sh").write_text(
+        "#!/bin/sh\n# " + HEADER.replace("\n", "\n# ") + "\necho run\n"
+    )
     (work / "bin" / "run.sh").chmod(0o755)
     commits = {}
     for number, tag in enumerate(tags):
@@ -54,11 +62,17 @@ def bare_repository(root: Path, tags: list[str]) -> tuple[Path, dict[str, str]]:
 
 
 def push_payload(tag: str, sha: str, *, clone_url: str = "", deleted: bool = False) -> bytes:
-    return json.dumps({
-        "ref": f"refs/tags/{tag}", "before": "0" * 40, "after": sha, "created": not deleted,
-        "deleted": deleted, "repository": {"full_name": "apache/acme-lib", "clone_url": clone_url},
-        "pusher": {"name": "bob", "email": "bob@apache.org"},
-    }).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "ref": f"refs/tags/{tag}",
+            "before": "0" * 40,
+            "after": sha,
+            "created": not deleted,
+            "deleted": deleted,
+            "repository": {"full_name": "apache/acme-lib", "clone_url": clone_url},
+            "pusher": {"name": "bob", "email": "bob@apache.org"},
+        }
+    ).encode()
 
 
 def deliver(
@@ -72,8 +86,12 @@ def deliver(
     project: str = PROJECT,
 ) -> Any:
     sig = signature or "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
-               "X-Hub-Signature-256": sig, "Content-Type": "application/json"}  # fmt: skip
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sig,
+        "Content-Type": "application/json",
+    }
     with agent.client() as c:
         return c.post(f"/triggers/webhook/{project}", content=body, headers=headers)
 
@@ -101,13 +119,19 @@ def events(agent: AgentProcess, kind: str, *, version: str | None = None) -> lis
 
 
 def wait_event(
-    agent: AgentProcess, kind: str, *, version: str | None = None, count: int = 1,
+    agent: AgentProcess,
+    kind: str,
+    *,
+    version: str | None = None,
+    count: int = 1,
     timeout: float = 120,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = events(agent, kind, version=version)
         if len(found) >= count:
             return found
         time.sleep(0.2)
-    raise AssertionError(f"no {count} '{kind}' event(s) within {timeout} s:\n{agent.log_text()[-3000:]}")
+    raise AssertionError(
+        f"no {count} '{kind}' event(s) within {timeout} s:\n{agent.log_text()[-3000:]}"
+    )

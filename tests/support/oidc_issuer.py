@@ -45,15 +45,29 @@ def workflow_claims(
     now = int(time.time()) if issued is None else issued
     wf_ref = f"{repository}/.github/workflows/{workflow}@{ref}"
     claims: dict[str, Any] = {
-        "iss": issuer, "aud": audience, "sub": f"repo:{repository}:ref:{ref}",
-        "jti": str(uuid.uuid4()), "iat": now, "nbf": now - 5, "exp": now + lifetime,
-        "repository": repository, "repository_owner": repository.split("/")[0],
-        "repository_id": "123456", "ref": ref, "ref_type": "tag" if "/tags/" in ref else "branch",
-        "sha": "c0ffee" * 6 + "c0ff", "workflow": "Release", "workflow_ref": wf_ref,
-        "job_workflow_ref": wf_ref, "run_id": "987654321", "run_number": "42",
-        "run_attempt": "1", "runner_environment": "github-hosted", "event_name": "push",
+        "iss": issuer,
+        "aud": audience,
+        "sub": f"repo:{repository}:ref:{ref}",
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + lifetime,
+        "repository": repository,
+        "repository_owner": repository.split("/", maxsplit=1)[0],
+        "repository_id": "123456",
+        "ref": ref,
+        "ref_type": "tag" if "/tags/" in ref else "branch",
+        "sha": "c0ffee" * 6 + "c0ff",
+        "workflow": "Release",
+        "workflow_ref": wf_ref,
+        "job_workflow_ref": wf_ref,
+        "run_id": "987654321",
+        "run_number": "42",
+        "run_attempt": "1",
+        "runner_environment": "github-hosted",
+        "event_name": "push",
         "actor": "bob",
-    }  # fmt: skip
+    }
     if environment is not None:
         claims["environment"] = environment
     return claims
@@ -101,19 +115,22 @@ class OidcIssuer:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 issuer.requests += 1
                 parts = urlsplit(self.path)
                 if parts.path == "/.well-known/openid-configuration":
-                    self._json(200, {"issuer": issuer.url,
-                                     "jwks_uri": f"{issuer.url}/.well-known/jwks"})  # fmt: skip
+                    self._json(
+                        200, {"issuer": issuer.url, "jwks_uri": f"{issuer.url}/.well-known/jwks"}
+                    )
                 elif parts.path == "/.well-known/jwks":
                     self._json(200, issuer.jwks())
                 elif parts.path == "/token":
                     if self.headers.get("Authorization") != f"bearer {issuer.request_token}":
                         self._json(401, {"message": "bad request token"})
                         return
-                    audience = parse_qs(parts.query).get("audience", ["https://github.com/apache"])[0]
+                    audience = parse_qs(parts.query).get("audience", ["https://github.com/apache"])[
+                        0
+                    ]
                     self._json(200, {"value": issuer.token(audience=audience, **issuer.claims)})
                 else:
                     self._json(404, {"message": "not found"})

@@ -40,12 +40,17 @@ def test_refs():
 
 def test_release_toml():
     meta = parse_release_toml('project = "acme-lib"\nversion = "1.2.0"\nfiles = ["a.tar.gz"]\n')
-    assert (meta.project, meta.version, meta.files, meta.channels) == ("acme-lib", "1.2.0", ["a.tar.gz"], [])
+    assert (meta.project, meta.version, meta.files, meta.channels) == (
+        "acme-lib",
+        "1.2.0",
+        ["a.tar.gz"],
+        [],
+    )
     with pytest.raises(ValidationError, match="version"):
         parse_release_toml('project = "acme-lib"\n')
     with pytest.raises(ValidationError, match="not valid TOML"):
         parse_release_toml("project = ")
-    with pytest.raises(ValidationError, match="'..' segment"):
+    with pytest.raises(ValidationError, match=r"'\.\.' segment"):
         parse_release_toml('project = "acme-lib"\nversion = "1"\nfiles = ["../x"]\n')
 
 
@@ -83,10 +88,13 @@ def _entry(path: str, kind: str = "file") -> SvnEntry:
 def test_find_releases_in_real_layouts():
     entries = [
         _entry("KEYS"),
-        _entry("1.x", "dir"), _entry("1.x/1.0.0", "dir"),
-        _entry("1.x/1.0.0/foo-1.0.0-src.tar.gz"), _entry("1.x/1.0.0/foo-1.0.0-src.tar.gz.asc"),
+        _entry("1.x", "dir"),
+        _entry("1.x/1.0.0", "dir"),
+        _entry("1.x/1.0.0/foo-1.0.0-src.tar.gz"),
+        _entry("1.x/1.0.0/foo-1.0.0-src.tar.gz.asc"),
         _entry("1.x/1.0.0/foo-1.0.0-src.tar.gz.md5"),
-        _entry("tomcat-9", "dir"), _entry("tomcat-9/v9.0.85", "dir"),
+        _entry("tomcat-9", "dir"),
+        _entry("tomcat-9/v9.0.85", "dir"),
         _entry("tomcat-9/v9.0.85/src", "dir"),
         _entry("tomcat-9/v9.0.85/src/apache-tomcat-9.0.85-src.zip"),
         _entry("tomcat-9/v9.0.85/src/apache-tomcat-9.0.85-src.zip.sha512"),
@@ -96,18 +104,38 @@ def test_find_releases_in_real_layouts():
         _entry("source/commons-lang3-3.13.0-src.tar.gz"),
         _entry("README.html"),
         _entry("source/notes.txt"),
-    ]  # fmt: skip
+    ]
     found, skipped = find_releases(entries)
     assert [(r.folder, r.version, sorted(r.files)) for r in found] == [
-        ("1.x/1.0.0", "1.0.0", ["1.x/1.0.0/foo-1.0.0-src.tar.gz",
-                                "1.x/1.0.0/foo-1.0.0-src.tar.gz.asc",
-                                "1.x/1.0.0/foo-1.0.0-src.tar.gz.md5"]),
+        (
+            "1.x/1.0.0",
+            "1.0.0",
+            [
+                "1.x/1.0.0/foo-1.0.0-src.tar.gz",
+                "1.x/1.0.0/foo-1.0.0-src.tar.gz.asc",
+                "1.x/1.0.0/foo-1.0.0-src.tar.gz.md5",
+            ],
+        ),
         ("source", "3.13.0", ["source/commons-lang3-3.13.0-src.tar.gz"]),
-        ("source", "3.14.0", ["source/commons-lang3-3.14.0-src.tar.gz",
-                              "source/commons-lang3-3.14.0-src.tar.gz.asc"]),
-        ("tomcat-9/v9.0.85", "9.0.85", ["tomcat-9/v9.0.85/src/apache-tomcat-9.0.85-src.zip",
-                                        "tomcat-9/v9.0.85/src/apache-tomcat-9.0.85-src.zip.sha512"]),
-    ]  # fmt: skip
+        (
+            "source",
+            "3.14.0",
+            [
+                "source/commons-lang3-3.14.0-src.tar.gz",
+                "source/commons-lang3-3.14.0-src.tar.gz.asc",
+            ],
+        ),
+        (
+            "tomcat-9/v9.0.85",
+            "9.0.85",
+            [
+                "tomcat-9/v9.0.85/src/apache-tomcat-9.0.85-src.zip",
+                "tomcat-9/v9.0.85/src/apache-tomcat-9.0.85-src.zip.sha512",
+            ],
+        ),
+    ]
     assert skipped == ["source/notes.txt: no version in its folder or name"]
-    dev, _ = find_releases([_entry("2.0.0-rc2", "dir"), _entry("2.0.0-rc2/foo-2.0.0.tar.gz")], dev=True)
+    dev, _ = find_releases(
+        [_entry("2.0.0-rc2", "dir"), _entry("2.0.0-rc2/foo-2.0.0.tar.gz")], dev=True
+    )
     assert [(r.version, r.rc) for r in dev] == [("2.0.0", 2)]

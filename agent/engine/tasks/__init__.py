@@ -16,7 +16,7 @@ from shared.protocol import TaskType
 __all__ = ["InvalidTaskArgs", "TaskContext", "TaskError", "run_task"]
 
 
-def run_task(ctx: TaskContext) -> dict[str, Any]:
+def run_task(ctx: TaskContext) -> dict[str, Any]:  # noqa: PLR0911 - one return per type
     """Run the handler of ``ctx.task``'s type and return its result."""
     try:
         task_type = TaskType(ctx.task.type)

@@ -56,8 +56,14 @@ def run(ctx: TaskContext) -> dict[str, Any]:
         )
     work = ctx.blobs.tmp_dir / f"trigger-{ctx.task.id}"
     try:
-        return _take(ctx, args, project, work, trigger.release_manager,
-                     args.author if author_known else None)  # fmt: skip
+        return _take(
+            ctx,
+            args,
+            project=project,
+            work=work,
+            configured_rm=trigger.release_manager,
+            author=args.author if author_known else None,
+        )
     except AtrError as exc:
         with transaction(ctx.factory) as session:
             finish_delivery(session, args.delivery, state="failed", detail=exc.message, actor=ACTOR)
@@ -69,6 +75,7 @@ def run(ctx: TaskContext) -> dict[str, Any]:
 def _take(
     ctx: TaskContext,
     args: _Args,
+    *,
     project: str,
     work: Any,
     configured_rm: str | None,

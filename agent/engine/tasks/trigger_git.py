@@ -106,7 +106,8 @@ def run(ctx: TaskContext) -> dict[str, Any]:
         _fail(ctx, args.delivery, exc.message)
         raise TaskError(exc.message, retryable=False, hint=exc.hint) from exc
     ctx.log(
-        f"revision {revision.number} created; its checks are queued; the release manager is asked to sign"
+        f"revision {revision.number} created; its checks are queued; the release manager is "
+        "asked to sign"
     )
     return {
         "revision": revision.number,
