@@ -205,6 +205,11 @@ class Session(QObject):
         return self._last_event_id
 
     @property
+    def loaded_at(self) -> int:
+        """The last event id when the login loaded its state: later events are live news."""
+        return self._loaded_at
+
+    @property
     def duplicates_dropped(self) -> int:
         """Events the stream delivered twice (the stream promises none; this proves it)."""
         return self._duplicates

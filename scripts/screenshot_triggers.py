@@ -60,8 +60,14 @@ WAITING_SIZE = (1100, 360)
 
 def stage_agent(agent: AgentProcess, work: Path) -> None:
     tree = make_tree(work / "tree")
-    agent.cli("import-dist", PROJECT, "--from", f"{tree.url}/release/{PROJECT}",
-              "--dev", f"{tree.url}/dev/{PROJECT}")  # fmt: skip
+    agent.cli(
+        "import-dist",
+        PROJECT,
+        "--from",
+        f"{tree.url}/release/{PROJECT}",
+        "--dev",
+        f"{tree.url}/dev/{PROJECT}",
+    )
     voters = add_voters(agent)
     with client(agent, agent.committer_token) as c:  # bob's key in KEYS, for the checks
         r = c.post(f"/projects/{PROJECT}/keys", json={"armored": agent.committer.key.public_armor})
@@ -83,8 +89,8 @@ def stage_agent(agent: AgentProcess, work: Path) -> None:
         assert c.post(f"/projects/{PROJECT}/releases", json={"version": "4.2.0"}).is_success
     upload(agent, agent.committer_token, "4.2.0", [bad])
     bare, commits = bare_repository(work / "git", ["v5.0.0-rc1"])
-    set_triggers(agent, git_url=str(bare), webhook_secret=SECRET, release_manager="bob")
-    r = deliver(agent, push_payload("v5.0.0-rc1", commits["v5.0.0-rc1"]))
+    set_triggers(agent, webhook_secret=SECRET, release_manager="bob")  # the push names the repo
+    r = deliver(agent, push_payload("v5.0.0-rc1", commits["v5.0.0-rc1"], clone_url=str(bare)))
     assert r.status_code == 202, r.text
     wait_event(agent, "release.signatures_requested", version="5.0.0")
 
@@ -129,8 +135,9 @@ def project_page(agent: AgentProcess, out: Path) -> None:
     if CHROMIUM is None:
         print("chromium is not installed: no project-page.png")
         return
-    proc = chromium("--window-size=1200,1500", f"--screenshot={out}",
-                    f"{agent.url}/projects/{PROJECT}/")  # fmt: skip
+    proc = chromium(
+        "--window-size=1200,1500", f"--screenshot={out}", f"{agent.url}/projects/{PROJECT}/"
+    )
     if not out.exists():
         raise SystemExit(f"chromium wrote no screenshot: {proc.stderr[-2000:]}")
     print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
@@ -146,8 +153,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="atr-shot-tr-") as tmp:
         work = Path(tmp)
         os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
-        config = {"vote_min_hours_floor": 2.0 / 3600, "scheduler_interval_seconds": 0.5,
-                  "announce_delay_minutes": 0, "publish_retry_seconds": 0.2}  # fmt: skip
+        config = {
+            "vote_min_hours_floor": 2.0 / 3600,
+            "scheduler_interval_seconds": 0.5,
+            "announce_delay_minutes": 0,
+            "publish_retry_seconds": 0.2,
+        }
         with xvfb(args.display), AgentProcess(work / "agent", workers=2, config=config) as agent:
             stage_agent(agent, work)
             project_page(agent, args.out_dir / "project-page.png")

@@ -56,7 +56,13 @@ def _managers(session: Session, project: models.Project) -> list[PracticeManager
     ):
         row = imported.get(release.id)
         if row is not None:
-            signers = sorted({str(f["signer"]) for f in row.files if f.get("signer")})
+            signers = sorted(
+                {
+                    str(f["signer"])
+                    for f in row.files
+                    if f.get("signer") and f["signature"] == "good"
+                }
+            )
             for signer in signers[:1]:
                 note(signer, release.version, row.released_at)
         elif not is_system_actor(release.created_by):
@@ -154,6 +160,7 @@ def render_practice(session: Session, settings: Settings, key: str, *, nonce: st
     return render_template(
         "practice.html.j2",
         practice=found,
+        project_name=found.name,
         downloads_url=f"{base}/projects/{key}/downloads/",
         keys_url=f"{base}/projects/{key}/KEYS",
         nonce=nonce,

@@ -40,7 +40,7 @@ _KINDS = (
 def _hours(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None or end < start:
         return None
-    return round((end - start).total_seconds() / 3600, 2)
+    return round((end - start).total_seconds() / 3600, 6)  # to the second and below
 
 
 def _median(values: list[float | None]) -> float | None:

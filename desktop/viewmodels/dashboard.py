@@ -7,6 +7,7 @@ Both come from the agent, computed from its event log (``GET …/stats``, ``…/
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -101,6 +102,8 @@ class DashboardViewModel(StepViewModel):
         project = self.project
         if project is None:
             return
+        if not _loop_running():  # a timer Qt fired after the loop stopped (shutting down)
+            return
 
         async def run() -> Dashboard:
             stats = await self.session.release_stats(project)
@@ -116,3 +119,11 @@ class DashboardViewModel(StepViewModel):
     def _on_event(self, event: Event) -> None:
         if event.project == self.project and event.kind in _RELOADING:
             self._timer.start()
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

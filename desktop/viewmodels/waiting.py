@@ -108,6 +108,8 @@ class WaitingViewModel(StepViewModel):
         """Reload the list from the agent."""
         if self.session.user is None:
             return
+        if not _loop_running():  # a timer Qt fired after the loop stopped (shutting down)
+            return
 
         async def load() -> None:
             self._items = await self.session.waiting()
@@ -125,7 +127,7 @@ class WaitingViewModel(StepViewModel):
             and user is not None
             and event.data.get("release_manager") == user.name
             and event.id not in self._notified
-            and (self.session.last_event_id or 0) >= event.id
+            and event.id > self.session.loaded_at  # news, not the backlog of the login
         ):
             self._notified.add(event.id)
             files = event.data.get("files") or []
@@ -241,3 +243,11 @@ def _sha512(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -61,14 +61,54 @@ def _chart(title: str) -> tuple[QChart, QChartView]:
     return chart, view
 
 
+TICKS = 5
+"""Ticks on a value axis: its maximum is a multiple of TICKS - 1 nice steps, so every tick
+falls on a whole number."""
+
+
 def _nice_max(value: float) -> float:
-    """A round axis maximum a little above ``value``."""
+    """The axis maximum: (TICKS - 1) times a step of 1, 2 or 5 times 10^n, at least ``value``."""
+    intervals = TICKS - 1
     if value <= 0:
-        return 1.0
-    for step in (1, 2, 5, 10, 24, 48, 72, 100, 168, 250, 500, 1000, 2500, 5000):
-        if value <= step:
-            return float(step)
-    return float(value * 1.1)
+        return float(intervals)
+    step = 1.0
+    while step * intervals < value:
+        for factor in (2.0, 2.5, 2.0):  # 1 → 2 → 5 → 10 …
+            step *= factor
+            if step * intervals >= value:
+                break
+    while step >= 2 and (step / 2) * intervals >= value and (step / 2).is_integer():
+        step /= 2
+    return step * intervals
+
+
+def duration_unit(hours: float) -> tuple[str, float]:
+    """The unit that suits spans up to ``hours`` long, and how many of it an hour is."""
+    if hours >= 72:
+        return "days", 1 / 24
+    if hours >= 2:
+        return "hours", 1.0
+    if hours >= 2 / 60:
+        return "minutes", 60.0
+    return "seconds", 3600.0
+
+
+def human_hours(hours: float) -> str:
+    """``hours`` said the way a person would: 40 s, 12 min, 3.5 h, 4.2 days."""
+    unit, per_hour = duration_unit(hours)
+    value = hours * per_hour
+    short = {"days": "days", "hours": "h", "minutes": "min", "seconds": "s"}[unit]
+    return f"{value:.0f} {short}" if value >= 10 else f"{value:.1f} {short}"
+
+
+def _value_axis(top: float, *, title: str = "") -> QValueAxis:
+    axis = QValueAxis()
+    axis.setRange(0, _nice_max(top))
+    axis.setTickCount(TICKS)
+    axis.setLabelFormat("%d")
+    if title:
+        axis.setTitleText(title)
+    return axis
 
 
 class DashboardView(QWidget):
@@ -86,7 +126,9 @@ class DashboardView(QWidget):
         self.status.setStyleSheet(f"color: {MUTED_TEXT}")
 
         self.year_chart, self.year_view = _chart("Releases per year")
-        self.time_chart, self.time_view = _chart("Hours per release (latest, made with the agent)")
+        self.time_chart, self.time_view = _chart(
+            "Time per release (the latest made with the agent)"
+        )
         self.check_chart, self.check_view = _chart("Check failures by check")
         self.practice = QLabel()
         self.practice.setWordWrap(True)
@@ -134,9 +176,11 @@ class DashboardView(QWidget):
         if practice.imported:
             parts.append(f"{practice.imported} recorded from the dist repository")
         if stats.median_vote_hours is not None:
-            parts.append(f"median vote {stats.median_vote_hours:.0f} h over {len(times)} votes")
+            parts.append(f"median vote {human_hours(stats.median_vote_hours)} ({len(times)} votes)")
         if stats.median_upload_to_vote_hours is not None:
-            parts.append(f"median upload→vote {stats.median_upload_to_vote_hours:.1f} h")
+            parts.append(
+                f"median first upload → vote {human_hours(stats.median_upload_to_vote_hours)}"
+            )
         self.summary.setText(" · ".join(parts))
         self._years(found)
         self._times(found)
@@ -158,15 +202,12 @@ class DashboardView(QWidget):
             bars.append(count)
         series = QBarSeries()
         series.append(bars)
-        series.setLabelsVisible(True)
-        series.setLabelsPosition(QBarSeries.LabelsPosition.LabelsOutsideEnd)
+        series.setBarWidth(0.7)
         chart.addSeries(series)
         x = QBarCategoryAxis()
         x.append([year for year, _ in rows] or ["—"])
-        y = QValueAxis()
-        y.setRange(0, _nice_max(max((c for _, c in rows), default=1) * 1.15))
-        y.setLabelFormat("%d")
-        y.setTickCount(5)
+        x.setLabelsAngle(-90 if len(rows) > 6 else 0)
+        y = _value_axis(max((c for _, c in rows), default=1))
         chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
         series.attachAxis(x)
@@ -177,6 +218,11 @@ class DashboardView(QWidget):
         chart = self.time_chart
         self._reset(chart)
         rows = found.durations
+        longest = max(
+            (r.upload_to_vote + r.vote + r.passed_to_announced for r in rows), default=1.0
+        )
+        unit, per_hour = duration_unit(longest)
+        chart.setTitle(f"Time per release, in {unit} (the latest made with the agent)")
         sets = []
         for label, colour, attr in (
             ("first upload → vote", BLUE, "upload_to_vote"),
@@ -186,7 +232,7 @@ class DashboardView(QWidget):
             bars = QBarSet(label)
             bars.setColor(QColor(colour))
             for row in rows:
-                bars.append(round(getattr(row, attr), 1))
+                bars.append(round(getattr(row, attr) * per_hour, 2))
             sets.append(bars)
         series = QStackedBarSeries()
         for bars in sets:
@@ -194,12 +240,7 @@ class DashboardView(QWidget):
         chart.addSeries(series)
         x = QBarCategoryAxis()
         x.append([row.version for row in rows] or ["no release through the agent yet"])
-        y = QValueAxis()
-        top = max((r.upload_to_vote + r.vote + r.passed_to_announced for r in rows), default=1.0)
-        y.setRange(0, _nice_max(top * 1.05))
-        y.setTitleText("hours")
-        y.setLabelFormat("%.0f")
-        y.setTickCount(5)
+        y = _value_axis(longest * per_hour, title=unit)
         chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
         series.attachAxis(x)
@@ -216,15 +257,11 @@ class DashboardView(QWidget):
             bars.append(count)
         series = QHorizontalBarSeries()
         series.append(bars)
-        series.setLabelsVisible(True)
-        series.setLabelsPosition(QHorizontalBarSeries.LabelsPosition.LabelsOutsideEnd)
+        series.setBarWidth(0.6)
         chart.addSeries(series)
         y = QBarCategoryAxis()
         y.append([check for check, _ in rows] or ["no check failed"])
-        x = QValueAxis()
-        x.setRange(0, _nice_max(max((c for _, c in rows), default=1) * 1.2))
-        x.setLabelFormat("%d")
-        x.setTickCount(5)
+        x = _value_axis(max((c for _, c in rows), default=1))
         chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
         chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
         series.attachAxis(x)
