@@ -46,7 +46,7 @@ def _ts(value: str | None) -> float | None:
 
 
 def webhook_latency(agent: AgentProcess, work: Path, count: int) -> list[dict[str, float]]:
-    tags = [f"v{n + 1}.0.0-rc1" for n in range(count)]
+    tags = [f"v10.{n}.0-rc1" for n in range(count)]  # no version of the dist tree
     bare, commits = bare_repository(work / "git", tags)
     set_triggers(agent, git_url=str(bare), webhook_secret=SECRET, release_manager="bob")
     rows = []

@@ -45,7 +45,7 @@ def _hours(start: datetime | None, end: datetime | None) -> float | None:
 
 def _median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
-    return round(median(present), 2) if present else None
+    return round(median(present), 6) if present else None
 
 
 def _mark(mark: dict[str, datetime], kind: EventKind, at: datetime, data: dict[str, Any]) -> None:

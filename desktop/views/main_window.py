@@ -241,7 +241,7 @@ class MainWindow(QMainWindow):
         self.waiting_vm.open_votes.connect(self.open_votes)
         self.waiting_vm.items_changed.connect(self._waiting_count)
         self.waiting_action = self._action(
-            "&Waiting for you…", self.open_waiting, "Ctrl+W", "The steps waiting for you"
+            "&Waiting for you…", self.open_waiting, "Ctrl+Shift+W", "The steps waiting for you"
         )
         self.dashboard_action = self._action(
             "&Dashboard…", self.open_dashboard, "Ctrl+D", "A project's release practice and charts"
