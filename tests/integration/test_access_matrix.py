@@ -86,6 +86,7 @@ def world(agent: AgentProcess) -> Iterator[dict[str, str]]:
         "task_id": str(task_id),
         "token_id": str(throwaway["info"]["id"]),
         "name": "alice",
+        "channel": "dist",
         "rule_id": "1",
     }
 
