@@ -56,6 +56,13 @@ State = Annotated[AgentState, Depends(get_state)]
 RELEASE = "/projects/{key}/releases/{version}"
 
 
+def _record_refusal(state: AgentState, refused: common.TriggerRefused) -> None:
+    """An authenticated trigger refused is kept in the event log (in its own transaction:
+    the refused one was rolled back)."""
+    with state.transaction() as session:
+        common.record_refusal(session, refused)
+
+
 # --- trusted publishers and OIDC ------------------------------------------------------------------
 
 
@@ -90,8 +97,12 @@ def delete_trusted_publisher(
 def oidc_exchange(body: OidcExchange, state: State) -> OidcToken:
     """A workflow's OIDC token (JWT) → a short-lived upload token of the project a
     trusted-publisher rule names (401: the token; 403: no rule allows the run)."""
-    with state.transaction() as session:
-        return oidc.exchange(session, state.settings, body.token)
+    try:
+        with state.transaction() as session:
+            return oidc.exchange(session, state.settings, body.token)
+    except common.TriggerRefused as refused:
+        _record_refusal(state, refused)
+        raise refused.error from None
 
 
 # --- trigger settings, webhooks, the dist watcher -------------------------------------------------
@@ -123,8 +134,12 @@ async def git_webhook(key: ProjectKey, request: Request, state: State) -> JSONRe
     headers = {k.lower(): v for k, v in request.headers.items()}
 
     def work() -> tuple[int, TriggerAccepted]:
-        with state.transaction() as session:
-            return webhook.handle_delivery(session, state.settings, key, headers, body)
+        try:
+            with state.transaction() as session:
+                return webhook.handle_delivery(session, state.settings, key, headers, body)
+        except common.TriggerRefused as refused:
+            _record_refusal(state, refused)
+            raise refused.error from None
 
     status, answer = await run_in_threadpool(work)
     return JSONResponse(answer.model_dump(mode="json"), status_code=status)

@@ -47,6 +47,43 @@ class Unavailable(AtrError):
     """Something the agent needs from elsewhere does not answer now (503)."""
 
 
+class TriggerRefused(Exception):
+    """Internal: an authenticated trigger refused (a replay, a run no rule allows); the API
+    records ``trigger.refused`` in a transaction of its own, then answers ``error``."""
+
+    def __init__(
+        self,
+        error: AtrError,
+        *,
+        source: str,
+        delivery: str,
+        project: str | None,
+        data: dict[str, Any],
+    ) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.source = source
+        self.delivery = delivery
+        self.project = project
+        self.data = data
+
+
+def record_refusal(session: Session, refused: TriggerRefused) -> None:
+    """The ``trigger.refused`` event of an authenticated trigger that was refused."""
+    append_event(
+        session,
+        EventKind.TRIGGER_REFUSED,
+        actor=f"trigger.{refused.source}",
+        project=refused.project,
+        data={
+            "source": refused.source,
+            "delivery": refused.delivery,
+            "reason": refused.error.message,
+            **refused.data,
+        },
+    )
+
+
 SYSTEM_PREFIXES = ("trigger.", "publisher.")
 """Actor names of triggers and trusted publishers: never a person."""
 

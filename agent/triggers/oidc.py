@@ -38,7 +38,13 @@ from sqlalchemy.orm import Session
 from agent.config import Settings
 from agent.db import models
 from agent.store import Forbidden, Unauthenticated, issue_token
-from agent.triggers.common import DeliveryRecorded, Unavailable, record_delivery, ref_allowed
+from agent.triggers.common import (
+    DeliveryRecorded,
+    TriggerRefused,
+    Unavailable,
+    record_delivery,
+    ref_allowed,
+)
 from agent.triggers.publishers import publisher_user, rules_for_repository
 from shared.errors import AtrError
 from shared.protocol import Role
@@ -266,7 +272,25 @@ def exchange(session: Session, settings: Settings, token: str) -> OidcToken:
             hint="mint the token with the agent's audience "
             f"({settings.oidc_audience}) in a workflow of a trusted issuer",
         ) from exc
-    rule = _match(session, claims)
+    try:
+        rule = _match(session, claims)
+    except Forbidden as exc:
+        projects = {
+            r.project.key
+            for r in rules_for_repository(session, str(claims["iss"]), str(claims["repository"]))
+        }
+        raise TriggerRefused(
+            exc,
+            source="github-oidc",
+            delivery=str(claims.get("jti", "")),
+            project=projects.pop() if len(projects) == 1 else None,
+            data={
+                "repository": claims.get("repository"),
+                "ref": claims.get("ref"),
+                "workflow_ref": claims.get("workflow_ref"),
+                "run_url": run_url(claims),
+            },
+        ) from exc
     project = rule.project
     kept = {k: claims[k] for k in _KEPT_CLAIMS if k in claims}
     url = run_url(claims)

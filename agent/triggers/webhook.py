@@ -31,6 +31,7 @@ from agent.engine import queue
 from agent.store import Conflict, Unauthenticated, project_row
 from agent.triggers.common import (
     DeliveryRecorded,
+    TriggerRefused,
     read_settings,
     record_delivery,
     tag_version,
@@ -145,10 +146,16 @@ def handle_delivery(
         )
     except DeliveryRecorded as exc:
         if exc.replay:
-            raise Conflict(
-                f"this push of {tag} ({after[:12]}) was delivered before as {exc.row.delivery}; "
-                "a replay starts nothing",
-                hint="push a new tag for a new candidate",
+            raise TriggerRefused(
+                Conflict(
+                    f"this push of {tag} ({after[:12]}) was delivered before as "
+                    f"{exc.row.delivery}; a replay starts nothing",
+                    hint="push a new tag for a new candidate",
+                ),
+                source="webhook",
+                delivery=delivery,
+                project=key,
+                data={"replay_of": exc.row.delivery, **data},
             ) from exc
         return 200, TriggerAccepted(
             status="duplicate",

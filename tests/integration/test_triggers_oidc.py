@@ -77,6 +77,17 @@ def test_exchange_and_refusals(agent_factory, issuers, tmp_path):
     refused(trusted.token(ref="refs/heads/main"), 403, "'refs/heads/main' is not allowed")
     refused(trusted.token(workflow="other.yml"), 403, "not other.yml")
     refused("not-a-jwt-at-all-really", 401, "not a JWT")
+    # a verified token no rule allows is kept in the event log; an unverified one is not
+    kept = events(agent, "trigger.refused", project=None)
+    assert [e["data"]["ref"] for e in kept] == [
+        "refs/tags/v1.0.0-rc1",
+        "refs/heads/main",
+        "refs/tags/v1.0.0-rc1",
+    ]
+    assert (
+        kept[1]["data"]["source"] == "github-oidc" and "is not allowed" in kept[1]["data"]["reason"]
+    )
+    assert [e["project"] for e in kept] == [None, PROJECT, PROJECT]
 
     token = trusted.token()
     r = _exchange(agent, token)

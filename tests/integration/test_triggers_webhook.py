@@ -70,6 +70,9 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
     # a replay of the same push under another delivery id: refused
     replay = deliver(agent, body, delivery="delivery-forged")
     assert replay.status_code == 409 and "replay" in replay.json()["message"]
+    (refused,) = events(agent, "trigger.refused")  # kept, though nothing started
+    assert refused["data"]["delivery"] == "delivery-forged"
+    assert refused["data"]["replay_of"] == "delivery-1"
 
     requested = wait_event(agent, "release.signatures_requested", version="1.0.0")
     assert requested[0]["data"]["release_manager"] == "bob"

@@ -103,12 +103,17 @@ def set_triggers(agent: AgentProcess, **settings: Any) -> dict:
         return dict(r.json())
 
 
-def events(agent: AgentProcess, kind: str, *, version: str | None = None) -> list[dict]:
+def events(
+    agent: AgentProcess, kind: str, *, version: str | None = None, project: str | None = PROJECT
+) -> list[dict]:
+    """Every event of ``kind`` (of ``project``; None: of any project or none)."""
     found: list[dict] = []
     since = 0
     with client(agent, agent.admin_token) as c:
         while True:
-            params: dict[str, Any] = {"since": since, "limit": 1000, "project": PROJECT}
+            params: dict[str, Any] = {"since": since, "limit": 1000}
+            if project:
+                params["project"] = project
             if version:
                 params["version"] = version
             page = c.get("/events", params=params).json()
