@@ -193,6 +193,12 @@ class Settings(BaseModel):
     dist_watch_url: str | None = Field(
         default=None, description="the repository watched (default: dist_svn_url's)"
     )
+    git_local_allowed: bool = Field(
+        default=False,
+        description="let a project's git_url (or a push's clone_url) be a path or file:// URL "
+        "on the agent host: for tests and single-host setups only (a PMC could otherwise read "
+        "any git repository on the host)",
+    )
     metrics_public: bool = Field(
         default=True,
         description="serve /metrics without credentials (false: an admin token is needed)",

@@ -124,7 +124,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="atr-bench-trig-") as tmp:
         work = Path(tmp)
-        with AgentProcess(work / "agent", workers=1) as agent:
+        config = {"git_local_allowed": True}  # the bare repository is on this host
+        with AgentProcess(work / "agent", workers=1, config=config) as agent:
             latency = webhook_latency(agent, work, args.tags)
             speed = import_speed(agent, work)
     print(f"webhook → checks started ({args.tags} tag pushes, 1 worker):")

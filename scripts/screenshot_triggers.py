@@ -157,6 +157,7 @@ def main() -> int:
             "vote_min_hours_floor": 2.0 / 3600,
             "scheduler_interval_seconds": 0.5,
             "announce_delay_minutes": 0,
+            "git_local_allowed": True,
             "publish_retry_seconds": 0.2,
         }
         with xvfb(args.display), AgentProcess(work / "agent", workers=2, config=config) as agent:

@@ -148,6 +148,39 @@ def _check_pattern(pattern: str) -> None:
         )
 
 
+GIT_SCHEMES = ("https", "http", "git", "ssh")
+
+
+def check_git_url(url: str, settings: Settings) -> str:
+    """``url`` if the agent may fetch from it: https, http, git or ssh (``user@host:path``
+    too); a local path or ``file://`` only where the operator allows it
+    (``git_local_allowed``)."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in GIT_SCHEMES or (not scheme and re.match(r"^[\w.-]+@[\w.-]+:", url)):
+        return url
+    if settings.git_local_allowed and (scheme == "file" or (not scheme and url.startswith("/"))):
+        return url
+    raise ValidationError(
+        f"git_url {url!r} is not a remote repository the agent may fetch from",
+        hint="use https://, git:// or ssh:// (local paths: the operator's git_local_allowed)",
+    )
+
+
+def _check_archive_name(name: str) -> None:
+    try:
+        sample = name.format(project="p", version="1.0.0")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValidationError(
+            f"archive_name {name!r} may hold only {{project}} and {{version}}",
+            hint="e.g. 'apache-{project}-{version}-src'",
+        ) from exc
+    if "{version}" not in name or "/" in sample or sample in (".", "..") or not sample.strip():
+        raise ValidationError(
+            f"archive_name {name!r} must name a file and contain {{version}}",
+            hint="e.g. 'apache-{project}-{version}-src'",
+        )
+
+
 def write_settings(
     session: Session,
     settings: Settings,
@@ -159,10 +192,9 @@ def write_settings(
     """Store the trigger settings of ``key`` (the caller checked the PMC role)."""
     project = project_row(session, key)
     _check_pattern(body.tag_pattern)
-    if "{version}" not in body.archive_name:
-        raise ValidationError(
-            "archive_name must contain {version}", hint="e.g. 'apache-{project}-{version}-src'"
-        )
+    _check_archive_name(body.archive_name)
+    if body.git_url is not None:
+        check_git_url(body.git_url, settings)
     if body.release_manager is not None:
         user = session.scalar(select(models.User).where(models.User.name == body.release_manager))
         if user is None:

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 ACTOR = "trigger.svn"
 RELEASE_TOML = "release.toml"
+START_WAIT = 10.0
+"""Seconds the agent's start waits for the watcher's first look."""
 _DEV_RE = re.compile(r"(?:^|/)dev/(?P<project>[a-z][a-z0-9-]{0,63})/(?P<rest>.+/)?release\.toml$")
 
 
@@ -225,7 +227,15 @@ class DistWatcher:
             return scan(session, self.url, found)
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._look_logged)  # the baseline, at once
+        """Start watching. The first look (the baseline, on a first start) is waited for up
+        to :data:`START_WAIT` seconds — so a commit made once the agent answers is acted on —
+        and goes on in the background past that: a slow or unreachable repository holds up
+        the agent's start no longer."""
+        first = asyncio.ensure_future(asyncio.to_thread(self._look_logged))
+        try:
+            await asyncio.wait_for(asyncio.shield(first), START_WAIT)
+        except TimeoutError:
+            log.warning("dist watcher: %s does not answer yet; watching goes on", self.url)
         self._task = asyncio.create_task(self._run(), name="dist-watcher")
 
     async def stop(self) -> None:

@@ -32,6 +32,7 @@ from agent.store import Conflict, Unauthenticated, project_row
 from agent.triggers.common import (
     DeliveryRecorded,
     TriggerRefused,
+    check_git_url,
     read_settings,
     record_delivery,
     tag_version,
@@ -77,7 +78,7 @@ def _ignored(delivery: str, detail: str, key: str) -> TriggerAccepted:
 
 
 def _release_push(
-    session: Session, key: str, event: str, body: bytes
+    session: Session, settings: Settings, key: str, event: str, body: bytes
 ) -> str | tuple[str, dict[str, Any]]:
     """Why the delivery starts nothing (a sentence), or the version and facts of a pushed
     release tag."""
@@ -107,6 +108,7 @@ def _release_push(
             f"project '{key}' has no git_url and the push names no clone_url",
             hint="set git_url in the trigger settings",
         )
+    check_git_url(git_url, settings)
     pusher = payload.get("pusher") or {}
     return version, {
         "repository": str(repository.get("full_name") or repository.get("name") or ""),
@@ -126,7 +128,7 @@ def handle_delivery(
     _verify(webhook_secret(session, settings, key), key, headers, body)
     event = headers.get("x-github-event", "")
     delivery = headers.get("x-github-delivery") or "sha256:" + hashlib.sha256(body).hexdigest()
-    push = _release_push(session, key, event, body)
+    push = _release_push(session, settings, key, event, body)
     if isinstance(push, str):
         return 200, _ignored(delivery, push, key)
     version, data = push

@@ -21,14 +21,15 @@ from tests.integration.trigger_support import (
     push_payload,
     set_triggers,
 )
-from tests.support.agent import AgentProcess
+from tests.support.agent import AgentFactory, AgentProcess
 
 PROJECT = "acme-lib"
 
 
 def test_a_trigger_asks_bob_to_sign_and_he_does(
-    agent: AgentProcess, qloop: QtLoop, qtbot: Any, tmp_path: Path
+    agent_factory: AgentFactory, qloop: QtLoop, qtbot: Any, tmp_path: Path
 ) -> None:
+    agent = agent_factory(config={"git_local_allowed": True})  # a bare repository on disk
     keystore, fingerprint = keystore_for(agent.committer, tmp_path / "home")
     session = Session(keystore)
     qloop.run(session.login(agent.url, "bob", fingerprint, passphrase=PASSPHRASE))

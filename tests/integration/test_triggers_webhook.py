@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
-    agent = agent_factory(workers=1)
+    agent = agent_factory(workers=1, config={"git_local_allowed": True})  # a bare repo on disk
     bare, commits = bare_repository(tmp_path / "git", ["v1.0.0-rc1", "v1.0.0-rc2"])
     set_triggers(
         agent,

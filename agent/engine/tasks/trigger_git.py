@@ -16,7 +16,13 @@ from pydantic import ValidationError as PydanticValidationError
 from agent.db import models
 from agent.db.session import transaction
 from agent.engine.tasks.context import InvalidTaskArgs, TaskContext, TaskError
-from agent.triggers.common import agent_version, finish_delivery, read_settings, trigger_principal
+from agent.triggers.common import (
+    agent_version,
+    check_git_url,
+    finish_delivery,
+    read_settings,
+    trigger_principal,
+)
 from agent.triggers.compose import compose_revision
 from agent.triggers.gitsource import GitSourceError, build_archive, checksum_file, fetch_tag
 from agent.triggers.webhook import ACTOR
@@ -48,6 +54,11 @@ def run(ctx: TaskContext) -> dict[str, Any]:
         if done is not None and done.state == "done":
             return {"skipped": "the delivery was handled already"}
         trigger = read_settings(session, project)
+    try:
+        check_git_url(args.git_url, ctx.settings)
+    except AtrError as exc:
+        _fail(ctx, args.delivery, exc.message)
+        raise TaskError(exc.message, retryable=False, hint=exc.hint) from exc
     cache = ctx.settings.data_dir / "git" / f"{project}.git"
     ctx.log(f"fetching tag {args.tag} from {args.git_url}")
     try:
