@@ -98,11 +98,16 @@ class DashboardViewModel(StepViewModel):
         self.project = project
         self.reload()
 
+    def _reload_if_running(self) -> None:
+        if _loop_running():
+            self.reload()
+
     def reload(self) -> None:
         project = self.project
         if project is None:
             return
-        if not _loop_running():  # a timer Qt fired after the loop stopped (shutting down)
+        if not _loop_running():  # built before the loop runs, or called while it stops:
+            QTimer.singleShot(0, self._reload_if_running)  # once the loop runs, if it does
             return
 
         async def run() -> Dashboard:

@@ -104,11 +104,16 @@ class WaitingViewModel(StepViewModel):
     def items(self) -> list[WaitingItem]:
         return list(self._items)
 
+    def _refresh_if_running(self) -> None:
+        if _loop_running():
+            self.refresh()
+
     def refresh(self) -> None:
         """Reload the list from the agent."""
         if self.session.user is None:
             return
-        if not _loop_running():  # a timer Qt fired after the loop stopped (shutting down)
+        if not _loop_running():  # built before the loop runs, or called while it stops:
+            QTimer.singleShot(0, self._refresh_if_running)  # once the loop runs, if it does
             return
 
         async def load() -> None:
