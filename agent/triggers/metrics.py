@@ -116,7 +116,7 @@ class _Gauges(Collector):
                 "and all of them)",
                 labels=["which"],
             )
-            pending = [sub.pending for sub in list(self.bus._subscribers)]
+            pending = self.bus.pending_counts
             lag.add_metric(["max"], max(pending, default=0))
             lag.add_metric(["sum"], sum(pending))
             last = GaugeMetricFamily("atr_events_last_id", "The newest event id the bus has sent")

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.sync.client import connect
 
+from shared.protocol import PROTOCOL_VERSION
 from tests.integration.vote_support import client, source_release, upload
 from tests.support.agent import PROJECT
 
@@ -69,6 +72,25 @@ def test_metrics_move_as_work_happens(agent_factory, tmp_path):
         after, "atr_http_requests_total", route="/metrics"
     )
     assert total(later, "atr_events_total") >= total(after, "atr_events_total")
+
+
+def test_websocket_clients_are_counted(agent_factory):
+    agent = agent_factory(workers=0)
+    assert total(scrape(agent), "atr_websocket_clients") == 0
+    with connect(agent.ws_url) as ws:
+        ws.send(
+            json.dumps({"kind": "hello", "protocol": PROTOCOL_VERSION, "token": agent.admin_token})
+        )
+        assert json.loads(ws.recv(timeout=30))["kind"] == "welcome"
+        ws.send(json.dumps({"kind": "subscribe", "scope": {}, "since": None}))
+        assert json.loads(ws.recv(timeout=30))["kind"] == "subscribed"
+        values = scrape(agent)
+        assert total(values, "atr_websocket_clients") == 1
+        assert total(values, "atr_websocket_lag_events", which="max") >= 0
+    deadline = time.monotonic() + 30
+    while total(scrape(agent), "atr_websocket_clients") != 0:
+        assert time.monotonic() < deadline, "the closed client is still counted"
+        time.sleep(0.2)
 
 
 def test_metrics_can_need_an_admin(agent_factory):
