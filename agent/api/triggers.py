@@ -97,9 +97,10 @@ def delete_trusted_publisher(
 def oidc_exchange(body: OidcExchange, state: State) -> OidcToken:
     """A workflow's OIDC token (JWT) → a short-lived upload token of the project a
     trusted-publisher rule names (401: the token; 403: no rule allows the run)."""
+    claims = oidc.verified_claims(state.settings, body.token)  # keys fetched outside a write
     try:
         with state.transaction() as session:
-            return oidc.exchange(session, state.settings, body.token)
+            return oidc.exchange(session, state.settings, claims)
     except common.TriggerRefused as refused:
         _record_refusal(state, refused)
         raise refused.error from None

@@ -50,7 +50,7 @@ from shared.errors import AtrError
 from shared.protocol import Role
 from shared.protocol.triggers import GITHUB_ISSUER, OidcToken
 
-__all__ = ["ALGORITHMS", "IssuerKeys", "exchange", "verify_token"]
+__all__ = ["ALGORITHMS", "IssuerKeys", "exchange", "verified_claims", "verify_token"]
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
 LEEWAY_SECONDS = 30
@@ -83,7 +83,7 @@ _KEPT_CLAIMS = (
 
 
 class OidcRefused(AtrError):
-    """Internal: a reason to refuse, turned into 401 or 403 by :func:`exchange`."""
+    """Internal: a reason to refuse, turned into a 401 by :func:`verified_claims`."""
 
 
 @dataclass
@@ -262,16 +262,21 @@ def _match(session: Session, claims: dict[str, Any]) -> models.TrustedPublisherR
     )
 
 
-def exchange(session: Session, settings: Settings, token: str) -> OidcToken:
-    """Verify ``token`` and hand out the upload token (see the module docstring)."""
+def verified_claims(settings: Settings, token: str) -> dict[str, Any]:
+    """The claims of ``token`` once verified (401 naming what is wrong). May fetch the
+    issuer's keys: call it outside any database transaction."""
     try:
-        claims = verify_token(token, settings, issuer_keys(settings))
+        return verify_token(token, settings, issuer_keys(settings))
     except OidcRefused as exc:
         raise Unauthenticated(
             exc.message,
             hint="mint the token with the agent's audience "
             f"({settings.oidc_audience}) in a workflow of a trusted issuer",
         ) from exc
+
+
+def exchange(session: Session, settings: Settings, claims: dict[str, Any]) -> OidcToken:
+    """Hand out the upload token for verified ``claims`` (see the module docstring)."""
     try:
         rule = _match(session, claims)
     except Forbidden as exc:
