@@ -60,6 +60,8 @@ def test_release_toml_commit_with_a_post_commit_hook(agent_factory, tmp_path):
     assert release["created_by"] == "bob"  # the committer of the svn commit
     assert sorted(f["path"] for f in revision["files"]) == sorted(p.name for p in files)
     assert build["source"] == "svn" and build["facts"]["svn_revision"] == 3
+    (created,) = events(agent, "release.created", version="1.2.0")
+    assert created["data"]["source"] == "svn"
     assert not events(agent, "release.signatures_requested")  # its .asc came with it
 
     # a release.toml that names another project, or a file that is not there: refused, said

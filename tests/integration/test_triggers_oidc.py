@@ -120,6 +120,8 @@ def test_exchange_and_refusals(agent_factory, issuers, tmp_path):
         "apache/acme-lib/.github/workflows/release.yml@"
     )
     assert build["facts"]["sha"] and build["facts"]["run_id"] == "987654321"
+    (created,) = events(agent, "release.created", version="1.0.0")
+    assert created["data"]["source"] == "github-oidc"
     asked = wait_event(agent, "release.signatures_requested", version="1.0.0")
     assert asked[0]["data"]["source"] == "github-oidc"
     received = [

@@ -96,6 +96,8 @@ def test_tag_push_builds_composes_and_asks_to_sign(agent_factory, tmp_path):
         assert nxt["steps"][0]["kind"] == "sign" and "bob" in nxt["steps"][0]["who"]
         waiting = c.get("/waiting").json()
         assert [(w["version"], w["step"]["kind"]) for w in waiting] == [("1.0.0", "sign")]
+    (created,) = events(agent, "release.created", version="1.0.0")
+    assert created["actor"] == "trigger.webhook" and created["data"]["source"] == "webhook"
     received = [e for e in events(agent, "trigger.received") if e["data"]["source"] == "webhook"]
     assert [e["data"]["delivery"] for e in received] == ["delivery-1"]
     # the CLI says the same: atr release next, atr waiting, atr triggers settings
