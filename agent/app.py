@@ -40,6 +40,7 @@ def _supervisor(settings: Settings) -> Supervisor:
         workers=settings.workers,
         lease_seconds=settings.lease_seconds,
         poll_interval=settings.worker_poll_seconds,
+        recycle_rss_mb=settings.worker_recycle_mb,
         max_blob_size=settings.max_upload_bytes,
         log_level=settings.log_level.upper(),
         settings_json=settings.model_dump_json(),

@@ -26,7 +26,7 @@ from agent import store
 from agent.config import Settings, load_settings
 from agent.db import models
 from agent.db.session import make_engine, make_session_factory, migrate, transaction
-from shared.atomicfile import PRIVATE_DIR, PRIVATE_FILE, write_atomic
+from shared.atomicfile import PRIVATE_DIR, PRIVATE_FILE, PUBLIC_FILE, write_atomic
 from shared.errors import AtrError, ValidationError
 from shared.ids import check_key, check_user_name, check_version
 from shared.openpgp import generate_key, key_info, public_armor
@@ -49,6 +49,16 @@ DEMO_PROJECT = "demo-project"
 DEMO_USER = "demo"
 DEMO_EMAIL = "demo@example.invalid"
 DEMO_KEY_BITS = 3072
+DEMO_VOTERS = ("demo-voter1", "demo-voter2")
+"""Two more PMC members with keys in DATA_DIR/demo: a demo vote needs three binding +1."""
+DEMO_CONFIG = """\
+# Written by 'atr-agent demo' for this demo agent only: NOT FOR PRODUCTION.
+# A demo vote may last a minute (ASF policy: at least 72 hours), and the announcement
+# need not wait for mirrors. Remove this file to get the real defaults back.
+vote_min_hours_floor = 0.01
+announce_delay_minutes = 0
+scheduler_interval_seconds = 1
+"""
 
 
 # --- plumbing ------------------------------------------------------------------------------------
@@ -241,6 +251,7 @@ def _serve(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s agent[%(process)d] %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request URLs in the log
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -803,6 +814,29 @@ def _write_secret(path: Path, text: str) -> None:
     write_atomic(path, text, mode=PRIVATE_FILE, make_dirs=True, dir_mode=PRIVATE_DIR)
 
 
+def _demo_voter(s: store.Store, folder: Path, name: str) -> None:
+    """A demo PMC member with an unprotected key in ``folder`` (for the demo's vote)."""
+    path = folder / f"{name}-secret.asc"
+    exists = s.session.scalar(select(models.User).where(models.User.name == name))
+    if exists is not None and path.is_file():
+        return
+    key = generate_key(f"{name} (DEMO KEY)", f"{name}@example.invalid", bits=2048)
+    admin = s.as_admin()
+    if exists is None:
+        admin.create_user(
+            UserCreate(
+                name=name,
+                email=f"{name}@example.invalid",
+                public_key=public_armor(key),
+                memberships=[Membership(committee=DEMO_COMMITTEE, role=Role.PMC)],
+            )
+        )
+    else:
+        admin.add_user_key(name, public_armor(key))
+    _write_secret(path, f"# DEMO KEY of '{name}'. Never use it for releases.\n" + str(key))
+    click.echo(f"demo PMC member '{name}': key {path}")
+
+
 @cli.command()
 @click.option("--serve", "then_serve", is_flag=True, help="then run the agent")
 @pass_ctx
@@ -811,6 +845,9 @@ def demo(ctx: _Context, then_serve: bool) -> None:
 
     The demo user's SECRET key is written UNPROTECTED to DATA_DIR/demo/demo-secret.asc
     (mode 0600) so you can log in from the desktop at once. Never use it for real releases.
+    Two more PMC members (demo-voter1, demo-voter2) get keys there too, so a demo vote can
+    pass, and DATA_DIR/agent.toml (if absent) gets demo settings: a vote of a minute, no
+    announce delay. scripts/demo_release.py then takes a release to 'announced'.
     """
     settings = ctx.settings()
     secret_path = settings.data_dir / "demo" / "demo-secret.asc"
@@ -857,7 +894,13 @@ def demo(ctx: _Context, then_serve: bool) -> None:
         else:
             admin.set_membership(DEMO_USER, DEMO_COMMITTEE, Role.PMC)
             click.echo(f"demo user '{DEMO_USER}' exists; its key is {secret_path}")
+        for voter in DEMO_VOTERS:
+            _demo_voter(s, settings.data_dir / "demo", voter)
         token = _issue(s, user=DEMO_USER, project=None, role=Role.PMC, label="demo", days=30)
+    config = settings.data_dir / "agent.toml"
+    if not config.exists():
+        write_atomic(config, DEMO_CONFIG, mode=PUBLIC_FILE)
+        click.echo(f"wrote the demo settings to {config} (short votes; NOT FOR PRODUCTION)")
     click.echo("")
     click.echo("Log in from the desktop:")
     click.echo(f"  agent URL : {settings.effective_public_url}")

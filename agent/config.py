@@ -56,6 +56,12 @@ class Settings(BaseModel):
     workers: int = Field(default=2, ge=0, le=64)
     lease_seconds: int = Field(default=30, ge=1)
     worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    worker_recycle_mb: int = Field(
+        default=120,
+        ge=0,
+        description="a worker whose resident memory passed this many MiB after a task "
+        "ends and is started afresh (0: never)",
+    )
     max_upload_bytes: int = Field(default=4 * GIB, ge=1)
     tmp_max_bytes: int | None = Field(
         default=None,

@@ -10,6 +10,8 @@ cause, so that none of them imports another::
     vote: only with an open vote            new revision: queue its checks; if a workflow
                                               run uploaded it (trusted publishing), record
                                               its build and ask the RM to sign
+                                            failed: take its staged candidate off the
+                                              channels (a Nexus staging repository is dropped)
     passed: only when its vote passed
     distribute: only with an approved,
       started production distribution
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 from agent.checks import gate
 from agent.checks import service as checks
 from agent.db import models
+from agent.engine import queue
 from agent.store import CommitterWriter, Conflict, Store, release_row, revision_row
 from agent.triggers import builds
 from shared import protocol as p
@@ -46,6 +49,8 @@ def transition_as(writer: CommitterWriter, version: str, body: p.TransitionReque
     out = writer.transition(version, body)
     if body.to is Phase.CHECKS:
         gate.advance_if_clear(session, release)
+    elif body.to is Phase.FAILED:
+        _discard_staging(session, release, actor=writer.principal.name)
     return out
 
 
@@ -63,6 +68,33 @@ def create_revision(store: Store, project: str, version: str, body: p.RevisionCr
     # a workflow run's upload (trusted publishing): its build facts, and the RM asked to sign
     builds.record_from_token(store.session, store.principal, row)
     return out
+
+
+# --- consequences ---------------------------------------------------------------------------
+
+
+def _discard_staging(session: Session, release: models.Release, *, actor: str) -> None:
+    """Queue a ``discard`` task per channel the release's latest staging reached."""
+    staging = session.scalars(
+        select(models.Distribution)
+        .where(models.Distribution.release_id == release.id, models.Distribution.kind == "staging")
+        .order_by(models.Distribution.id.desc())
+        .limit(1)
+    ).first()
+    if staging is None:
+        return
+    channels = sorted({s.channel for s in staging.steps if s.url and s.kind != "manual"})
+    for channel in channels:
+        queue.enqueue(
+            session,
+            p.TaskType.DISTRIBUTE,
+            project=release.project.key,
+            version=release.version,
+            revision=None,
+            args={"distribution": staging.id, "channel": channel, "discard": True},
+            created_by=actor,
+            max_attempts=5,
+        )
 
 
 # --- guards ---------------------------------------------------------------------------------

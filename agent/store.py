@@ -49,6 +49,8 @@ from shared.errors import AtrError, ValidationError
 from shared.ids import MAX_ID
 from shared.lifecycle import INITIAL_PHASE, MUTABLE_PHASES, Phase, check_transition
 from shared.openpgp import key_info, load_key
+from shared.openpgp.gnupg import Keyring
+from shared.openpgp.policy import release_problems
 from shared.protocol import EventKind, Role
 
 OPERATOR = "atr-agent"
@@ -57,7 +59,6 @@ OPERATOR = "atr-agent"
 TOKEN_PREFIX = "atr_"
 COMMITTER_TRANSITIONS = frozenset({(Phase.COMPOSE, Phase.CHECKS), (Phase.CHECKS, Phase.COMPOSE)})
 """Phase changes a committer may make; every other one needs the PMC role."""
-MIN_RSA_BITS = 2048
 DEFAULT_TOKEN_DAYS = 90
 """How long a new API token lives when no lifetime is asked for (at most its creator's)."""
 MAX_EVENT_PAGE = 1000
@@ -778,9 +779,17 @@ class AdminWriter(UserWriter):
                 hint="export it with 'gpg --armor --export <fingerprint>'",
             )
         info = key_info(key)
-        if info.algorithm == "RSA" and (info.bits or 0) < MIN_RSA_BITS:
+        # The shared key policy, on the key as GnuPG reads it (pgpy cannot tell revocation).
+        with Keyring.open([armored]) as ring:
+            listed = ring.key_for(info.fingerprint)
+        if listed is None:
+            raise ValidationError(f"GnuPG cannot read the key {info.fingerprint}")
+        problems = release_problems(listed)
+        if problems:
             raise ValidationError(
-                f"key {info.fingerprint} is RSA {info.bits} bits; at least {MIN_RSA_BITS} needed"
+                f"key {info.fingerprint} cannot sign releases: "
+                + "; ".join(p.message for p in problems),
+                hint="register a key that passes the ASF's key policy (docs/keys.md)",
             )
         if self.session.scalar(
             select(models.UserKey).where(models.UserKey.fingerprint == info.fingerprint)

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.blobs import BlobNotFound, BlobTooLarge
+from agent.distribute.channels.base import ChannelError
 from agent.store import Conflict, Forbidden, NotFound, RateLimited, Unauthenticated
 from agent.tmparea import TempAreaFull
 from agent.triggers.common import Unavailable
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: tuple[tuple[type[AtrError], int, str], ...] = (
     (TempAreaFull, 503, "unavailable"),
     (Unavailable, 503, "unavailable"),
     (ValidationError, 400, "invalid"),
+    (ChannelError, 400, "invalid"),
     (OpenPGPError, 400, "invalid"),
 )
 

@@ -61,13 +61,17 @@ def project_settings(project: models.Project) -> DistributionSettings:
         ) from exc
 
 
-def dist_channel(settings: Settings) -> ChannelSettings:
-    """The dist repository channel, from the agent's settings."""
+def dist_channel(
+    settings: Settings, project: DistributionSettings | None = None
+) -> ChannelSettings:
+    """The dist repository channel: the agent's repository, every file of the release but
+    those the project's ``dist_exclude`` names."""
     return ChannelSettings(
         name=DIST_CHANNEL,
         kind=ChannelKind.SVN,
         url=settings.effective_dist_svn_url,
         credential=settings.dist_svn_credential,
+        exclude=list(project.dist_exclude) if project is not None else [],
     )
 
 
@@ -76,7 +80,7 @@ def channels_for(
 ) -> list[ChannelSettings]:
     """The channels a distribution of ``kind`` goes to, the dist repository first. A staging
     goes to the channels that have a test destination."""
-    chosen = [dist_channel(settings)]
+    chosen = [dist_channel(settings, project)]
     for channel in project.channels:
         if kind == "staging" and not (channel.staging_url or channel.kind in IN_PLACE_STAGING):
             continue

@@ -92,6 +92,8 @@ class ChannelRun:
     rc: int | None
     extra: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    recorded: dict[str, str] = field(default_factory=dict)
+    """The URLs earlier attempts recorded for the channel's files (``PublishContext.recorded``)."""
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -153,7 +155,7 @@ def _channel_settings(plan: DistributionPlan, project: models.Project, name: str
     if name == DIST_CHANNEL:
         from agent.distribute.plan import dist_channel  # noqa: PLC0415
 
-        return dist_channel(settings)
+        return dist_channel(settings, project_settings(project))
     for channel in project_settings(project).channels:
         if channel.name == name:
             return channel
@@ -269,6 +271,7 @@ def claim(
             steps=out,
             rc=row.rc,
             extra=extra,
+            recorded={s.path: s.url for s in steps if s.url},
         )
 
 
@@ -341,14 +344,33 @@ def run_channel(
         settle(factory, settings, distribution_id)
         return {"channel": channel, "steps": 0}
     try:
-        credential = _credential(factory, settings, run)
-        _publish(factory, settings, run, credential, log=log, progress=progress, http=http)
+        try:
+            credential = _credential(factory, settings, run)
+        except ChannelError as exc:  # a missing or unbound credential: every file fails
+            _fail_channel(factory, settings, run, _told(exc))
+        else:
+            _publish(factory, settings, run, credential, log=log, progress=progress, http=http)
     finally:
         keys = run.extra.get("keys_file")
         if keys:
             Path(keys).unlink(missing_ok=True)
     settle(factory, settings, distribution_id)
     return {"channel": channel, "steps": len(run.steps), **run.counts}
+
+
+def _fail_channel(
+    factory: sessionmaker[Session], settings: Settings, run: ChannelRun, text: str
+) -> None:
+    """Record every file of the run failed with ``text`` and mail the cause."""
+    for step in run.steps:
+        _record(factory, run, step, StepState.FAILED, error=text)
+    with transaction(factory) as session:
+        row = session.get(models.Distribution, run.distribution_id)
+        if row is not None:
+            mails.failure(
+                session, settings, MailTemplates(settings.data_dir), row,
+                channel=run.channel.name, errors=[text],
+            )  # fmt: skip
 
 
 def _credential(
@@ -364,6 +386,11 @@ def _credential(
             session, settings, name, kind=run.channel.kind.value,
             project=run.project, channel=run.channel.name,
         )  # fmt: skip
+
+
+def _told(exc: ChannelError) -> str:
+    """What a step records of a channel's error: its message, and its hint when it has one."""
+    return f"{exc.message} (hint: {exc.hint})" if exc.hint else exc.message
 
 
 class _Publisher:
@@ -402,7 +429,10 @@ class _Publisher:
             found = self.retrying(lambda: adapter.lookup(step.file), f"looking for {step.path}")
             if found is None:
                 return True
-            if not _same_bytes(adapter, step, found):
+            same = self.retrying(
+                lambda: _same_bytes(adapter, step, found), f"comparing {step.path}"
+            )
+            if not same:
                 raise Conflicting(
                     f"{found.url} holds other bytes than {step.path} (SHA-512 differs): "
                     "refusing to overwrite it",
@@ -410,21 +440,36 @@ class _Publisher:
                     "publish a new version",
                 )
         except ChannelError as exc:
-            self.fail([step], exc.message)
+            self.fail([step], _told(exc))
             return False
         self.log(f"{step.path}: already on {self.run.channel.name} with the same bytes")
         _record(self.factory, self.run, step, StepState.DONE, url=found.url, uploaded=False)
         return False
 
     def publish(self, missing: list[_Step]) -> None:
+        """Publish the files the channel lacks: in one go for a channel that commits many at
+        once (Subversion, a staging repository), else file by file, each recorded as soon as
+        it is accepted, so that a retry never sends again a file that arrived."""
         adapter = self.adapter
+        if type(adapter).publish_many is Channel.publish_many:
+            for step in missing:
+                try:
+                    url = self.retrying(
+                        lambda s=step: adapter.publish(s.file),  # type: ignore[misc]
+                        f"publishing {step.path} to {self.run.channel.name}",
+                    )
+                except ChannelError as exc:
+                    self.fail([step], _told(exc))
+                    continue
+                _record(self.factory, self.run, step, StepState.DONE, url=url, uploaded=True)
+            return
         try:
             urls = self.retrying(
                 lambda: adapter.publish_many([s.file for s in missing]),
                 f"publishing {len(missing)} files to {self.run.channel.name}",
             )
         except ChannelError as exc:
-            self.fail(missing, exc.message)
+            self.fail(missing, _told(exc))
             return
         for step in missing:
             _record(
@@ -435,7 +480,7 @@ class _Publisher:
         try:
             self.retrying(self.adapter.finish, f"finishing {self.run.channel.name}")
         except ChannelError as exc:
-            self.fail([s for s in self.run.steps if s.state == "done"], exc.message)
+            self.fail([s for s in self.run.steps if s.state == "done"], _told(exc))
 
     def verify(self) -> None:
         for step in [s for s in self.run.steps if s.state == "done" and not s.verified]:
@@ -476,6 +521,7 @@ def _publish(
         **run.extra,
     ) as adapter:  # fmt: skip
         adapter.ctx.credential = credential
+        adapter.ctx.recorded = dict(run.recorded)
         adapter.ctx.log = lambda line: log(adapter.ctx.redact(line))
         adapter.ctx.progress = progress
         failures = _Publisher(factory, settings, run, adapter, adapter.ctx.log).go()
@@ -492,6 +538,13 @@ def _publish(
 # --- settling ----------------------------------------------------------------------------------
 
 
+def _under_way(step: models.DistributionStep) -> bool:
+    """Pending, running, or published and waiting for its channel's task to verify it."""
+    return step.state in ("pending", "running") or (
+        step.state == "done" and step.verified_at is None
+    )
+
+
 def settle(factory: sessionmaker[Session], settings: Settings, distribution_id: int) -> str:
     """Close the distribution when no step is pending or running; its state after."""
     with transaction(factory) as session:
@@ -503,7 +556,7 @@ def settle(factory: sessionmaker[Session], settings: Settings, distribution_id: 
         dist = [s for s in automated if s.channel == DIST_CHANNEL]
         if row.dist_at is None and dist and all(s.state == "done" for s in dist):
             row.dist_at = now
-        if any(s.state in ("pending", "running") for s in automated):
+        if any(_under_way(s) for s in automated):
             return row.state
         if row.state in ("verified", "failed") and row.finished_at is not None:
             return row.state

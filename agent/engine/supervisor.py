@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.blobs import DEFAULT_MAX_SIZE
 from agent.db.session import make_engine, migrate, sqlite_url
-from agent.engine.worker import WorkerConfig, worker_main
+from agent.engine.worker import EXIT_RECYCLE, WorkerConfig, worker_main
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class Supervisor:
         lease_seconds: float = 30.0,
         poll_interval: float = 0.2,
         max_blob_size: int = DEFAULT_MAX_SIZE,
+        recycle_rss_mb: int = 0,
         restart_delay: float = 0.5,
         max_restart_delay: float = 30.0,
         log_level: str = "INFO",
@@ -74,6 +75,7 @@ class Supervisor:
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             max_blob_size=max_blob_size,
+            recycle_rss_mb=recycle_rss_mb,
             log_level=log_level,
             settings_json=settings_json,
         )
@@ -86,6 +88,8 @@ class Supervisor:
         self._monitor: threading.Thread | None = None
         self.restarts = 0
         """How many times a worker was started again after it ended."""
+        self.recycled = 0
+        """How many of those restarts replaced a worker that outgrew ``recycle_rss_mb``."""
 
     @property
     def pids(self) -> list[int]:
@@ -133,6 +137,17 @@ class Supervisor:
         now = time.monotonic()
         process = slot.process
         if process is not None and process.is_alive():
+            return
+        if slot.restart_at is None and process is not None and process.exitcode == EXIT_RECYCLE:
+            logger.info(
+                "worker %s (pid %s) recycled; starting a fresh one", slot.index, process.pid
+            )
+            process.close()
+            slot.process = None
+            slot.quick_failures = 0
+            self._spawn(slot)
+            self.restarts += 1
+            self.recycled += 1
             return
         if slot.restart_at is None:
             lived = now - slot.started_at
@@ -192,6 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--poll-interval", type=float, default=0.2)
     parser.add_argument("--max-blob-size", type=int, default=DEFAULT_MAX_SIZE)
     parser.add_argument(
+        "--recycle-mb",
+        type=int,
+        default=120,
+        help="start a worker afresh once it holds more than this many MiB after a task (0: never)",
+    )
+    parser.add_argument(
         "--no-migrate",
         action="store_true",
         help="do not apply database migrations at start (another agent does)",
@@ -214,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s supervisor[%(process)d] %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request URLs in the log
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     url: str = args.database_url or sqlite_url(data_dir)
@@ -233,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         lease_seconds=args.lease_seconds,
         poll_interval=args.poll_interval,
         max_blob_size=args.max_blob_size,
+        recycle_rss_mb=args.recycle_mb,
         log_level=args.log_level,
     )
     stop = threading.Event()

@@ -52,6 +52,9 @@ EXIT_LEASE_LOST = 4
 """Another worker holds the running task's lease now (or the database was unreachable too long)."""
 EXIT_PARENT_GONE = 5
 """The agent process that started this worker died."""
+EXIT_RECYCLE = 6
+"""The worker grew past ``recycle_rss_mb`` after a task; the supervisor starts a fresh one
+at once (Python rarely gives freed memory back to the system)."""
 
 _MAX_WAIT = 0.25
 """Longest sleep of the main thread while a task runs (stop and parent checks)."""
@@ -69,6 +72,8 @@ class WorkerConfig:
     poll_interval: float = 0.2
     max_blob_size: int = DEFAULT_MAX_SIZE
     log_level: str = "INFO"
+    recycle_rss_mb: int = 0
+    """End (to be started afresh) after a task once resident memory passed this; 0: never."""
     settings_json: str = ""
     """The agent's settings, as JSON (handlers that publish need them); empty: read them
     from the data dir's agent.toml and ATR_* variables."""
@@ -135,7 +140,23 @@ class Worker:
             code = self._run_one(task)
             if code is not None:
                 return code
+            if self._grown():
+                return EXIT_RECYCLE
         return EXIT_OK
+
+    def _grown(self) -> bool:
+        limit = self.config.recycle_rss_mb
+        if limit <= 0:
+            return False
+        rss = resident_bytes()
+        if rss is None or rss <= limit * 1024 * 1024:
+            return False
+        logger.info(
+            "worker holds %.0f MiB after its task (recycle above %s MiB); ending to start afresh",
+            rss / 1024 / 1024,
+            limit,
+        )
+        return True
 
     def _run_one(self, task: ClaimedTask) -> int | None:
         """Run one task to its end. Returns an exit code when the process must end."""
@@ -244,6 +265,15 @@ class Worker:
             logger.info("task %s succeeded", task.id)
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux ``/proc``); None where it cannot be read."""
+    try:
+        fields = Path("/proc/self/statm").read_text().split()
+        return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _until(moment: float) -> float:
     return min(max(moment - time.monotonic(), 0.0), _MAX_WAIT)
 
@@ -272,6 +302,7 @@ def worker_main(config: WorkerConfig) -> None:
         format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no request URLs in the log
     engine = make_engine(config.database_url)
     worker = Worker(config, factory=make_session_factory(engine))
 

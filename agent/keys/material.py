@@ -20,7 +20,11 @@ from datetime import datetime
 from shared.errors import ValidationError
 from shared.openpgp.gnupg import GpgKey, KeyRevocation, Keyring
 from shared.openpgp.keysfile import parse_keys
-from shared.openpgp.policy import KeyMaterial, KeyProblem, algorithm_name, evaluate
+from shared.openpgp.policy import (
+    KeyProblem,
+    algorithm_name,
+    release_problems,
+)
 from shared.protocol.keys import SkippedBlock
 
 __all__ = [
@@ -50,34 +54,6 @@ FLAG_BY_PROBLEM = {
 
 _BEGIN_PUBLIC = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 _BEGIN_SIGNATURE = "-----BEGIN PGP SIGNATURE-----"
-
-
-def release_problems(key: GpgKey) -> list[KeyProblem]:
-    """Why ``key`` cannot make release signatures (an empty list: it can).
-
-    The primary key must pass the policy (a revoked or expired primary key ends every
-    subkey); then at least one key able to sign — the primary or a subkey — must pass.
-    """
-    primary = [p for p in evaluate(KeyMaterial.of_listed(key.primary)) if p.fatal]
-    if primary:
-        return primary
-    signers = [k for k in (key.primary, *key.subkeys) if k.can_sign]
-    if not signers:
-        return [KeyProblem("cannot_sign", "neither the key nor a subkey of it can sign", True)]
-    problems: list[KeyProblem] = []
-    for signer in signers:
-        fatal = [p for p in evaluate(KeyMaterial.of_listed(signer)) if p.fatal]
-        if not fatal:
-            return []
-        problems.extend(p for p in fatal if p.code not in {q.code for q in problems})
-    if signers != [key.primary]:
-        problems = [
-            KeyProblem(p.code, f"signing subkey: {p.message}", p.fatal)
-            if p.code not in ("revoked", "expired")
-            else p
-            for p in problems
-        ]
-    return problems
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,6 +65,7 @@ from agent.store import (
 )
 from shared.errors import ValidationError
 from shared.ids import check_fingerprint
+from shared.openpgp.policy import MIN_RSA_BITS, RECOMMENDED_RSA_BITS
 from shared.protocol import EventKind, Role
 from shared.protocol.keys import (
     KeyAdd,
@@ -94,7 +95,8 @@ EXPIRING_WITHIN = timedelta(days=30)
 """A key that expires sooner than this is in state ``expiring``."""
 
 _RULES = {
-    "rsa_too_small": "release signing keys are RSA keys of at least 2048 bits (4096 recommended)",
+    "rsa_too_small": f"release signing keys are RSA keys of at least {MIN_RSA_BITS} bits "
+    f"({RECOMMENDED_RSA_BITS} recommended)",
     "expired": "a key added to KEYS must not be expired; extend its expiry and export it again",
     "revoked": "a revoked key cannot be added (a PMC member may import it with the project's "
     "old KEYS file); to revoke a key already in KEYS use 'atr keys revoke'",

@@ -25,6 +25,7 @@ import secrets
 from dataclasses import dataclass, field
 
 import jinja2
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.db import models
@@ -117,6 +118,8 @@ class ReleasePage:
     """Whether the files voted on are served beside the page."""
     download_url: str = ""
     decided_text: str = ""
+    staged: tuple[tuple[str, str, str], ...] = ()
+    """The test channels the candidate was staged to: (name, kind, URL)."""
     notes: tuple[tuple[str, str | None], ...] = ()
     """The release notes (CHANGES, RELEASE-NOTES…) of the revision: name, link while served."""
     extra: dict[str, str] = field(default_factory=dict)
@@ -226,8 +229,32 @@ def candidate_page(
             (path, file_url(base, path) if serve else None)
             for path in release_notes_files(revision)
         ),
+        staged=_staged(session, release, revision) if serve else (),
     )
     return page, vote
+
+
+def _staged(
+    session: Session, release: models.Release, revision: models.Revision
+) -> tuple[tuple[str, str, str], ...]:
+    """Where the revision under vote was staged (a staging distribution that finished)."""
+    row = session.scalars(
+        select(models.Distribution)
+        .where(
+            models.Distribution.release_id == release.id,
+            models.Distribution.kind == "staging",
+            models.Distribution.revision_id == revision.id,
+            models.Distribution.state == "verified",
+        )
+        .order_by(models.Distribution.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return ()
+    return tuple(
+        (str(c["name"]), str(c["kind"]), str(c.get("target", "")))
+        for c in row.plan.get("channels", [])
+    )
 
 
 def render_template(name: str, **context: object) -> str:

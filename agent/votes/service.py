@@ -52,6 +52,7 @@ from agent.store import (
     Store,
     project_for,
     release_row,
+    require_manager,
 )
 from agent.votes import mailparse
 from agent.votes.mails import VoteMail
@@ -248,23 +249,6 @@ class VoteService:
         )
         return committee_id if committee_id is not None else -1
 
-    @staticmethod
-    def _require_manager(
-        principal: Principal, release: models.Release, *, what: str, also: bool = False
-    ) -> None:
-        """PMC of the project, or the release manager (a committer who created it)."""
-        project = release.project
-        role = principal.role_for(project.key, project.committee.name)
-        if role.rank >= Role.PMC.rank or also:
-            return
-        if principal.name == release.created_by and role.rank >= Role.COMMITTER.rank:
-            return
-        raise Forbidden(
-            f"{what} needs the 'pmc' role on project '{project.key}', or being the release "
-            f"manager of {project.key} {release.version} ({release.created_by})",
-            hint="ask a PMC member or the release manager",
-        )
-
     # --- starting ------------------------------------------------------------------------------
 
     def start(self, principal: Principal, project: str, version: str, body: VoteStart) -> VoteOut:
@@ -276,7 +260,7 @@ class VoteService:
             )
         with self.transaction() as session:
             release = release_row(session, project, version, lock=True)
-            self._require_manager(principal, release, what="starting a vote")
+            require_manager(principal, release, what="starting a vote")
             row = release.project
             phase = Phase(release.phase)
             if phase is Phase.VOTE:
@@ -663,9 +647,8 @@ class VoteService:
             incubator = vote.round == "incubator" and self._is_pmc(
                 session, principal.user_id, self._binding_committee(session, vote, release.project)
             )
-            self._require_manager(
-                principal, release, what="importing email ballots", also=incubator
-            )
+            if not incubator:  # an IPMC member imports the Incubator round's ballots
+                require_manager(principal, release, what="importing email ballots")
             counted, ignored = self._record_email(
                 session, vote, release, messages, actor=principal.name, source=source.format
             )

@@ -3,7 +3,9 @@
 * RSA keys of at least 2048 bits (4096 recommended: smaller ones get advice);
 * no DSA (nor ElGamal, which cannot sign);
 * elliptic-curve keys on a known curve (Ed25519/Ed448, NIST P-256/384/521, Brainpool);
-* not revoked, not expired.
+* not revoked, not expired;
+* a key signs releases if its primary key passes and a key able to sign (the primary or a
+  subkey) passes too (:func:`release_problems`, over a key as GnuPG lists it).
 
 :func:`evaluate` describes the problems of one key (a primary key or a signing
 subkey) given as :class:`KeyMaterial`; the signatures check turns fatal ones into
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 from shared.openpgp.keys import KeyInfo
 
 if TYPE_CHECKING:
-    from shared.openpgp.gnupg import GpgSubkey
+    from shared.openpgp.gnupg import GpgKey, GpgSubkey
 
 __all__ = [
     "MIN_RSA_BITS",
@@ -32,6 +34,7 @@ __all__ = [
     "evaluate",
     "is_acceptable",
     "material_from_key_info",
+    "release_problems",
 ]
 
 MIN_RSA_BITS = 2048
@@ -188,3 +191,31 @@ def material_from_key_info(info: KeyInfo, *, revoked: bool = False) -> KeyMateri
         revoked=revoked,
         expires_at=info.expires_at,
     )
+
+
+def release_problems(key: GpgKey) -> list[KeyProblem]:
+    """Why ``key`` cannot make release signatures (an empty list: it can).
+
+    The primary key must pass the policy (a revoked or expired primary key ends every
+    subkey); then at least one key able to sign — the primary or a subkey — must pass.
+    """
+    primary = [p for p in evaluate(KeyMaterial.of_listed(key.primary)) if p.fatal]
+    if primary:
+        return primary
+    signers = [k for k in (key.primary, *key.subkeys) if k.can_sign]
+    if not signers:
+        return [KeyProblem("cannot_sign", "neither the key nor a subkey of it can sign", True)]
+    problems: list[KeyProblem] = []
+    for signer in signers:
+        fatal = [p for p in evaluate(KeyMaterial.of_listed(signer)) if p.fatal]
+        if not fatal:
+            return []
+        problems.extend(p for p in fatal if p.code not in {q.code for q in problems})
+    if signers != [key.primary]:
+        problems = [
+            KeyProblem(p.code, f"signing subkey: {p.message}", p.fatal)
+            if p.code not in ("revoked", "expired")
+            else p
+            for p in problems
+        ]
+    return problems

@@ -68,6 +68,9 @@ class ChannelSettings(Model):
     files: list[str] = Field(
         default=["*"], max_length=64, description="globs of the release paths that go there"
     )
+    exclude: list[str] = Field(
+        default=[], max_length=64, description="globs of release paths that do not go there"
+    )
     package: str = Field(default="", max_length=214, description="the package or image name")
     credential: str | None = Field(
         default=None, pattern=r"^[a-z][a-z0-9._-]{0,63}$", description="vault name to use"
@@ -82,6 +85,12 @@ class DistributionSettings(Model):
     """Where a project's releases go, besides the dist repository, and who hears of them."""
 
     channels: list[ChannelSettings] = Field(default=[], max_length=32)
+    dist_exclude: list[str] = Field(
+        default=[],
+        max_length=64,
+        description="globs of release paths that do not go to the dist repository (e.g. "
+        "'maven/*' when a Maven channel deploys that layout)",
+    )
     manual_steps: list[str] = Field(
         default=[],
         max_length=32,

@@ -118,7 +118,6 @@ def test_a_limited_token_streams_its_own_project_only(
         ),
         ("POST", "/projects/acme-lib/releases/9.0.0/revisions", {"base": 2**63}),
         ("PUT", "/projects/acme-lib/vote-settings", {"vote_min_hours": 2**63}),
-        ("POST", "/projects/acme-lib/releases/9.0.0/vote", {"hours": 1e300}),
     ],
 )
 def test_integers_beyond_64_bits_are_refused_not_500(

@@ -12,8 +12,6 @@ import hashlib
 import os
 import shutil
 import struct
-import subprocess
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -31,42 +29,12 @@ from tests.integration.vote_support import (
     source_release,
 )
 from tests.support.agent import PROJECT, AgentProcess
+from tests.support.chromium import chromium, needs_chromium
 
 pytestmark = pytest.mark.integration
 
 VERSION = "3.0.0"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "candidate-page.png"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
-
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (./dev test installs it)"
-)
-
-
-def chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    profile = tempfile.mkdtemp(prefix="atr-chromium-")
-    try:
-        return subprocess.run(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 class Links(HTMLParser):

@@ -27,6 +27,7 @@ from tests.integration.distribute_support import (
     status,
     svn,
     wait_distribution,
+    wait_mails,
 )
 from tests.integration.vote_support import client, wait_phase
 from tests.support.agent import PROJECT
@@ -47,6 +48,8 @@ def test_stage_vote_approve_distribute_announce(agent_factory, tmp_path: Path) -
     revision = passed_release(agent, voters, tmp_path, "1.0.0", stage=True)
     dev = svn("ls", "-R", f"{root}/dev/{PROJECT}/1.0.0-rc1")
     assert sorted(dev.split()) == sorted(f["path"] for f in revision["files"])
+    candidate = httpx.get(f"{agent.url}/projects/{PROJECT}/candidates/1.0.0/", timeout=30).text
+    assert "Staged for testing" in candidate and f"{root}/dev/{PROJECT}/1.0.0-rc1" in candidate
 
     # nothing is published without a signed approval of the current plan
     with client(agent, rm.token) as c:
@@ -98,7 +101,7 @@ def test_stage_vote_approve_distribute_announce(agent_factory, tmp_path: Path) -
         r = c.post(f"/projects/{PROJECT}/releases/1.0.0/announce", json={})
         assert r.status_code == 200, r.text
     wait_phase(agent, rm.token, "1.0.0", "announced")
-    mails = {m["Subject"]: m for m in agent.outbox()}
+    mails = wait_mails(agent, "[ANNOUNCE] Apache Acme Library 1.0.0", "[DISTRIBUTED] Acme")
     announce = mails["[ANNOUNCE] Apache Acme Library 1.0.0 released"]
     assert "announce@apache.org" in announce["To"]
     assert f"{agent.url}/projects/{PROJECT}/downloads/" in announce.get_content()

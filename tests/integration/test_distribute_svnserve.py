@@ -13,7 +13,6 @@ import hashlib
 import subprocess
 import time
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -26,11 +25,12 @@ from tests.integration.distribute_support import (
     passed_release,
     status,
     wait_distribution,
+    wait_mails,
 )
 from tests.integration.vote_support import Member, client
 from tests.support.agent import PROJECT, AgentProcess
 from tests.support.svnserve import SvnServe
-from tests.support.throttle import ThrottledProxy
+from tests.support.throttle import ThrottlingProxy
 
 pytestmark = pytest.mark.integration
 
@@ -99,17 +99,6 @@ def svn(*args: str) -> str:
     ).stdout
 
 
-def wait_mail(agent: AgentProcess, subject: str) -> EmailMessage:
-    """The first mail of the outbox with ``subject`` (the scheduler delivers within a second)."""
-    deadline = time.monotonic() + 30
-    while True:
-        found = [m for m in agent.outbox() if m["Subject"] == subject]
-        if found:
-            return found[0]
-        assert time.monotonic() < deadline, f"no mail {subject!r}"
-        time.sleep(0.2)
-
-
 def everything_said(agent: AgentProcess) -> str:
     """Every API answer, log line, event and mail a secret could leak into."""
     with client(agent, agent.admin_token) as admin:
@@ -134,7 +123,8 @@ def test_a_wrong_password_fails_clearly_and_leaks_nowhere(world, server: SvnServ
     assert dist["state"] == "failed"
     error = dist["files"][0]["error"]
     assert "E170001" in error and "Password incorrect" in error, error
-    failure = wait_mail(agent, "[FAILED] Publishing Acme Library 1.0.0 to dist")
+    subject = "[FAILED] Publishing Acme Library 1.0.0 to dist"
+    failure = wait_mails(agent, subject)[subject]
     assert "dev@acme-lib.apache.org" in failure["To"] and "E170001" in failure.get_content()
 
     set_password(agent, PASSWORD)
@@ -168,14 +158,33 @@ def test_a_server_away_is_retried_then_failed_and_a_retry_finishes(
     wait_distribution(agent, "1.1.0", "verified")
 
 
+def test_a_credential_not_bound_to_the_channel_fails_its_files_and_settles(
+    world, tmp_path: Path
+) -> None:
+    agent, voters = world
+    with client(agent, agent.admin_token) as admin:
+        body = {"secret": PASSWORD, "username": USER, "channels": ["pypi"]}
+        assert admin.put("/credentials/dist-svn", json=body).status_code == 200
+    try:
+        passed_release(agent, voters, tmp_path, "1.2.0")
+        start(agent, "1.2.0")
+        failed = wait_distribution(agent, "1.2.0", "failed")
+    finally:
+        set_password(agent, PASSWORD)
+    errors = {f["error"] for f in failed["channels"][0]["files"]}
+    assert len(errors) == 1 and "is not bound to svn channels" in errors.pop()
+    retry(agent, "1.2.0")
+    wait_distribution(agent, "1.2.0", "verified")
+
+
 def test_killed_mid_commit_the_release_lands_once(agent_factory, server: SvnServe, tmp_path: Path):
     """The commit goes through a proxy that lets 1 MB/s through: the agent and its workers
     are killed with a few MB sent, and restarted."""
-    with ThrottledProxy("127.0.0.1", server.port, bytes_per_second=1_000_000) as proxy:
+    with ThrottlingProxy("127.0.0.1", server.port, rate=1_000_000) as proxy:
         agent = distribution_agent(
             agent_factory,
             lease_seconds=4,
-            dist_svn_url=f"svn://{proxy.url_host}/dist",
+            dist_svn_url=f"svn://127.0.0.1:{proxy.port}/dist",
             dist_svn_credential="dist-svn",
         )
         set_password(agent, PASSWORD)

@@ -115,6 +115,28 @@ def test_timeout_ends_the_worker_and_the_supervisor_restarts_it(
     assert first_pid not in sup.pids
 
 
+@pytest.mark.parametrize("recycle_mb", [0, 1])
+def test_a_worker_that_outgrew_its_limit_is_replaced_at_once(
+    factory: Factory, supervisor_factory: Callable[..., Supervisor], recycle_mb: int
+) -> None:
+    """Any worker holds more than 1 MiB: with that limit each task ends its worker and a fresh
+    one (no back-off, it is no failure) runs the next; with 0 one worker runs both."""
+    sup = supervisor_factory(workers=1, recycle_rss_mb=recycle_mb, restart_delay=20.0)
+    first = add_task(factory, args={"count": 1, "rate": 100.0})
+    wait_for(lambda: task_row(factory, first).state == "succeeded", what="the first task")
+    second = add_task(factory, args={"count": 1, "rate": 100.0})
+    wait_for(lambda: task_row(factory, second).state == "succeeded", what="the second task")
+    (first_owner,) = owners(factory, first)
+    (second_owner,) = owners(factory, second)
+    if recycle_mb:
+        assert first_owner.split(":")[1] != second_owner.split(":")[1]
+        wait_for(lambda: sup.recycled >= 2, what="the second recycle")
+        assert sup.restarts == sup.recycled
+    else:
+        assert first_owner == second_owner
+        assert (sup.restarts, sup.recycled) == (0, 0)
+
+
 def test_a_retried_tasks_log_lines_say_which_attempt_they_belong_to(
     factory: Factory, supervisor_factory: Callable[..., Supervisor]
 ) -> None:

@@ -10,14 +10,30 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from agent.distribute.channels.artifactory import Artifactory
 from agent.distribute.channels.base import Channel, ChannelError
+from agent.distribute.channels.central import CentralPortal
+from agent.distribute.channels.maven import MavenRepository
+from agent.distribute.channels.nexus import NexusStaging
+from agent.distribute.channels.npm import Npm
+from agent.distribute.channels.oci import OciRegistry
+from agent.distribute.channels.pypi import PyPI
 from agent.distribute.channels.svn import SvnDist
 from shared.protocol.distribute import ChannelKind
 
 __all__ = ["ADAPTERS", "adapter_for"]
 
-ADAPTERS: dict[str, type[Channel]] = {ChannelKind.SVN.value: SvnDist}
-"""The built-in adapters by kind (more register themselves below as their modules land)."""
+ADAPTERS: dict[str, type[Channel]] = {
+    ChannelKind.SVN.value: SvnDist,
+    ChannelKind.PYPI.value: PyPI,
+    ChannelKind.NPM.value: Npm,
+    ChannelKind.OCI.value: OciRegistry,
+    ChannelKind.MAVEN.value: MavenRepository,
+    ChannelKind.NEXUS.value: NexusStaging,
+    ChannelKind.MAVEN_CENTRAL.value: CentralPortal,
+    ChannelKind.ARTIFACTORY.value: Artifactory,
+}
+"""The built-in adapters by kind."""
 
 
 def adapter_for(kind: str) -> type[Channel]:

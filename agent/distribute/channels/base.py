@@ -117,6 +117,9 @@ class PublishContext:
     progress: Callable[[str, int, int], None] = lambda _path, _done, _total: None
     extra: dict[str, str] = field(default_factory=dict)
     """Agent-wide values some adapters need (the dist repository's URL, its KEYS text …)."""
+    recorded: dict[str, str] = field(default_factory=dict)
+    """The URLs recorded for this channel's files by earlier attempts (release path → URL):
+    where an adapter finds again an id it made on the registry (a Central Portal deployment)."""
 
     @property
     def endpoint(self) -> str:
@@ -182,8 +185,10 @@ class Channel(ABC):
         self.ctx = ctx
 
     def selects(self, path: str) -> bool:
-        """Whether the release path goes to this channel (the channel's ``files`` globs)."""
-        return matches(path, self.ctx.settings.files)
+        """Whether the release path goes to this channel (its ``files`` globs, less its
+        ``exclude`` globs)."""
+        settings = self.ctx.settings
+        return matches(path, settings.files) and not matches(path, settings.exclude)
 
     @abstractmethod
     def base(self) -> str:
@@ -212,3 +217,7 @@ class Channel(ABC):
 
     def finish(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Called once all files are published (a staging repository is closed here)."""
+
+    def discard(self, files: Sequence[FileToPublish]) -> None:  # noqa: B027 - optional hook
+        """Called when the staged candidate is abandoned (its vote failed) with the files
+        it staged: a Nexus staging repository is dropped here. Empty by default."""

@@ -151,9 +151,6 @@ class SvnDist(Channel):
     def close(self) -> None:
         self._svn.close()
 
-    def selects(self, path: str) -> bool:
-        return True  # every file of the release goes to the dist repository
-
     @property
     def project_url(self) -> str:
         area = "dev" if self.ctx.kind == "staging" else "release"

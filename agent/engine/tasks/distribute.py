@@ -1,6 +1,8 @@
 """``distribute``: publish one channel's files of a distribution, verify them, settle it.
 
-Arguments: ``{"distribution": ID, "channel": NAME}``. Queued by
+Arguments: ``{"distribution": ID, "channel": NAME}``, and ``"discard": true`` to take a
+failed candidate's staging off the channel instead (:mod:`agent.distribute.discard`, queued
+by the phase cascade when a staged release fails). Queued by
 :class:`agent.distribute.service.DistributionService` (one task per channel when a
 distribution starts, one more for a retried channel); the work is
 :func:`agent.distribute.runner.run_channel`. A registry that fails is not a failed task:
@@ -25,6 +27,7 @@ class _Args(BaseModel):
 
     distribution: int
     channel: str
+    discard: bool = False
 
 
 def run(ctx: TaskContext) -> dict[str, Any]:
@@ -36,6 +39,14 @@ def run(ctx: TaskContext) -> dict[str, Any]:
         raise InvalidTaskArgs(f"distribute task arguments: {where}: {first['msg']}") from exc
     if ctx.settings is None:
         raise InvalidTaskArgs("a distribute task needs the agent's settings (run it in a worker)")
+
+    if args.discard:
+        from agent.distribute.discard import discard_channel  # noqa: PLC0415 - rarely needed
+
+        return discard_channel(
+            ctx.factory, ctx.blobs, ctx.settings, distribution_id=args.distribution,
+            channel=args.channel, log=ctx.log,
+        )  # fmt: skip
 
     def progress(path: str, done: int, total: int) -> None:
         ctx.progress(done, total, path=path)
