@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 
 from agent import ws
 from agent.api import API_PREFIX, api_routers, install_error_handlers
-from agent.api.access import guard, register
+from agent.api.access import guard, register, route_keys
 from agent.api.deps import AgentState
 from agent.api.health import agent_version
 from agent.api.limits import BodyLimits
@@ -27,6 +27,8 @@ from agent.distribute.channels.svn import create_repository
 from agent.distribute.service import DistributionService
 from agent.engine.supervisor import Supervisor
 from agent.provenance.schedule import expiry_step
+from agent.triggers.distwatch import DistWatcher
+from agent.triggers.metrics import Metrics, RequestMetrics
 from agent.votes.scheduler import build_scheduler
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,12 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         scheduler.steps.append(expiry_step(settings, state.transaction))  # key expiry alarms
         if settings.dist_svn_url is None:  # the embedded dist repository
             await asyncio.to_thread(create_repository, settings.data_dir / "dist-svn")
+        # issue 9: metrics from the event log, and the dist repository's watcher
+        app.state.metrics = Metrics(state.read_factory, state.bus)
+        await asyncio.to_thread(app.state.metrics.start_at_current)
+        watcher = DistWatcher(settings, transaction=state.transaction)
+        app.state.dist_watcher = watcher
+        await watcher.start()
         await scheduler.start()
         supervisor: Supervisor | None = None
         if start_workers and settings.workers > 0:
@@ -86,6 +94,7 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
         finally:
             if supervisor is not None:
                 await asyncio.to_thread(supervisor.stop)
+            await watcher.stop()
             await scheduler.stop()
             await state.bus.stop()
             await asyncio.to_thread(state.close)
@@ -115,6 +124,14 @@ def create_app(settings: Settings, *, start_workers: bool = True) -> FastAPI:
             for route in mount.router.routes
             if isinstance(route, APIRoute)
         ],
+    )
+    templates = {
+        endpoint: key.split(" ", 1)[1]
+        for mount in mounts
+        for key, endpoint in route_keys(mount.router, mount.prefix).items()
+    }
+    app.add_middleware(
+        RequestMetrics, metrics=lambda: getattr(app.state, "metrics", None), templates=templates
     )
     app.include_router(ws.router, prefix=API_PREFIX)  # authenticates in its hello frame
     return app

@@ -925,6 +925,30 @@ def _add_provenance_commands() -> None:
 _add_provenance_commands()
 
 
+# --- triggers: the history of a dist folder (agent/triggers/cli.py) ----------------------------
+
+
+@cli.command("import-dist")
+@click.argument("project")
+@click.option(
+    "--from", "release_url", required=True,
+    help="the project's folder of the release area: …/dist/release/PROJECT",
+)  # fmt: skip
+@click.option(
+    "--dev", "dev_url", help="its folder of the dev area (candidates): …/dist/dev/PROJECT"
+)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@pass_ctx
+def import_dist(
+    ctx: _Context, project: str, release_url: str, dev_url: str | None, as_json: bool
+) -> None:
+    """Record every release of an ASF-style dist folder: files, signatures checked against
+    its KEYS, hashes and dates (a second run adds only what is new; docs/triggers.md)."""
+    from agent.triggers.cli import run_import  # noqa: PLC0415 - imported when it runs
+
+    run_import(ctx.settings(), project, release_url, dev_url, as_json=as_json)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``atr-agent``."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="atr-agent")

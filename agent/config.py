@@ -209,11 +209,53 @@ class Settings(BaseModel):
         description="the vault credential holding the App Store Connect API key (JSON from "
         "'rcodesign encode-app-store-connect-api-key') for notarization",
     )
+    # --- triggers, metrics (agent.triggers); see docs/triggers.md and docs/metrics.md ---
+    oidc_issuers: list[str] = Field(
+        default=["https://token.actions.githubusercontent.com"],
+        description="OIDC issuers whose tokens may be exchanged for upload tokens (trusted "
+        "publishing); their keys come from ISSUER/.well-known/openid-configuration",
+    )
+    oidc_audience: str = Field(
+        default="atr", description="the audience ('aud') a workflow must ask its OIDC token for"
+    )
+    oidc_token_minutes: float = Field(
+        default=15, gt=0, le=360, description="how long an upload token from an OIDC exchange lives"
+    )
+    oidc_jwks_seconds: float = Field(
+        default=300, ge=0, description="how long an issuer's keys are cached"
+    )
+    dist_watch_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="how often the dist repository is polled for release.toml commits (0: "
+        "only when its post-commit hook calls POST /api/v1/triggers/svn)",
+    )
+    dist_watch_url: str | None = Field(
+        default=None, description="the repository watched (default: dist_svn_url's)"
+    )
+    git_local_allowed: bool = Field(
+        default=False,
+        description="let a project's git_url (or a push's clone_url) be a path or file:// URL "
+        "on the agent host: for tests and single-host setups only (a PMC could otherwise read "
+        "any git repository on the host)",
+    )
+    metrics_public: bool = Field(
+        default=True,
+        description="serve /metrics without credentials (false: an admin token is needed)",
+    )
     vote_min_hours_floor: float = Field(
         default=72,
         gt=0,
         description="NOT FOR PRODUCTION: the shortest vote (ASF policy: 72 h); tests lower it",
     )
+
+    @field_validator("oidc_issuers", mode="before")
+    @classmethod
+    def _issuer_list(cls, value: object) -> object:
+        """From the environment: issuers separated by commas or spaces."""
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split() if part]
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

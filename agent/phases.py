@@ -7,7 +7,9 @@ cause, so that none of them imports another::
     guards before a phase change            consequences after it
     ─────────────────────────────────       ──────────────────────────────────────────
     candidate/staged/vote: the checks gate  → checks: move on to candidate if clear
-    vote: only with an open vote            new revision: queue its checks
+    vote: only with an open vote            new revision: queue its checks; if a workflow
+                                              run uploaded it (trusted publishing), record
+                                              its build and ask the RM to sign
                                             failed: take its staged candidate off the
                                               channels (a Nexus staging repository is dropped)
     passed: only when its vote passed       passed: queue the release's attestations
@@ -31,6 +33,7 @@ from agent.checks import service as checks
 from agent.db import models
 from agent.engine import queue
 from agent.store import CommitterWriter, Conflict, Store, release_row, revision_row
+from agent.triggers import builds
 from shared import protocol as p
 from shared.lifecycle import Phase, check_transition
 
@@ -91,6 +94,8 @@ def create_revision(store: Store, project: str, version: str, body: p.RevisionCr
     release = release_row(store.session, project, version)
     row = revision_row(store.session, release, out.number)
     checks.queue_for_revision(store.session, row, actor=store.principal.name)
+    # a workflow run's upload (trusted publishing): its build facts, and the RM asked to sign
+    builds.record_from_token(store.session, store.principal, row)
     return out
 
 

@@ -865,6 +865,18 @@ class UploaderWriter(_Writer):
         return info
 
 
+def started_by(actor: str) -> str:
+    """What started a release, from its creator's name: the trigger (``trigger.webhook`` →
+    ``webhook``, ``trigger.svn`` → ``svn``), a trusted publisher's workflow
+    (``publisher.<project>`` → ``github-oidc``), or a person's hand (``manual``: a user, or
+    the operator at the agent's shell)."""
+    if actor.startswith("trigger."):
+        return actor.removeprefix("trigger.")
+    if actor.startswith("publisher."):
+        return "github-oidc"
+    return "manual"
+
+
 class CommitterWriter(_Writer):
     """What a committer of one project may do."""
 
@@ -895,7 +907,7 @@ class CommitterWriter(_Writer):
             EventKind.RELEASE_CREATED,
             project=self.project.key,
             version=body.version,
-            data={"phase": INITIAL_PHASE.value},
+            data={"phase": INITIAL_PHASE.value, "source": started_by(self.principal.name)},
         )
         return release_to_wire(self.session, row)
 

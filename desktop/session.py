@@ -58,6 +58,7 @@ from shared.protocol.distribute import (
     DistributionStatus,
 )
 from shared.protocol.keys import KeyRevoked, ProjectKeyOut
+from shared.protocol.triggers import ReleaseNext, ReleasePractice, ReleaseStats, WaitingItem
 from shared.protocol.votes import BallotOut
 
 log = logging.getLogger(__name__)
@@ -242,6 +243,11 @@ class Session(ProvenanceCalls, QObject):
     def last_event_id(self) -> int | None:
         """The id of the last live event emitted."""
         return self._last_event_id
+
+    @property
+    def loaded_at(self) -> int:
+        """The last event id when the login loaded its state: later events are live news."""
+        return self._loaded_at
 
     @property
     def duplicates_dropped(self) -> int:
@@ -820,6 +826,24 @@ class Session(ProvenanceCalls, QObject):
             return ballot
 
         return self._jobs.start(run(), report=False)
+
+    # --- waiting for you, the project dashboard (issue 9) -----------------------------------------
+
+    def waiting(self) -> asyncio.Task[list[WaitingItem]]:
+        """The steps waiting for the logged-in user, in every release in progress."""
+        return self._jobs.start(self._need_client().waiting(), report=False)
+
+    def release_next(self, project: str, version: str) -> asyncio.Task[ReleaseNext]:
+        """What one release waits for, and who can do it."""
+        return self._jobs.start(self._need_client().release_next(project, version), report=False)
+
+    def release_stats(self, project: str) -> asyncio.Task[ReleaseStats]:
+        """A project's release statistics (from the agent's event log)."""
+        return self._jobs.start(self._need_client().release_stats(project), report=False)
+
+    def release_practice(self, project: str) -> asyncio.Task[ReleasePractice]:
+        """A project's release practice: steps, channels, vote rules, release managers."""
+        return self._jobs.start(self._need_client().release_practice(project), report=False)
 
     def _apply_keys_and_votes(self, event: Event) -> None:
         """Reload the watched projects' keys on ``key.*`` events, the open votes and the

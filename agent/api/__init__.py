@@ -41,6 +41,7 @@ def api_routers(settings: Settings) -> list[Mount]:
         events,
         health,
         keys,
+        metrics,
         pages,
         projects,
         provenance,
@@ -48,6 +49,7 @@ def api_routers(settings: Settings) -> list[Mount]:
         revisions,
         tasks,
         tokens,
+        triggers,
         uploads,
         users,
         votes,
@@ -73,6 +75,7 @@ def api_routers(settings: Settings) -> list[Mount]:
             votes,
             distribute,
             provenance,
+            triggers,
         )
     ]
     # the blob store refuses an upload over max_upload_bytes itself, with a clearer message
@@ -83,6 +86,10 @@ def api_routers(settings: Settings) -> list[Mount]:
     mounts.append(Mount(pages.router, "", json_limit))  # the candidate pages
     mounts.append(Mount(downloads.router, "", json_limit))  # the download pages
     mounts.append(Mount(provenance.public_router, "", json_limit))  # published keys, bundles
+    # a GitHub webhook payload may reach 25 MB; the project page; Prometheus
+    mounts.append(Mount(triggers.hooks_router, API_PREFIX, 25 * 2**20))
+    mounts.append(Mount(triggers.public_router, "", json_limit))
+    mounts.append(Mount(metrics.router, "", json_limit))
     return mounts
 
 

@@ -172,6 +172,28 @@ ACCESS: dict[str, Rule] = {
     f"PUT {_P}/projects/{{key}}/signing": Rule(Who.PMC),
     f"POST {_REL}/codesign": Rule(Who.COMMITTER, _MANAGER),
     f"GET {_REL}/codesign": Rule(Who.READ),
+    # --- triggers, history, practice, metrics (issue 9) -----------------------------------
+    f"GET {_P}/projects/{{key}}/trusted-publishers": Rule(Who.READ),
+    f"POST {_P}/projects/{{key}}/trusted-publishers": Rule(Who.PMC),
+    f"DELETE {_P}/projects/{{key}}/trusted-publishers/{{rule_id}}": Rule(Who.PMC),
+    f"POST {_P}/oidc/exchange": Rule(
+        Who.PUBLIC, "the OIDC token of a workflow a trusted-publisher rule allows"
+    ),
+    f"GET {_P}/projects/{{key}}/trigger-settings": Rule(Who.READ),
+    f"PUT {_P}/projects/{{key}}/trigger-settings": Rule(Who.PMC),
+    f"POST {_P}/triggers/webhook/{{key}}": Rule(
+        Who.PUBLIC, "the body's HMAC (X-Hub-Signature-256) under the project's webhook secret"
+    ),
+    f"POST {_P}/triggers/svn": Rule(
+        Who.PUBLIC, "only makes the agent look at the dist repository; carries no authority"
+    ),
+    f"GET {_REL}/next": Rule(Who.READ),
+    f"GET {_P}/waiting": Rule(Who.USER, "the caller's own steps"),
+    f"POST {_P}/projects/{{key}}/import-dist": Rule(Who.ADMIN),
+    f"GET {_P}/projects/{{key}}/practice": Rule(Who.READ),
+    f"GET {_P}/projects/{{key}}/stats": Rule(Who.READ),
+    "GET /projects/{key}/": Rule(Who.PUBLIC),
+    "GET /metrics": Rule(Who.PUBLIC, "an admin token when the operator sets metrics_public off"),
 }
 
 

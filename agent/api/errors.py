@@ -11,6 +11,7 @@ from agent.blobs import BlobNotFound, BlobTooLarge
 from agent.distribute.channels.base import ChannelError
 from agent.store import Conflict, Forbidden, NotFound, NotReady, RateLimited, Unauthenticated
 from agent.tmparea import TempAreaFull
+from agent.triggers.common import Unavailable
 from shared.errors import AtrError, OpenPGPError, TransitionError, ValidationError
 from shared.protocol import ErrorBody
 
@@ -40,6 +41,7 @@ STATUS_BY_ERROR: tuple[tuple[type[AtrError], int, str], ...] = (
     (BlobTooLarge, 413, "too_large"),
     (RateLimited, 429, "too_many_requests"),
     (TempAreaFull, 503, "unavailable"),
+    (Unavailable, 503, "unavailable"),
     (ValidationError, 400, "invalid"),
     (ChannelError, 400, "invalid"),
     (OpenPGPError, 400, "invalid"),

@@ -11,7 +11,7 @@
     PUT  /automation-keys/{fingerprint}/certificate  CertificateInstall → AutomationKeyOut (admin)
     GET  /projects/{key}/releases/{version}/attestations        → ReleaseAttestations
     GET  /projects/{key}/releases/{version}/attestations/bundle → JSON Lines
-    GET  …/revisions/{number}/build, PUT (admin: a trusted CI trigger) → BuildRecord
+    GET  …/revisions/{number}/build → RevisionBuildOut; PUT (admin) BuildRecord
     GET  /projects/{key}/signing, PUT (PMC)                 SigningSettings
     POST …/codesign                          CodesignStart  → CodesignOut (RM or PMC)
     GET  …/codesign                                         → list[CodesignOut]
@@ -55,6 +55,7 @@ from shared.protocol.provenance import (
     KeyRevoke,
     KeyRotate,
     ReleaseAttestations,
+    RevisionBuildOut,
     SigningSettings,
 )
 from shared.provenance.dsse import bundle_text
@@ -185,18 +186,26 @@ def public_bundle(key: ProjectKey, version: Version, state: State) -> Response:
 # --- build records (the SLSA hook) -------------------------------------------------------------
 
 
-@router.get(RELEASE + "/revisions/{number}/build", response_model=BuildRecord)
+@router.get(RELEASE + "/revisions/{number}/build", response_model=RevisionBuildOut)
 def get_build(
     key: ProjectKey, version: Version, number: Id, _principal: CurrentPrincipal, state: State
-) -> BuildRecord:
-    """How the revision was built, if a trusted CI trigger recorded it."""
+) -> RevisionBuildOut:
+    """How the revision was built: what its trigger verified (a workflow run, a pushed tag,
+    a dist/dev commit) or what an admin recorded, and the build SLSA describes, if any."""
     with state.read() as session:
         release = release_row(session, key, version)
         revision = revision_row(session, release, number)
         row = session.get(models.RevisionBuild, revision.id)
         if row is None:
             raise NotFound(f"no build was recorded for revision {number} of {key} {version}")
-        return BuildRecord.model_validate(row.record)
+        return RevisionBuildOut(
+            revision=revision.number,
+            source=row.source,
+            record=BuildRecord.model_validate(row.record) if row.record else None,
+            facts=dict(row.facts or {}),
+            recorded_by=row.recorded_by,
+            recorded_at=row.recorded_at,
+        )
 
 
 @router.put(RELEASE + "/revisions/{number}/build", response_model=BuildRecord)

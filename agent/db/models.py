@@ -620,13 +620,19 @@ class ProvenanceFile(Base):
 
 
 class RevisionBuild(Base):
-    """How a revision was built, as a trusted CI trigger recorded it (shared.protocol.provenance.
-    BuildRecord): the source of the SLSA provenance attestation."""
+    """How a revision was built. ``source`` says who vouches for it: ``github-oidc`` (a
+    workflow run that published with its OIDC token), ``webhook`` (this agent, from a pushed
+    tag), ``svn`` (a release.toml committed to dist/dev) or ``admin`` (recorded through the
+    API). ``facts`` are what that source verified (agent.triggers.builds); ``record`` is the
+    build as SLSA describes it (shared.protocol.provenance.BuildRecord), when the source
+    names one: the SLSA provenance attestation is made of it."""
 
     __tablename__ = "revision_builds"
 
     revision_id: Mapped[int] = mapped_column(ForeignKey("revisions.id"), primary_key=True)
-    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(32), default="admin")
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -664,3 +670,113 @@ class CodesignRun(Base):
     started_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+# --- triggers, imported history (issue 9) ---------------------------------------------------------
+
+
+class TrustedPublisherRow(Base):
+    """A workflow allowed to publish a project's candidates with its OIDC token (no secret)."""
+
+    __tablename__ = "trusted_publishers"
+    __table_args__ = (
+        UniqueConstraint("project_id", "issuer", "repository", "workflow", "environment"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    repository: Mapped[str] = mapped_column(String(200), index=True)
+    workflow: Mapped[str] = mapped_column(String(200))
+    refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    environment: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    project: Mapped[Project] = relationship()
+
+
+class TriggerSettingsRow(Base):
+    """How a project's releases may start by themselves: tag pushes, dist/dev commits."""
+
+    __tablename__ = "trigger_settings"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    git_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tag_pattern: Mapped[str] = mapped_column(String(200))
+    archive_name: Mapped[str] = mapped_column(String(200))
+    release_manager: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    watch_dist: Mapped[bool] = mapped_column(Boolean, default=True)
+    webhook_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The webhook's HMAC secret, encrypted with the vault key (never returned)."""
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TriggerDelivery(Base):
+    """One trigger received, once: a webhook delivery, an svn revision, an OIDC exchange.
+
+    ``(source, delivery)`` is unique (a redelivery is a no-op) and so is ``(source,
+    identity)`` where an identity is known (the same push under another delivery id is a
+    replay, refused).
+    """
+
+    __tablename__ = "trigger_deliveries"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery"),
+        UniqueConstraint("source", "identity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    delivery: Mapped[str] = mapped_column(String(200))
+    identity: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    """accepted, done, failed, ignored"""
+    detail: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    task_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SvnWatch(Base):
+    """How far the dist-repository watcher has read a repository."""
+
+    __tablename__ = "svn_watch"
+
+    url: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    last_revision: Mapped[int] = mapped_column(Integer)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OidcGrant(Base):
+    """An upload token handed to a workflow run, and the claims it was handed for."""
+
+    __tablename__ = "oidc_grants"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"), primary_key=True)
+    publisher_id: Mapped[int] = mapped_column(ForeignKey("trusted_publishers.id"))
+    project: Mapped[str] = mapped_column(String(64))
+    jti: Mapped[str] = mapped_column(String(200), unique=True)
+    """The JWT's id: one OIDC token buys one upload token."""
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImportedReleaseRow(Base):
+    """A release recorded from an existing dist/release (or dist/dev) folder."""
+
+    __tablename__ = "imported_releases"
+
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"), primary_key=True)
+    area: Mapped[str] = mapped_column(String(16))
+    """release or dev"""
+    source_url: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(String(1024))
+    svn_revision: Mapped[int] = mapped_column(Integer)
+    released_at: Mapped[datetime] = mapped_column()
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -252,6 +252,11 @@ class EventBus:
         return len(self._subscribers)
 
     @property
+    def pending_counts(self) -> list[int]:
+        """Events queued and not yet taken, per subscriber (the metrics' websocket lag)."""
+        return [sub.pending for sub in list(self._subscribers)]
+
+    @property
     def listening(self) -> bool:
         """Whether the PostgreSQL LISTEN connection is up (always ``False`` on SQLite)."""
         return self._listening

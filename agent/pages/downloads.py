@@ -31,6 +31,7 @@ from agent.provenance.pages import (
     session_has_attestations,
 )
 from agent.store import NotFound, project_row, release_row
+from agent.triggers.history import imported_entry, imported_file
 from agent.votes.views import Links
 from shared.lifecycle import Phase
 from shared.provenance.statement import BUNDLE_SUFFIX
@@ -145,7 +146,10 @@ def render_downloads(session: Session, settings: Settings, key: str, *, nonce: s
     older: list[dict[str, Any]] = []
     for release in releases:
         row = _distribution(session, release)
-        if row is None:
+        if row is None:  # a release recorded from the dist repository (atr-agent import-dist)
+            imported = imported_entry(session, settings, release)
+            if imported is not None:
+                (current if release.phase == Phase.ANNOUNCED.value else older).append(imported)
             continue
         artifacts = _artifacts(session, settings, release, row)
         entry: dict[str, Any] = {
@@ -191,6 +195,10 @@ def download_file(session: Session, key: str, version: str, path: str) -> Downlo
     artifact, ``{artifact}.cdx.json``); 404 for anything that was not published."""
     release = release_row(session, key, version)
     row = _distribution(session, release) if release.phase in LISTED else None
+    if row is None and release.phase in LISTED:
+        found = imported_file(session, release, path)
+        if found is not None:
+            return DownloadFile(sha256=found, name=path.rsplit("/", 1)[-1])
     if row is None:
         raise NotFound(f"{key} {version} is not a published release")
     files = _dist_files(row)

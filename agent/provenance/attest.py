@@ -276,7 +276,7 @@ def write_for_vote(
             ),
         ]  # fmt: skip
         build = session.get(models.RevisionBuild, revision.id)
-        if build is not None:
+        if build is not None and build.record:
             rows.append(
                 sign_and_store(
                     session, settings, release, revision, kind="slsa", subjects=subjects,

@@ -1,12 +1,13 @@
 """Build records: the hook that turns a trusted CI build into SLSA provenance.
 
-A trigger that verified a build (the triggers module: a GitHub Actions OIDC token, a
-webhook of a known workflow) calls :func:`record_build` with the facts of the build, in
-its own transaction, for the revision the build produced; an admin may do it through
-``PUT …/revisions/{n}/build``. When the release's vote passes, the ``attest`` task makes
-an SLSA provenance v1 statement of it (:func:`agent.provenance.predicates.slsa_predicate`),
-signed with the agent's attestation key: the agent vouches that *this trigger* recorded
-*this build* for the files that were voted on.
+A trigger that verified a build records it (agent.triggers.builds: a workflow's OIDC
+token, a pushed tag this agent built from) with the facts it verified and, where they
+name a build, its :class:`BuildRecord`; an admin may record one through
+``PUT …/revisions/{n}/build`` (:func:`record_build`). When the release's vote passes,
+the ``attest`` task makes an SLSA provenance v1 statement of it
+(:func:`agent.provenance.predicates.slsa_predicate`), signed with the agent's attestation
+key: the agent vouches that *this trigger* recorded *this build* for the files that were
+voted on.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def record_build(
     revision = revision_row(session, release, number)
     row = session.get(models.RevisionBuild, revision.id)
     if row is None:
-        row = models.RevisionBuild(revision_id=revision.id, record={}, recorded_by=actor)
+        row = models.RevisionBuild(revision_id=revision.id, source="admin", recorded_by=actor)
         session.add(row)
     row.record = body.model_dump(mode="json")
     row.recorded_by = actor

@@ -228,7 +228,7 @@ def vote_predicate(
 def build_record(session: Session, revision: models.Revision) -> dict[str, Any] | None:
     """The build a trusted CI trigger recorded for ``revision``, if any."""
     row = session.get(models.RevisionBuild, revision.id)
-    return dict(row.record) if row is not None else None
+    return dict(row.record) if row is not None and row.record else None
 
 
 def slsa_predicate(record: dict[str, Any], recorded_by: str) -> dict[str, Any]:

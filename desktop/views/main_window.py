@@ -26,11 +26,14 @@ from PySide6.QtWidgets import (
 
 from desktop.models.releases import TreeNode
 from desktop.theme import MUTED_TEXT, monospace_font
+from desktop.viewmodels.dashboard import DashboardViewModel
 from desktop.viewmodels.distribution import DistributionViewModel
 from desktop.viewmodels.keys import KeysViewModel
 from desktop.viewmodels.main import MainViewModel
 from desktop.viewmodels.votes import VotesViewModel
+from desktop.viewmodels.waiting import WaitingViewModel
 from desktop.views.create_release import CreateReleaseDialog
+from desktop.views.dashboard_view import DashboardWindow
 from desktop.views.distribution_view import DistributionWindow
 from desktop.views.errors import ErrorPresenter
 from desktop.views.keys_view import KeysWindow
@@ -41,6 +44,7 @@ from desktop.views.style import connection_text
 from desktop.views.upload_dialog import UploadDialog
 from desktop.views.vote_start_dialog import VoteStartDialog
 from desktop.views.votes_view import VotesWindow
+from desktop.views.waiting_view import Notifier, WaitingWindow
 from shared.lifecycle import Phase
 from shared.protocol import User
 
@@ -227,6 +231,7 @@ class MainWindow(QMainWindow):
         keys_menu.addAction(self.keys_action)
         keys_menu.addAction(self.votes_action)
         self.provenance = install_provenance_menu(self)  # Attestations…, Automation keys…
+        self._build_project_menu()
         menu.addMenu("&Help").addAction(self.about_action)
 
         toolbar = self.addToolBar("Release")
@@ -240,6 +245,58 @@ class MainWindow(QMainWindow):
             self.refresh_action,
         ):
             toolbar.addAction(action)
+
+    def _build_project_menu(self) -> None:
+        """Project → Waiting for you… and Dashboard… (issue 9: desktop/views/waiting_view.py,
+        dashboard_view.py); a notification when a trigger asks you to sign."""
+        self.waiting_vm = WaitingViewModel(self.vm.session, parent=self)
+        self.notifier = Notifier(self)
+        self.waiting_vm.notify.connect(self._notify)
+        self.waiting_vm.open_votes.connect(self.open_votes)
+        self.waiting_vm.items_changed.connect(self._waiting_count)
+        self.waiting_action = self._action(
+            "&Waiting for you…", self.open_waiting, "Ctrl+Shift+W", "The steps waiting for you"
+        )
+        self.dashboard_action = self._action(
+            "&Dashboard…", self.open_dashboard, "Ctrl+D", "A project's release practice and charts"
+        )
+        project_menu = self.menuBar().addMenu("&Project")
+        project_menu.addAction(self.waiting_action)
+        project_menu.addAction(self.dashboard_action)
+        self._waiting_window: WaitingWindow | None = None
+        self._dashboard_window: DashboardWindow | None = None
+        self.waiting_vm.refresh()
+
+    def _notify(self, title: str, text: str) -> None:
+        self.notifier.show(title, text)  # the system's notification, where it has a tray
+        self.statusBar().showMessage(f"{title} — Project → Waiting for you…", STATUS_NOTE_MS * 5)
+
+    def _waiting_count(self, items: list[object]) -> None:
+        count = f" ({len(items)})" if items else ""
+        self.waiting_action.setText(f"&Waiting for you{count}…")
+
+    def open_waiting(self) -> WaitingWindow:
+        """Project → Waiting for you…: one window, kept."""
+        if self._waiting_window is None:
+            self._waiting_window = WaitingWindow(self.waiting_vm, parent=self)
+        self.waiting_vm.refresh()
+        self._waiting_window.show()
+        self._waiting_window.raise_()
+        return self._waiting_window
+
+    def open_dashboard(self) -> DashboardWindow:
+        """Project → Dashboard…: one window, kept."""
+        if self._dashboard_window is None:
+            vm = DashboardViewModel(self.vm.session, parent=self)
+            keys = [p.key for p in self.vm.projects()]
+            selected = self.vm.selection.project if self.vm.selection else None
+            if selected in keys:
+                keys.remove(selected)
+                keys.insert(0, selected)
+            self._dashboard_window = DashboardWindow(vm, keys, parent=self)
+        self._dashboard_window.show()
+        self._dashboard_window.raise_()
+        return self._dashboard_window
 
     def _update_actions(self) -> None:
         self.new_release_action.setEnabled(self.vm.can_create_release)

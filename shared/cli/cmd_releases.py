@@ -306,6 +306,9 @@ def _add_distribution_commands() -> None:
 
     release.add_command(announce)
     release.add_command(archive)
+    from shared.cli.cmd_triggers import release_next  # noqa: PLC0415
+
+    release.add_command(release_next)
 
 
 _add_distribution_commands()

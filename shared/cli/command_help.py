@@ -39,4 +39,6 @@ COMMAND_HELP: dict[str, str] = {
     "codesign": (
         "Windows (Authenticode) and Apple signatures of a release's files, before its vote."
     ),
+    "waiting": "The steps waiting for you, in every release in progress.",
+    "triggers": "Trusted publishers, webhooks, the dist watch, imports, practice and statistics.",
 }

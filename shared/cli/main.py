@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attestation": ("shared.cli.cmd_provenance", "attestation"),
     "verify": ("shared.cli.cmd_provenance", "verify"),
     "codesign": ("shared.cli.cmd_provenance", "codesign"),
+    "waiting": ("shared.cli.cmd_triggers", "waiting"),
+    "triggers": ("shared.cli.cmd_triggers", "triggers"),
 }
 """Command name → (module, attribute): imported on first use."""
 OFFLINE_COMMANDS = frozenset({"check", "verify"})

@@ -25,6 +25,7 @@ from shared.client.distribute import DistributeMethods
 from shared.client.keys import KeysMethods
 from shared.client.provenance import ProvenanceMethods
 from shared.client.stream import MAX_PENDING, EventStream
+from shared.client.triggers import TriggersMethods
 from shared.client.votes import VotesMethods
 from shared.errors import ClientError, ValidationError
 from shared.ids import check_key, check_relpath, check_user_name, check_version
@@ -106,7 +107,7 @@ def _seg(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-class AgentClient(KeysMethods, VotesMethods, DistributeMethods, ProvenanceMethods):
+class AgentClient(KeysMethods, VotesMethods, DistributeMethods, ProvenanceMethods, TriggersMethods):
     """Client of one agent. Use as ``async with AgentClient(url, token=...) as client:``.
 
     ``transport`` is the seam for tests (``httpx.MockTransport``). ``token`` may be

@@ -76,6 +76,12 @@ class TaskType(StrEnum):
     """Write a release's signed attestations (its vote passed, its distribution verified)."""
     CODESIGN = "codesign"
     """Sign a revision's Windows or macOS files for their OS, into a new revision."""
+    TRIGGER_GIT = "trigger.git"
+    """A release tag was pushed: fetch the tagged tree, build the source archive, compose."""
+    TRIGGER_DIST = "trigger.dist"
+    """A release.toml was committed to dist/dev: take its files into a release."""
+    IMPORT_DIST = "import.dist"
+    """Record every past release of a project's dist/release (and dist/dev) folder."""
 
 
 class EventKind(StrEnum):
@@ -137,9 +143,21 @@ class EventKind(StrEnum):
     """An automation key or certificate expires within the alarm window (or has expired)."""
     ATTESTATION_WRITTEN = "attestation.written"
     BUILD_RECORDED = "revision.build_recorded"
+    """How a revision was built: a trigger's verified facts (a workflow run, a pushed tag, a
+    dist/dev commit) or an admin's record (for the SLSA provenance attestation)."""
     SIGNING_SETTINGS_CHANGED = "project.signing_changed"
     CODESIGN_STARTED = "codesign.started"
     CODESIGN_FINISHED = "codesign.finished"
+    TRIGGER_RECEIVED = "trigger.received"
+    """A trigger arrived (data: source, delivery and what identifies it: run URL, delivery
+    id, svn revision, user)."""
+    TRIGGER_REFUSED = "trigger.refused"
+    TRIGGER_FINISHED = "trigger.finished"
+    SIGNATURES_REQUESTED = "release.signatures_requested"
+    """A trigger built artifacts: the release manager is asked to sign them on their machine."""
+    RELEASE_IMPORTED = "release.imported"
+    TRUSTED_PUBLISHER_CHANGED = "project.trusted_publisher_changed"
+    TRIGGER_SETTINGS_CHANGED = "project.trigger_settings_changed"
 
 
 # --- errors and health ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ __all__ = [
     "KeyUse",
     "MacosSigning",
     "ReleaseAttestations",
+    "RevisionBuildOut",
     "SigningSettings",
     "Subject",
     "WindowsSigning",
@@ -204,6 +205,24 @@ class BuildRecord(Model):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     parameters: dict[str, str] = Field(default_factory=dict, max_length=64)
+
+
+class RevisionBuildOut(Model):
+    """How a revision was built, and who vouches for it (GET …/revisions/{n}/build)."""
+
+    revision: int
+    source: str = Field(
+        description="github-oidc (a workflow that published with its OIDC token), webhook (this "
+        "agent, from a pushed tag), svn (a release.toml committed to dist/dev) or admin"
+    )
+    record: BuildRecord | None = Field(
+        default=None, description="the build as SLSA provenance describes it, when known"
+    )
+    facts: dict[str, Any] = Field(
+        default_factory=dict, description="what the trigger verified (OIDC claims, tag, commit…)"
+    )
+    recorded_by: str
+    recorded_at: datetime
 
 
 class WindowsSigning(Model):

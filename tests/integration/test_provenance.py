@@ -20,6 +20,7 @@ from tests.integration.distribute_support import (
     approve_plan,
     distribution_agent,
     passed_release,
+    vote_and_close,
     wait_distribution,
 )
 from tests.integration.provenance_support import (
@@ -29,7 +30,7 @@ from tests.integration.provenance_support import (
     run_verify,
     wait_attestations,
 )
-from tests.integration.vote_support import client
+from tests.integration.vote_support import client, make_candidate, source_release
 from tests.support.agent import PROJECT
 
 pytestmark = pytest.mark.integration
@@ -188,3 +189,50 @@ def test_a_release_is_attested_distributed_and_verified(agent_factory, tmp_path:
     (sig_changed / "automation-keys.pem").unlink()
     proc = run_verify(sig_changed)
     assert proc.returncode == 2 and "agent key file" in proc.stderr, proc.stderr
+
+
+def test_a_recorded_build_is_attested_as_slsa_provenance(agent_factory, tmp_path: Path) -> None:
+    """A build recorded for the voted revision (here by an admin, as a trusted CI would; the
+    triggers record theirs the same way) becomes the SLSA provenance statement of the bundle."""
+    agent = distribution_agent(agent_factory)
+    voters = add_voters(agent)
+    rm = agent.committer
+    files = source_release(tmp_path / "src", "1.1.0", sign=rm.key.sign)
+    revision = make_candidate(agent, rm.token, "1.1.0", files)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    record = {
+        "builder_id": "https://github.com/apache/acme-lib/.github/workflows/release.yml@refs/tags/v1.1.0",
+        "repository": "https://github.com/apache/acme-lib",
+        "ref": "refs/tags/v1.1.0",
+        "commit": commit,
+        "workflow": ".github/workflows/release.yml",
+        "run_id": "42",
+        "trigger": "push",
+    }
+    build_url = f"/projects/{PROJECT}/releases/1.1.0/revisions/{revision['number']}/build"
+    with client(agent, rm.token) as c:
+        assert c.put(build_url, json=record).status_code == 403  # only an admin (a trusted CI)
+    with client(agent, agent.admin.token) as c:
+        r = c.put(build_url, json=record)
+        assert r.status_code == 200, r.text
+        build = c.get(build_url).json()
+    assert build["source"] == "admin" and build["record"]["commit"] == commit
+    vote_and_close(agent, voters, "1.1.0", revision)
+    found = wait_attestations(agent, "1.1.0", kinds={"release", "vote", "slsa"})
+    slsa = next(a for a in found["attestations"] if a["kind"] == "slsa")
+    assert slsa["valid"], slsa
+    assert slsa["statement"]["predicateType"] == "https://slsa.dev/provenance/v1"
+    predicate = slsa["statement"]["predicate"]
+    assert predicate["runDetails"]["builder"]["id"] == record["builder_id"]
+    (source,) = predicate["buildDefinition"]["resolvedDependencies"]
+    assert source == {
+        "uri": "git+https://github.com/apache/acme-lib@refs/tags/v1.1.0",
+        "digest": {"gitCommit": commit},
+    }
+    archive = next(f for f in revision["files"] if f["path"].endswith(".tar.gz"))
+    assert {
+        "name": archive["path"],
+        "digest": {"sha256": archive["sha256"], "sha512": archive["sha512"]},
+    } in slsa["subjects"]
+    with client(agent, agent.admin.token) as c:  # attested: the record no longer changes
+        assert c.put(build_url, json=record).status_code == 403

@@ -158,6 +158,8 @@ def test_releases_and_transitions(factory: sessionmaker[Session]) -> None:
             .create_release(ReleaseCreate(version="1.0.0"))
         )
     assert release.phase is Phase.COMPOSE and release.created_by == "bob"
+    (created,) = events(factory, "release.created")
+    assert created.actor == "bob" and created.data["source"] == "manual"  # a person started it
     with pytest.raises(Conflict, match="exists already"), transaction(factory) as session:
         Store(session, bob).as_committer("acme-lib").create_release(ReleaseCreate(version="1.0.0"))
     with transaction(factory) as session:

@@ -16,7 +16,7 @@ from shared.protocol import TaskType
 __all__ = ["InvalidTaskArgs", "TaskContext", "TaskError", "run_task"]
 
 
-def run_task(ctx: TaskContext) -> dict[str, Any]:
+def run_task(ctx: TaskContext) -> dict[str, Any]:  # noqa: PLR0911 - one return per type
     """Run the handler of ``ctx.task``'s type and return its result."""
     try:
         task_type = TaskType(ctx.task.type)
@@ -52,3 +52,15 @@ def run_task(ctx: TaskContext) -> dict[str, Any]:
             from agent.engine.tasks import codesign  # noqa: PLC0415
 
             return codesign.run(ctx)
+        case TaskType.TRIGGER_GIT:
+            from agent.engine.tasks import trigger_git  # noqa: PLC0415
+
+            return trigger_git.run(ctx)
+        case TaskType.TRIGGER_DIST:
+            from agent.engine.tasks import trigger_dist  # noqa: PLC0415
+
+            return trigger_dist.run(ctx)
+        case TaskType.IMPORT_DIST:
+            from agent.engine.tasks import import_dist  # noqa: PLC0415
+
+            return import_dist.run(ctx)

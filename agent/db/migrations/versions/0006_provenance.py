@@ -87,7 +87,9 @@ def upgrade() -> None:
     op.create_table(
         "revision_builds",
         sa.Column("revision_id", sa.Integer(), nullable=False),
-        sa.Column("record", sa.JSON(), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("record", sa.JSON(), nullable=True),
+        sa.Column("facts", sa.JSON(), nullable=False),
         sa.Column("recorded_by", sa.String(length=64), nullable=False),
         sa.Column("recorded_at", UTC_DT, nullable=False),
         sa.ForeignKeyConstraint(["revision_id"], ["revisions.id"]),
