@@ -71,6 +71,7 @@ def imported_entry(
         "order": row.released_at,
         "artifacts": artifacts,
         "channels": [],
+        "attestations": None,  # released before this agent: nothing it could attest
         "url": base + quote(artifacts[0].name, safe="/") if artifacts else base,
     }
 

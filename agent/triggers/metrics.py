@@ -259,7 +259,8 @@ class Metrics:
             return
         seconds = float(data["duration_ms"]) / 1000
         self.task_seconds.labels(task.type, outcome).observe(seconds)
-        if task.type == "distribute":
+        if task.type == "distribute" and not task.args.get("discard"):
+            # (a failed vote's staging taken off a channel is a task of the same type)
             channel = str(task.args.get("channel", "?"))
             self.dist_seconds.labels(channel, outcome).observe(seconds)
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.integration.dist_tree import add_release, make_tree
-from tests.integration.vote_support import client
+from tests.integration.vote_support import client, events
 from tests.support.agent import PROJECT
 
 pytestmark = pytest.mark.integration
@@ -76,6 +76,8 @@ def test_import_thirty_releases_twice(agent_factory, tmp_path):
         assert task["result"]["known"] == 32
         releases = c.get(f"/projects/{PROJECT}/releases").json()
     assert len(releases) == 32 and len({r["version"] for r in releases}) == 32
+    imported = events(agent, agent.admin_token, version="3.9.0")
+    assert imported and {e["actor"] for e in imported} == {"admin"}  # who asked, not atr-agent
     # and once more from the CLI: nothing new
     again = agent.cli("import-dist", PROJECT, "--from", release_url, "--dev", dev_url)
     assert "0 release(s) added, 33 known before" in again.stdout

@@ -9,12 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import select
 
+from agent.db import models
 from agent.db.session import transaction
 from agent.engine.tasks.context import InvalidTaskArgs, TaskContext
 from agent.store import Principal
 from agent.triggers.importer import import_dist
+from shared.protocol import Role
 from shared.protocol.triggers import ImportDist
+
+
+def _requester(ctx: TaskContext) -> Principal:
+    """Who the import acts for: the admin who asked through the API (their name on every
+    event it writes), or the operator for ``atr-agent import-dist``."""
+    with ctx.factory() as session:
+        task = session.get(models.Task, ctx.task.id)
+        asked_by = task.created_by if task is not None else ""
+        user = session.scalar(select(models.User).where(models.User.name == asked_by))
+        if user is None or not user.is_admin:
+            return Principal.operator()
+        return Principal(name=user.name, user_id=user.id, is_admin=True, token_role=Role.ADMIN)
 
 
 def run(ctx: TaskContext) -> dict[str, Any]:
@@ -36,7 +51,7 @@ def run(ctx: TaskContext) -> dict[str, Any]:
         read=factory,
         write=write,
         blobs=ctx.blobs,
-        principal=Principal.operator(),
+        principal=_requester(ctx),
         log=ctx.log,
     )
     return {
