@@ -29,6 +29,7 @@ from pathlib import Path
 
 from shared.checks.artifacts import companions
 from shared.checks.base import CheckInputs, Recorder, Scope
+from shared.checks.digests import file_digests
 from shared.checks.policy import ArchiveLimits
 from shared.checks.source_scan import SourceScan, member_result_path, scan_archive, scan_for_check
 from shared.sbom.generate import ComponentRecord, ReleaseArtifact, build_sbom
@@ -69,7 +70,6 @@ MAX_INLINE_SBOM = 256 << 10
 """The SBOM goes into ``data.sbom`` only when it is at most this many bytes."""
 SUPPLIED_MAX_BYTES = 64 << 20
 """A supplied ``.cdx.json`` larger than this is not validated."""
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -95,13 +95,8 @@ class SbomAnalysis:
 
 
 def _hash_file(path: Path) -> tuple[str, str]:
-    sha512 = hashlib.sha512()
-    sha256 = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            sha512.update(block)
-            sha256.update(block)
-    return sha512.hexdigest(), sha256.hexdigest()
+    found = file_digests(path, ("sha512", "sha256"))
+    return found["sha512"], found["sha256"]
 
 
 def analyse_scan(scan: SourceScan, artifact: ReleaseArtifact) -> SbomAnalysis:
