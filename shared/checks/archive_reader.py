@@ -160,7 +160,7 @@ class MemberInfo:
 
     @property
     def parts(self) -> tuple[str, ...]:
-        return tuple(p for p in self.name.split("/") if p)
+        return tuple(filter(None, self.name.split("/")))
 
     @property
     def depth(self) -> int:
@@ -180,7 +180,7 @@ class MemberInfo:
         """The path below the root folder: ``foo-1.0/src/a.c`` → ``src/a.c``; the root
         itself → ``''``; a file stored at the top level → its name."""
         parts = self.parts
-        if self.top:
+        if len(parts) > 1 or (parts and self.type is MemberType.DIRECTORY):  # self.top
             return "/".join(parts[1:])
         return "/".join(parts)
 
