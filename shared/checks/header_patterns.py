@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.sbom.licenses import Category
+from shared.sbom.category import Category
 
 __all__ = [
     "APACHE_FAMILY",

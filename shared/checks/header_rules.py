@@ -38,7 +38,7 @@ from shared.checks.header_patterns import (
     is_generated_lower,
     prune,
 )
-from shared.sbom.licenses import Category, classify
+from shared.sbom.category import Category
 
 __all__ = ["HEAD_BYTES", "HEAD_LINES", "FileVerdict", "HeaderKind", "judge"]
 
@@ -108,6 +108,9 @@ def head_text(head: bytes) -> str:
 
 
 def _verdict_of_spdx(expression: str) -> FileVerdict:
+    # Classifying imports license-expression and the SPDX list: only for files with a tag.
+    from shared.sbom.licenses import classify  # noqa: PLC0415
+
     cls = classify(expression)
     if cls.exceptions and cls.category is Category.A and "gpl" in expression.lower():
         return FileVerdict(HeaderKind.EXCEPTION, expression)

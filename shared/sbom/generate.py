@@ -36,6 +36,7 @@ from packageurl import PackageURL
 
 from shared.sbom.licenses import Category, classify
 from shared.sbom.model import Manifest, Package, PackageKey, Scope
+from shared.sbom.records import ComponentRecord, ReleaseArtifact
 
 __all__ = [
     "ASF",
@@ -52,48 +53,6 @@ _ASF_URL = "https://www.apache.org/"
 _TOOL_NAME = "atr-release-manager"
 MAX_MANIFEST_PROPERTIES = 5
 """At most this many ``atr:manifest`` properties per component (where it was declared)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseArtifact:
-    """The artifact an SBOM describes."""
-
-    project: str
-    version: str
-    name: str
-    """The artifact's file name."""
-    sha512: str
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentRecord:
-    """One component of the SBOM as the SBOM check reports it."""
-
-    ref: str
-    name: str
-    version: str | None
-    purl: str
-    license: str | None
-    """The license expression or names (alternatives joined with `` OR ``)."""
-    category: Category
-    scope: str
-    role: str
-    """``module`` for a module of the release, ``dependency`` otherwise."""
-    manifests: tuple[str, ...]
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ref": self.ref,
-            "name": self.name,
-            "version": self.version,
-            "purl": self.purl,
-            "license": self.license,
-            "category": self.category.value,
-            "scope": self.scope,
-            "role": self.role,
-            "manifests": list(self.manifests),
-        }
 
 
 @dataclass(frozen=True, slots=True)
