@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from shared.checks.artifacts import ArchiveFormat, archive_format
-from shared.checks.inflate import ThreadedInflate
+from shared.checks.inflate import ThreadedInflate, take_prefetched
 from shared.checks.policy import ArchiveLimits
 from shared.errors import AtrError
 
@@ -644,9 +644,12 @@ def _iter_tar(
     gets an error reads the archive again without ``fast`` for the error to report."""
     size = path.stat().st_size
     budget = _Budget(limits, size)
-    with open(path, "rb") as raw:
-        if fast:
-            decompressed: IO[bytes] = cast(IO[bytes], ThreadedInflate(_INFLATE_KINDS[fmt], raw))
+    taken = take_prefetched(path) if fast else None
+    with taken[0] if taken is not None else open(path, "rb") as raw:
+        if taken is not None:
+            decompressed: IO[bytes] = cast(IO[bytes], taken[1])
+        elif fast:
+            decompressed = cast(IO[bytes], ThreadedInflate(_INFLATE_KINDS[fmt], raw))
         else:
             decompressed = _decompressor(fmt, raw)
         reader = _ForwardReader(decompressed, budget)

@@ -6,6 +6,9 @@ blocks of at most :data:`OUT_BYTES`, and reads like a file: the tar headers are 
 in the calling thread while the next blocks are being inflated, on the machine's other
 core. Memory stays bounded (:data:`QUEUE_BLOCKS` blocks waiting at most).
 
+:func:`prefetch` starts one early (``atr check`` does, before it imports the checks), and
+:func:`take_prefetched` hands it to the reader of the same unchanged file.
+
 It reads only what it can decide the same way as :mod:`gzip`, :mod:`bz2` and :mod:`lzma`'s
 file objects, and raises :class:`InflateUnsure` for everything else (an empty file, data
 that ends early, a second ``.bz2``/``.xz`` stream or data after the first one, any
@@ -20,13 +23,26 @@ from __future__ import annotations
 import bz2
 import contextlib
 import lzma
+import os
 import queue
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Protocol
 
-__all__ = ["IN_BYTES", "OUT_BYTES", "QUEUE_BLOCKS", "InflateUnsure", "ThreadedInflate"]
+__all__ = [
+    "IN_BYTES",
+    "OUT_BYTES",
+    "PREFETCH_BLOCKS",
+    "QUEUE_BLOCKS",
+    "InflateUnsure",
+    "ThreadedInflate",
+    "drop_prefetched",
+    "kind_of",
+    "prefetch",
+    "take_prefetched",
+]
 
 IN_BYTES = 1 << 20
 """Compressed bytes read at a time."""
@@ -34,6 +50,8 @@ OUT_BYTES = 2 << 20
 """The largest block decompressed at a time (a compression bomb stays bounded)."""
 QUEUE_BLOCKS = 3
 """Blocks inflated ahead of the reader at most."""
+PREFETCH_BLOCKS = 24
+"""Blocks inflated ahead at most by :func:`prefetch`, before anyone reads them."""
 
 
 class InflateUnsure(Exception):
@@ -194,3 +212,65 @@ class ThreadedInflate:
                 self._queue.get(timeout=0.05)
         self._thread.join()
         self._block = b""
+
+
+_KINDS = {".gz": "gz", ".tgz": "gz", ".bz2": "bz2", ".xz": "xz"}
+
+
+def kind_of(path: Path) -> str | None:
+    """The threaded reader's kind for a file name (``gz``, ``bz2``, ``xz``), or ``None``."""
+    return _KINDS.get(path.suffix.lower())
+
+
+_prefetched: dict[tuple[object, ...], tuple[IO[bytes], ThreadedInflate]] = {}
+_prefetched_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    st = path.stat()
+    return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def prefetch(path: Path) -> None:
+    """Start inflating ``path`` now (at most :data:`PREFETCH_BLOCKS` blocks ahead), for the
+    first reader of the same unchanged file (:func:`take_prefetched`)."""
+    kind = kind_of(path)
+    if kind is None:
+        return
+    try:
+        key = _identity(path)
+        raw = open(path, "rb")  # noqa: SIM115 - handed over with the stream
+    except OSError:
+        return
+    stream = ThreadedInflate(kind, raw, blocks=PREFETCH_BLOCKS)
+    with _prefetched_lock:
+        old = _prefetched.pop(key, None)
+        _prefetched[key] = (raw, stream)
+    if old is not None:
+        _close(old)
+
+
+def take_prefetched(path: Path) -> tuple[IO[bytes], ThreadedInflate] | None:
+    """The file and the stream :func:`prefetch` started for ``path`` (unchanged since), now
+    the caller's to close; ``None`` if there is none."""
+    try:
+        key = _identity(path)
+    except OSError:
+        return None
+    with _prefetched_lock:
+        return _prefetched.pop(key, None)
+
+
+def _close(opened: tuple[IO[bytes], ThreadedInflate]) -> None:
+    raw, stream = opened
+    stream.close()
+    raw.close()
+
+
+def drop_prefetched() -> None:
+    """Stop and forget the streams no one took."""
+    with _prefetched_lock:
+        left = list(_prefetched.values())
+        _prefetched.clear()
+    for opened in left:
+        _close(opened)
