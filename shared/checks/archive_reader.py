@@ -498,7 +498,7 @@ def _tar_type(ti: tarfile.TarInfo) -> MemberType:
 
 _TarEntry = tuple[str, MemberType, int, str, int, "Callable[[], IO[bytes]] | None"]
 """A tar member as the readers below give it: raw name, type, size, link target, mode, and
-how to open its data (regular files only)."""
+how to open a regular file's data when it is not next in the stream (``None``: it is)."""
 
 
 def _tarfile_entry(
@@ -510,9 +510,8 @@ def _tarfile_entry(
     tf.members.clear()  # type: ignore[attr-defined]  # else it keeps them all
     mtype = _tar_type(ti)
     opener = None
-    if mtype is MemberType.FILE:
-        direct = not ti.issparse() and reader.pos == ti.offset_data
-        opener = _slice_opener(reader, ti.size) if direct else _tar_opener(tf, ti)
+    if mtype is MemberType.FILE and (ti.issparse() or reader.pos != ti.offset_data):
+        opener = _tar_opener(tf, ti)
     return ti.name, mtype, ti.size, ti.linkname, ti.mode, opener
 
 
@@ -554,8 +553,14 @@ def _tar_number(field: bytes) -> int | None:
         value = int.from_bytes(field[1:], "big")
         return value - 256 ** (len(field) - 1) if field[0] == 0o377 else value
     end = field.find(b"\0")
+    if end != -1:
+        field = field[:end]
     try:
-        return int(field[: end if end != -1 else None].decode("ascii").strip() or "0", 8)
+        return int(field, 8)  # the usual field: octal digits (int() takes fewer forms than…)
+    except ValueError:
+        pass
+    try:  # …tarfile's reading, for the rest: whitespace only, Unicode spaces around digits
+        return int(field.decode("ascii").strip() or "0", 8)
     except ValueError:
         return None
 
@@ -618,14 +623,12 @@ def _plain_entry(tf: tarfile.TarFile, reader: _ForwardReader) -> _TarEntry | Non
         reader.unread(buf)
         return None
     name, mtype, size, linkname, mode = plain
-    opener = None
     if mtype is MemberType.FILE:
         blocks, remainder = divmod(size, _BLOCK)
         tf.offset = reader.pos + (blocks + (1 if remainder else 0)) * _BLOCK
-        opener = _slice_opener(reader, size)
     else:
         tf.offset = reader.pos
-    return name, mtype, size, linkname, mode, opener
+    return name, mtype, size, linkname, mode, None
 
 
 _INFLATE_KINDS = {
@@ -635,30 +638,20 @@ _INFLATE_KINDS = {
 }
 
 
-def _iter_tar(
-    path: Path, fmt: ArchiveFormat, limits: ArchiveLimits, *, fast: bool = False
-) -> Iterator[Member]:
-    """The members of a tar archive. ``fast``: decompress in a second thread
-    (:class:`~shared.checks.inflate.ThreadedInflate`) and read plain headers here rather
-    than through :mod:`tarfile`; it raises on anything it does not decide, so a caller that
-    gets an error reads the archive again without ``fast`` for the error to report."""
+def _iter_tar(path: Path, fmt: ArchiveFormat, limits: ArchiveLimits) -> Iterator[Member]:
     size = path.stat().st_size
     budget = _Budget(limits, size)
-    taken = take_prefetched(path) if fast else None
-    with taken[0] if taken is not None else open(path, "rb") as raw:
-        if taken is not None:
-            decompressed: IO[bytes] = cast(IO[bytes], taken[1])
-        elif fast:
-            decompressed = cast(IO[bytes], ThreadedInflate(_INFLATE_KINDS[fmt], raw))
-        else:
-            decompressed = _decompressor(fmt, raw)
+    with open(path, "rb") as raw:
+        decompressed = _decompressor(fmt, raw)
         reader = _ForwardReader(decompressed, budget)
         current: str | None = None
         try:
             tf = tarfile.TarFile(fileobj=reader, mode="r")
             index = 0
-            entry = _tarfile_entry(tf, reader, tf.next())  # the first header: tarfile's own
-            while entry is not None:
+            while True:
+                entry = _tarfile_entry(tf, reader, tf.next())
+                if entry is None:
+                    break
                 name, mtype, member_size, linkname, mode, opener = entry
                 current = name
                 info = MemberInfo(
@@ -672,12 +665,11 @@ def _iter_tar(
                 )
                 index += 1
                 budget.add_member(info)
+                if mtype is MemberType.FILE and opener is None:
+                    opener = _slice_opener(reader, member_size)
                 member = Member(info, opener)
                 yield member
                 member._finish()
-                entry = _plain_entry(tf, reader) if fast else None
-                if entry is None:
-                    entry = _tarfile_entry(tf, reader, tf.next())
             current = None
             _check_tar_end(reader)
         except ArchiveError:
@@ -686,6 +678,60 @@ def _iter_tar(
             raise _translate(exc, current) from exc
         finally:
             decompressed.close()
+
+
+def _index_fast(
+    path: Path, fmt: ArchiveFormat, limits: ArchiveLimits, *, head_bytes: int, budget: int
+) -> tuple[list[MemberInfo], dict[int, bytes]]:
+    """The members and heads of a tar archive (what :func:`_collect` makes of
+    :func:`iter_members`), read fast: decompressed in a second thread
+    (:class:`~shared.checks.inflate.ThreadedInflate`, or the one :func:`shared.checks.inflate.
+    prefetch` started), plain headers read here rather than by :mod:`tarfile`, each file's
+    head read where it lies. Raises on anything it does not decide (an error, a limit): the
+    caller then reads the archive the careful way, for the error to report."""
+    accounting = _Budget(limits, path.stat().st_size)
+    infos: list[MemberInfo] = []
+    heads: dict[int, bytes] = {}
+    left = budget
+    taken = take_prefetched(path)
+    with taken[0] if taken is not None else open(path, "rb") as raw:
+        stream = taken[1] if taken is not None else ThreadedInflate(_INFLATE_KINDS[fmt], raw)
+        try:
+            reader = _ForwardReader(cast(IO[bytes], stream), accounting)
+            tf = tarfile.TarFile(fileobj=reader, mode="r")
+            entry = _tarfile_entry(tf, reader, tf.next())  # the first header: tarfile's own
+            while entry is not None:
+                name, mtype, size, linkname, mode, opener = entry
+                info = MemberInfo(
+                    len(infos),
+                    name,
+                    _normalize(name),
+                    mtype,
+                    size if mtype is MemberType.FILE else 0,
+                    linkname,
+                    mode,
+                )
+                accounting.add_member(info)
+                infos.append(info)
+                if mtype is MemberType.FILE and left > 0:
+                    want = min(head_bytes, left, size)
+                    if opener is None:  # the data is next in the stream
+                        head = reader.read(want)
+                        if len(head) != want:
+                            raise EOFError("the tar data ends inside a member")
+                    else:
+                        member = Member(info, opener)
+                        head = member.read(want)
+                        member._finish()
+                    heads[info.index] = head
+                    left -= len(head)
+                entry = _plain_entry(tf, reader)
+                if entry is None:
+                    entry = _tarfile_entry(tf, reader, tf.next())
+            _check_tar_end(reader)
+        finally:
+            stream.close()
+    return infos, heads
 
 
 def _tar_opener(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> Callable[[], IO[bytes]]:
@@ -1102,14 +1148,10 @@ def _build_index(
         # tar that reads to the end; anything else is read again by the standard file objects
         # and tarfile, whose error, and the members read before it, are the ones reported.
         try:
-            found = _collect(
-                _iter_tar(path, fmt, limits, fast=True), head_bytes=head_bytes, budget=budget
-            )
+            infos, heads = _index_fast(path, fmt, limits, head_bytes=head_bytes, budget=budget)
+            found = infos, heads, None
         except Exception:  # the careful reading below decides
             log.debug("fast reading of %s failed; reading it again", path.name, exc_info=True)
-            found = None
-        if found is not None and found[2] is not None:
-            found = None
     if found is None:
         found = _collect(iter_members(path, limits), head_bytes=head_bytes, budget=budget)
     members, heads, error = found

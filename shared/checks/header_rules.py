@@ -94,16 +94,34 @@ _WORD_COMMENT = re.compile(r"^[^\S\n]*(?:@?rem|dnl)(?=\s|$)", re.IGNORECASE | re
 
 _QUICK_BYTES = 4096
 """Most files' first :data:`HEAD_LINES` lines fit in this many bytes."""
+_OTHER_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+_OTHER_BREAKS_UTF8 = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+"""The line breaks of ``str.splitlines`` other than LF: ASCII ones, then NEL, LS and PS as
+UTF-8 (looked for in non-ASCII text only)."""
 
 
 def head_text(head: bytes) -> str:
     """The first :data:`HEAD_LINES` lines of ``head`` as text (undecodable bytes replaced)."""
-    # When a prefix holds more lines than wanted, its first HEAD_LINES lines are the text's:
-    # each ends with a line break inside the prefix, and only the prefix's last line can
-    # differ (a character cut at its end). Else decode and split all of it.
+    head = head[:HEAD_BYTES]
+    # Lines broken by LF only (most files): the text up to the HEAD_LINES-th LF is the
+    # answer, decoded alone (an LF always ends what the decoder replaces before it).
+    end = -1
+    for _ in range(HEAD_LINES):
+        end = head.find(b"\n", end + 1)
+        if end == -1:
+            break
+    chunk = head if end == -1 else head[:end]
+    if not any(other in chunk for other in _OTHER_BREAKS) and (
+        chunk.isascii() or not any(other in chunk for other in _OTHER_BREAKS_UTF8)
+    ):
+        text = chunk.decode("utf-8", errors="replace")
+        return text[:-1] if end == -1 and text.endswith("\n") else text
+    # Other breaks. When a prefix holds more lines than wanted, its first HEAD_LINES lines
+    # are the text's: each ends with a line break inside the prefix, and only the prefix's
+    # last line can differ (a character cut at its end). Else decode and split all of it.
     lines = head[:_QUICK_BYTES].decode("utf-8", errors="replace").splitlines()
     if len(lines) <= HEAD_LINES:
-        lines = head[:HEAD_BYTES].decode("utf-8", errors="replace").splitlines()
+        lines = head.decode("utf-8", errors="replace").splitlines()
     return "\n".join(lines[:HEAD_LINES])
 
 

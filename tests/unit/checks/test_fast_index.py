@@ -23,7 +23,7 @@ from shared.checks.archive_reader import (
     ArchiveError,
     MemberInfo,
     _collect,
-    _iter_tar,
+    _index_fast,
     index_archive,
     iter_members,
 )
@@ -36,13 +36,16 @@ Found = tuple[list[MemberInfo], dict[int, bytes], ArchiveError | None]
 
 
 def _fast(path: Path, limits: ArchiveLimits | None = None) -> Found:
+    """The fast reading, its error (any exception) in the place of an ArchiveError."""
     fmt = archive_format(path.name)
     assert fmt is not None
-    return _collect(
-        _iter_tar(path, fmt, limits or ArchiveLimits(), fast=True),
-        head_bytes=HEAD_BYTES,
-        budget=CACHE_BUDGET,
-    )
+    try:
+        infos, heads = _index_fast(
+            path, fmt, limits or ArchiveLimits(), head_bytes=HEAD_BYTES, budget=CACHE_BUDGET
+        )
+    except Exception as exc:
+        return [], {}, ArchiveError(str(exc), code="fast")
+    return infos, heads, None
 
 
 def _careful(path: Path, limits: ArchiveLimits | None = None) -> Found:
