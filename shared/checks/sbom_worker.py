@@ -23,11 +23,14 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import importlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -37,35 +40,106 @@ if TYPE_CHECKING:
     from shared.sbom.analysis import SbomAnalysis
     from shared.sbom.records import ReleaseArtifact
 
-__all__ = ["analyse", "main", "start", "stop"]
+__all__ = ["analyse", "main", "prepare", "start", "stop"]
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 """The folder holding the ``shared`` package the worker imports (this one)."""
 
+
+class _Forked:
+    """A worker made by fork(): the same interface as the Popen of a started one."""
+
+    def __init__(self, pid: int, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+        self.pid = pid
+        self.stdin: IO[bytes] | None = stdin
+        self.stdout: IO[bytes] | None = stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("sbom worker", timeout or 0)
+            time.sleep(0.002)
+        return self.returncode or 0
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
 _lock = threading.Lock()
-_worker: subprocess.Popen[bytes] | None = None
+_worker: subprocess.Popen[bytes] | _Forked | None = None
+_prepared = False
 
 
-def start() -> None:
-    """Start the worker (once per process); without effect if it cannot start."""
-    global _worker  # noqa: PLW0603 - one worker per process
+def _fork_possible() -> bool:
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _fork() -> _Forked | None:
+    """The worker as a fork of this process, which has imported what both need already (the
+    interpreter's start and the standard library's modules are not paid twice): on Linux,
+    from a process with one thread only (a fork copies the calling thread alone)."""
+    if not _fork_possible():
+        return None
+    requests_r, requests_w = os.pipe()
+    answers_r, answers_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns
+        try:
+            os.close(requests_w)
+            os.close(answers_r)
+            os.dup2(2, 1)  # what a library prints goes to stderr, never to the checks' output
+            sys.stdout = sys.stderr
+            with contextlib.suppress(Exception):
+                _warm_up()
+            with open(requests_r, "rb") as requests, open(answers_w, "wb") as answers:
+                _serve(requests, answers)
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
+    os.close(requests_r)
+    os.close(answers_w)
+    return _Forked(pid, open(requests_w, "wb"), open(answers_r, "rb"))
+
+
+def _spawn() -> subprocess.Popen[bytes]:
+    # This process's import path, given whole (this package first): the worker skips the
+    # site module's work (-S).
+    paths = [_ROOT, *(p for p in sys.path if p and os.path.isdir(p))]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return subprocess.Popen(
+        [sys.executable, "-S", "-c", "from shared.checks.sbom_worker import main; main()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+
+
+def start(*, fork: bool = True) -> None:
+    """Start the worker (once per process), forked where that is safe (``fork``), else as a
+    new interpreter; without effect if it cannot start."""
+    global _worker, _prepared  # noqa: PLW0603 - one worker per process
     with _lock:
         if _worker is not None:
             return
-        # This process's import path, given whole (this package first): the worker skips
-        # the site module's work (-S), a tenth of its start.
-        paths = [_ROOT, *(p for p in sys.path if p and os.path.isdir(p))]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         try:
-            _worker = subprocess.Popen(
-                [sys.executable, "-S", "-c", "from shared.checks.sbom_worker import main; main()"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-            )
+            _worker = (_fork() if fork else None) or _spawn()
         except OSError:
             return
+        _prepared = False
         atexit.register(stop)
 
 
@@ -86,6 +160,20 @@ def stop() -> None:
         worker.wait()
     if worker.stdout is not None:
         worker.stdout.close()
+
+
+def prepare() -> None:
+    """Tell the worker, if there is one, that the release has manifests: it imports the
+    parsers and the license machinery now (a release without manifests needs neither)."""
+    global _prepared  # noqa: PLW0603
+    with _lock:
+        worker = _worker
+        if worker is None or worker.stdin is None or _prepared:
+            return
+        _prepared = True
+        with contextlib.suppress(OSError, ValueError):
+            worker.stdin.write(b'{"prepare": true}\n')
+            worker.stdin.flush()
 
 
 def analyse(scan: SourceScan, release: ReleaseArtifact) -> SbomAnalysis | None:
@@ -159,13 +247,21 @@ def _analysis_from_json(data: Mapping[str, Any]) -> SbomAnalysis:
 
 
 def _warm_up() -> None:
-    """Import and prepare what an analysis needs, before the first request comes."""
-    from shared.sbom import analysis, generate, manifests, validate  # noqa: F401, PLC0415
+    """Import and prepare what every analysis needs, before the first request comes."""
+    from shared.sbom import analysis, generate, validate  # noqa: F401, PLC0415
 
-    for module in sorted({m for m, _ in manifests._BY_NAME.values()}):
-        __import__(f"shared.sbom.parsers.{module}")
     generate._tool_version()
     validate._fast_validator("1.6", True)
+
+
+def _warm_up_manifests() -> None:
+    """Import what an SBOM of manifests needs: the parsers, the license machinery."""
+    from shared.sbom import licenses, manifests  # noqa: PLC0415
+
+    for module in sorted({m for m, _ in manifests._BY_NAME.values()}):
+        importlib.import_module(f"shared.sbom.parsers.{module}")
+    licenses.classify("Apache-2.0")
+    import cyclonedx.contrib.license.factories  # noqa: F401, PLC0415
 
 
 def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,7 +278,11 @@ def _answer(request: Mapping[str, Any]) -> dict[str, Any]:
 def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     for line in requests:
         try:
-            answer = _answer(json.loads(line))
+            request = json.loads(line)
+            if request.get("prepare"):
+                _warm_up_manifests()
+                continue  # not answered
+            answer = _answer(request)
         except Exception as exc:  # the asking process analyses on its own, and reports
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         answers.write(json.dumps(answer).encode("ascii") + b"\n")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.checks import sbom_worker
 from shared.checks.archive_reader import (
     ArchiveError,
     ArchiveUnreadable,
@@ -124,6 +125,7 @@ class _Builder:
         if _is_root_level(relpath) and is_root_notice_name(relpath):
             return ROOT_FILE_MAX_BYTES
         if is_manifest(relpath):
+            sbom_worker.prepare()  # an SBOM worker, if atr check started one, gets ready for it
             if size > MANIFEST_MAX_BYTES:
                 self.scan.skipped_manifests[relpath] = (
                     f"{size:,} bytes, more than the {MANIFEST_MAX_BYTES:,} read for a manifest"

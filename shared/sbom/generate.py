@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from cyclonedx.contrib.license.factories import LicenseFactory
 from cyclonedx.model import HashAlgorithm, HashType, Property, XsUri
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentScope, ComponentType
@@ -31,10 +30,9 @@ from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.license import License
 from cyclonedx.model.tool import ToolRepository
 from cyclonedx.output.json import JsonV1Dot6
-from cyclonedx.spdx import fixup_id
 from packageurl import PackageURL
 
-from shared.sbom.licenses import Category, classify
+from shared.sbom.category import Category
 from shared.sbom.model import Manifest, Package, PackageKey, Scope
 from shared.sbom.records import ComponentRecord, ReleaseArtifact
 
@@ -170,6 +168,11 @@ def _fold(entry: _Entry, *, into: _Entry) -> None:
 
 
 def _licenses(values: tuple[str, ...]) -> list[License]:
+    # The license machinery (cyclonedx's SPDX list, license-expression) is imported for an
+    # SBOM that names licenses only: a release without manifests needs none of it.
+    from cyclonedx.contrib.license.factories import LicenseFactory  # noqa: PLC0415
+    from cyclonedx.spdx import fixup_id  # noqa: PLC0415
+
     factory = LicenseFactory()
     if len(values) == 1:
         return [factory.make_from_string(values[0])]
@@ -183,6 +186,8 @@ def _licenses(values: tuple[str, ...]) -> list[License]:
 def _category(values: tuple[str, ...]) -> Category:
     if not values:
         return Category.UNKNOWN
+    from shared.sbom.licenses import classify  # noqa: PLC0415 - see _licenses
+
     return min((classify(v).category for v in values), key=lambda c: c.badness)
 
 

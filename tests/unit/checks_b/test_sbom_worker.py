@@ -21,9 +21,12 @@ from .test_sbom import _tree
 RELEASE = ReleaseArtifact("foo", "1.0", "foo-1.0-src.tar.gz", "a" * 128, "b" * 64)
 
 
-@pytest.fixture
-def worker() -> Iterator[None]:
-    sbom_worker.start()
+@pytest.fixture(params=[True, False], ids=["forked", "spawned"])
+def worker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A worker forked from this process (where it may: Linux, one thread), or a new one."""
+    sbom_worker.start(fork=request.param)
+    forked = isinstance(sbom_worker._worker, sbom_worker._Forked)
+    assert forked == (request.param and sbom_worker._fork_possible())
     yield
     sbom_worker.stop()
 
@@ -63,6 +66,8 @@ def test_the_worker_answers_what_the_check_computes() -> None:
     _same(remote, local)
     assert remote.components and remote.manifest_errors and remote.manifest_problems
     assert sbom_worker.analyse(SourceScan(), RELEASE) is not None  # and answers again
+    sbom_worker.prepare()  # manifests coming: the parsers are imported, nothing is answered
+    _same(sbom_worker.analyse(scan, RELEASE) or local, local)
 
 
 @pytest.mark.usefixtures("worker")
