@@ -39,6 +39,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import logging
 import lzma
 import os
 import stat
@@ -55,6 +56,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from shared.checks.artifacts import ArchiveFormat, archive_format
+from shared.checks.inflate import ThreadedInflate, take_prefetched
 from shared.checks.policy import ArchiveLimits
 from shared.errors import AtrError
 
@@ -86,6 +88,8 @@ RATIO_FLOOR_BYTES = 1 << 20
 """The compression-ratio limit applies once this many bytes are uncompressed: tiny archives
 (a tar of one short file is mostly zero padding) have large ratios that mean nothing."""
 _INDEX_CACHE_SIZE = 2
+
+log = logging.getLogger(__name__)
 
 
 class ArchiveError(AtrError):
@@ -156,7 +160,7 @@ class MemberInfo:
 
     @property
     def parts(self) -> tuple[str, ...]:
-        return tuple(p for p in self.name.split("/") if p)
+        return tuple(filter(None, self.name.split("/")))
 
     @property
     def depth(self) -> int:
@@ -176,7 +180,7 @@ class MemberInfo:
         """The path below the root folder: ``foo-1.0/src/a.c`` → ``src/a.c``; the root
         itself → ``''``; a file stored at the top level → its name."""
         parts = self.parts
-        if self.top:
+        if len(parts) > 1 or (parts and self.type is MemberType.DIRECTORY):  # self.top
             return "/".join(parts[1:])
         return "/".join(parts)
 
@@ -360,6 +364,7 @@ class _ForwardReader(io.RawIOBase):
         self._budget = budget
         self.pos = 0
         self.last = b""
+        self._pushback = b""
 
     def readable(self) -> bool:
         return True
@@ -380,11 +385,26 @@ class _ForwardReader(io.RawIOBase):
                 f"a tar header of {size:,} bytes at byte {self.pos:,}: refused as hostile",
                 code="corrupt",
             )
-        data = self._stream.read(size)
+        counted = 0  # bytes put back were counted when first read
+        if self._pushback:
+            data = self._pushback[:size]
+            self._pushback = self._pushback[size:]
+            if len(data) < size:
+                more = self._stream.read(size - len(data))
+                data += more
+                counted = len(more)
+        else:
+            data = self._stream.read(size)
+            counted = len(data)
         self.pos += len(data)
         self.last = data
-        self._budget.add_bytes(len(data))
+        self._budget.add_bytes(counted)
         return data
+
+    def unread(self, data: bytes) -> None:
+        """Put back the bytes just read, to be read again (and counted once)."""
+        self._pushback = data + self._pushback
+        self.pos -= len(data)
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -476,6 +496,148 @@ def _tar_type(ti: tarfile.TarInfo) -> MemberType:
     return next((kind for test, kind in tests if test()), MemberType.OTHER)
 
 
+_TarEntry = tuple[str, MemberType, int, str, int, "Callable[[], IO[bytes]] | None"]
+"""A tar member as the readers below give it: raw name, type, size, link target, mode, and
+how to open a regular file's data when it is not next in the stream (``None``: it is)."""
+
+
+def _tarfile_entry(
+    tf: tarfile.TarFile, reader: _ForwardReader, ti: tarfile.TarInfo | None
+) -> _TarEntry | None:
+    """The entry of a member :mod:`tarfile` read (``None``: the end of the archive)."""
+    if ti is None:
+        return None
+    tf.members.clear()  # type: ignore[attr-defined]  # else it keeps them all
+    mtype = _tar_type(ti)
+    opener = None
+    if mtype is MemberType.FILE and (ti.issparse() or reader.pos != ti.offset_data):
+        opener = _tar_opener(tf, ti)
+    return ti.name, mtype, ti.size, ti.linkname, ti.mode, opener
+
+
+_BLOCK = tarfile.BLOCKSIZE
+_LEAN_TYPES: dict[int, MemberType] = {
+    ord("0"): MemberType.FILE,
+    0: MemberType.FILE,
+    ord("7"): MemberType.FILE,
+    ord("1"): MemberType.HARDLINK,
+    ord("2"): MemberType.SYMLINK,
+    ord("3"): MemberType.DEVICE,
+    ord("4"): MemberType.DEVICE,
+    ord("5"): MemberType.DIRECTORY,
+    ord("6"): MemberType.FIFO,
+}
+"""The typeflags a plain header has (regular file, hard and symbolic link, device, folder,
+FIFO, contiguous file), and their member type as :func:`_tar_type` gives it."""
+_PAX_MEMBER_KEYS = frozenset(
+    {"path", "linkpath", "size", "GNU.sparse.name", "GNU.sparse.size", "GNU.sparse.realsize"}
+)
+"""Global pax keys that :mod:`tarfile` applies to the name, link or size of later members."""
+_NUMBER_FIELDS = (
+    (100, 108),
+    (108, 116),
+    (116, 124),
+    (124, 136),
+    (136, 148),
+    (329, 337),
+    (337, 345),
+)
+"""mode, uid, gid, size, mtime, devmajor, devminor: tarfile refuses a header where one of
+them is not a number."""
+
+
+def _tar_number(field: bytes) -> int | None:
+    """A numeric header field as :mod:`tarfile` reads it (octal text, or base-256 when the first
+    byte is 0x80 or 0xff); ``None`` where tarfile would call the header invalid."""
+    if field[0] in (0o200, 0o377):
+        value = int.from_bytes(field[1:], "big")
+        return value - 256 ** (len(field) - 1) if field[0] == 0o377 else value
+    end = field.find(b"\0")
+    if end != -1:
+        field = field[:end]
+    try:
+        return int(field, 8)  # the usual field: octal digits (int() takes fewer forms than…)
+    except ValueError:
+        pass
+    try:  # …tarfile's reading, for the rest: whitespace only, Unicode spaces around digits
+        return int(field.decode("ascii").strip() or "0", 8)
+    except ValueError:
+        return None
+
+
+def _tar_text(field: bytes, encoding: str, errors: str) -> str:
+    end = field.find(b"\0")
+    return field[: end if end != -1 else None].decode(encoding, errors)
+
+
+def _plain_header(
+    buf: bytes, encoding: str, errors: str
+) -> tuple[str, MemberType, int, str, int] | None:
+    """Name, type, size, link target and mode of a plain ustar/GNU header, as
+    ``tarfile.TarInfo.frombuf`` and ``_proc_builtin`` make them; ``None`` for anything else
+    (a pax or GNU long-name header, a sparse file, another typeflag, the end-of-archive
+    block, a bad checksum or number field): :mod:`tarfile` reads those."""
+    if len(buf) != _BLOCK:
+        return None
+    mtype = _LEAN_TYPES.get(buf[156])
+    if mtype is None:
+        return None
+    numbers = [_tar_number(buf[start:end]) for start, end in _NUMBER_FIELDS]
+    mode, size = numbers[0], numbers[3]
+    if mode is None or size is None or mode < 0 or size < 0 or None in numbers:
+        return None
+    checksum = _tar_number(buf[148:156])
+    if checksum is None or checksum != 256 + sum(buf) - sum(buf[148:156]):
+        return None  # includes a zero block; tarfile also accepts a signed-char sum
+    try:
+        name = _tar_text(buf[0:100], encoding, errors)
+        linkname = _tar_text(buf[157:257], encoding, errors)
+        prefix = _tar_text(buf[345:500], encoding, errors)
+    except UnicodeError:
+        return None
+    if buf[156] == 0 and name.endswith("/"):
+        mtype = MemberType.DIRECTORY  # the old V7 way of storing a folder
+    if mtype is MemberType.DIRECTORY:
+        name = name.rstrip("/")
+    if prefix:
+        name = prefix + "/" + name
+    if mtype is MemberType.DIRECTORY:
+        name = name.rstrip("/")
+    return name, mtype, size, linkname, mode
+
+
+def _plain_entry(tf: tarfile.TarFile, reader: _ForwardReader) -> _TarEntry | None:
+    """The next member read here when its header is a plain one, else ``None`` with the
+    header put back for :mod:`tarfile` to read. Moves to the header as ``TarFile.next`` does
+    and keeps ``tf.offset`` where tarfile would have it."""
+    header = tf.offset
+    if header != reader.pos:
+        reader.seek(header - 1)
+        if not reader.read(1):
+            raise tarfile.ReadError("unexpected end of data")
+    buf = reader.read(_BLOCK)
+    plain = None
+    if not tf.pax_headers or _PAX_MEMBER_KEYS.isdisjoint(tf.pax_headers):
+        plain = _plain_header(buf, tf.encoding, tf.errors)
+    if plain is None:
+        reader.unread(buf)
+        return None
+    name, mtype, size, linkname, mode = plain
+    if mtype is MemberType.FILE:
+        blocks, remainder = divmod(size, _BLOCK)
+        tf.offset = reader.pos + (blocks + (1 if remainder else 0)) * _BLOCK
+    else:
+        tf.offset = reader.pos
+    return name, mtype, size, linkname, mode, None
+
+
+_INFLATE_KINDS = {
+    ArchiveFormat.TAR_GZ: "gz",
+    ArchiveFormat.TAR_BZ2: "bz2",
+    ArchiveFormat.TAR_XZ: "xz",
+}
+
+
 def _iter_tar(path: Path, fmt: ArchiveFormat, limits: ArchiveLimits) -> Iterator[Member]:
     size = path.stat().st_size
     budget = _Budget(limits, size)
@@ -487,27 +649,24 @@ def _iter_tar(path: Path, fmt: ArchiveFormat, limits: ArchiveLimits) -> Iterator
             tf = tarfile.TarFile(fileobj=reader, mode="r")
             index = 0
             while True:
-                ti = tf.next()
-                if ti is None:
+                entry = _tarfile_entry(tf, reader, tf.next())
+                if entry is None:
                     break
-                tf.members.clear()  # type: ignore[attr-defined]  # else it keeps them all
-                current = ti.name
-                mtype = _tar_type(ti)
+                name, mtype, member_size, linkname, mode, opener = entry
+                current = name
                 info = MemberInfo(
                     index=index,
-                    raw_name=ti.name,
-                    name=_normalize(ti.name),
+                    raw_name=name,
+                    name=_normalize(name),
                     type=mtype,
-                    size=ti.size if mtype is MemberType.FILE else 0,
-                    linkname=ti.linkname,
-                    mode=ti.mode,
+                    size=member_size if mtype is MemberType.FILE else 0,
+                    linkname=linkname,
+                    mode=mode,
                 )
                 index += 1
                 budget.add_member(info)
-                opener = None
-                if mtype is MemberType.FILE:
-                    direct = not ti.issparse() and reader.pos == ti.offset_data
-                    opener = _slice_opener(reader, ti.size) if direct else _tar_opener(tf, ti)
+                if mtype is MemberType.FILE and opener is None:
+                    opener = _slice_opener(reader, member_size)
                 member = Member(info, opener)
                 yield member
                 member._finish()
@@ -519,6 +678,60 @@ def _iter_tar(path: Path, fmt: ArchiveFormat, limits: ArchiveLimits) -> Iterator
             raise _translate(exc, current) from exc
         finally:
             decompressed.close()
+
+
+def _index_fast(
+    path: Path, fmt: ArchiveFormat, limits: ArchiveLimits, *, head_bytes: int, budget: int
+) -> tuple[list[MemberInfo], dict[int, bytes]]:
+    """The members and heads of a tar archive (what :func:`_collect` makes of
+    :func:`iter_members`), read fast: decompressed in a second thread
+    (:class:`~shared.checks.inflate.ThreadedInflate`, or the one :func:`shared.checks.inflate.
+    prefetch` started), plain headers read here rather than by :mod:`tarfile`, each file's
+    head read where it lies. Raises on anything it does not decide (an error, a limit): the
+    caller then reads the archive the careful way, for the error to report."""
+    accounting = _Budget(limits, path.stat().st_size)
+    infos: list[MemberInfo] = []
+    heads: dict[int, bytes] = {}
+    left = budget
+    taken = take_prefetched(path)
+    with taken[0] if taken is not None else open(path, "rb") as raw:
+        stream = taken[1] if taken is not None else ThreadedInflate(_INFLATE_KINDS[fmt], raw)
+        try:
+            reader = _ForwardReader(cast(IO[bytes], stream), accounting)
+            tf = tarfile.TarFile(fileobj=reader, mode="r")
+            entry = _tarfile_entry(tf, reader, tf.next())  # the first header: tarfile's own
+            while entry is not None:
+                name, mtype, size, linkname, mode, opener = entry
+                info = MemberInfo(
+                    len(infos),
+                    name,
+                    _normalize(name),
+                    mtype,
+                    size if mtype is MemberType.FILE else 0,
+                    linkname,
+                    mode,
+                )
+                accounting.add_member(info)
+                infos.append(info)
+                if mtype is MemberType.FILE and left > 0:
+                    want = min(head_bytes, left, size)
+                    if opener is None:  # the data is next in the stream
+                        head = reader.read(want)
+                        if len(head) != want:
+                            raise EOFError("the tar data ends inside a member")
+                    else:
+                        member = Member(info, opener)
+                        head = member.read(want)
+                        member._finish()
+                    heads[info.index] = head
+                    left -= len(head)
+                entry = _plain_entry(tf, reader)
+                if entry is None:
+                    entry = _tarfile_entry(tf, reader, tf.next())
+            _check_tar_end(reader)
+        finally:
+            stream.close()
+    return infos, heads
 
 
 def _tar_opener(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> Callable[[], IO[bytes]]:
@@ -901,6 +1114,25 @@ def index_archive(
         return index
 
 
+def _collect(
+    members: Iterator[Member], *, head_bytes: int, budget: int
+) -> tuple[list[MemberInfo], dict[int, bytes], ArchiveError | None]:
+    infos: list[MemberInfo] = []
+    heads: dict[int, bytes] = {}
+    left = budget
+    error: ArchiveError | None = None
+    try:
+        for member in members:
+            infos.append(member.info)
+            if member.type is MemberType.FILE and left > 0:
+                head = member.read(min(head_bytes, left))
+                heads[member.info.index] = head
+                left -= len(head)
+    except ArchiveError as exc:
+        error = exc
+    return infos, heads, error
+
+
 def _build_index(
     path: Path,
     fmt: ArchiveFormat,
@@ -910,19 +1142,19 @@ def _build_index(
     budget: int,
     size: int,
 ) -> ArchiveIndex:
-    members: list[MemberInfo] = []
-    heads: dict[int, bytes] = {}
-    left = budget
-    error: ArchiveError | None = None
-    try:
-        for member in iter_members(path, limits):
-            members.append(member.info)
-            if member.type is MemberType.FILE and left > 0:
-                head = member.read(min(head_bytes, left))
-                heads[member.info.index] = head
-                left -= len(head)
-    except ArchiveError as exc:
-        error = exc
+    found: tuple[list[MemberInfo], dict[int, bytes], ArchiveError | None] | None = None
+    if fmt in _INFLATE_KINDS:
+        # The fast reading (decompression in a second thread, plain headers read here) for a
+        # tar that reads to the end; anything else is read again by the standard file objects
+        # and tarfile, whose error, and the members read before it, are the ones reported.
+        try:
+            infos, heads = _index_fast(path, fmt, limits, head_bytes=head_bytes, budget=budget)
+            found = infos, heads, None
+        except Exception:  # the careful reading below decides
+            log.debug("fast reading of %s failed; reading it again", path.name, exc_info=True)
+    if found is None:
+        found = _collect(iter_members(path, limits), head_bytes=head_bytes, budget=budget)
+    members, heads, error = found
     return ArchiveIndex(
         path=path,
         format=fmt,

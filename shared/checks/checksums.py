@@ -17,15 +17,27 @@ hashed once, in 1 MiB chunks, for every algorithm needed.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.checks.artifacts import companions
+from shared.checks.artifacts import companions, is_source_archive
 from shared.checks.base import CheckInputs, Recorder, Scope
+from shared.checks.digests import file_digests, hash_file
 from shared.errors import ValidationError
+
+__all__ = [
+    "CHECK_ID",
+    "CHECK_VERSION",
+    "POLICY_FIELDS",
+    "SCOPE",
+    "ChecksumEntry",
+    "ChecksumFormatError",
+    "hash_file",
+    "parse_checksum_file",
+    "run",
+]
 
 CHECK_ID = "checksums"
 CHECK_VERSION = 1
@@ -34,6 +46,8 @@ POLICY_FIELDS: tuple[str, ...] = ()
 """The policy fields this check reads (the agent reruns it when one of them changes)."""
 
 CHUNK = 1 << 20
+SBOM_ALGORITHMS = frozenset({"sha256", "sha512"})
+"""The digests the SBOM of a source archive records (:mod:`shared.checks.sbom`)."""
 MAX_CHECKSUM_FILE_BYTES = 64 * 1024
 
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
@@ -142,21 +156,6 @@ def parse_checksum_file(text: str) -> list[ChecksumEntry]:
     raise ChecksumFormatError(f"no digest in a known format (first line: {lines[0][:80]!r})")
 
 
-def hash_file(path: Path, algorithms: set[str]) -> dict[str, str]:
-    """Hex digests of ``path`` for each algorithm, reading it once in 1 MiB chunks."""
-    hashers = {name: hashlib.new(name) for name in sorted(algorithms)}
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while True:
-            count = handle.readinto(buffer)
-            if not count:
-                break
-            for hasher in hashers.values():
-                hasher.update(view[:count])
-    return {name: h.hexdigest() for name, h in hashers.items()}
-
-
 def _pick(entries: list[ChecksumEntry], artifact_name: str) -> tuple[ChecksumEntry, bool]:
     """The entry for the artifact, and whether the file names the artifact."""
     for entry in entries:
@@ -220,7 +219,10 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
         wanted[checksum] = (algorithm, entry, named)
     if not wanted:
         return
-    actual = hash_file(inputs.files[artifact], {alg for alg, _, _ in wanted.values()})
+    algorithms = {alg for alg, _, _ in wanted.values()}
+    if is_source_archive(artifact):
+        algorithms |= SBOM_ALGORITHMS  # the SBOM check's: one read of the file serves both
+    actual = file_digests(inputs.files[artifact], algorithms)
     for checksum, (algorithm, entry, named) in wanted.items():
         _report(
             recorder,

@@ -21,10 +21,15 @@ __all__ = [
     "COMPILED_EXTENSIONS",
     "compiled_kind",
     "is_binary_name",
+    "is_binary_named",
     "is_build_file",
+    "is_build_named",
     "is_notice",
+    "is_notice_named",
     "is_source_name",
+    "is_source_named",
     "looks_binary",
+    "name_and_ext",
 ]
 
 _NOTICE_STEMS = frozenset(
@@ -66,8 +71,21 @@ _NOTICE_SUFFIXES = ("", ".txt", ".md", ".rst", ".adoc", ".html", ".htm")
 _DOC_EXTENSIONS = frozenset({".md", ".markdown", ".rst", ".adoc", ".asciidoc", ".txt"})
 
 
+_NOTICE_NAMES = frozenset(stem + suffix for stem in _NOTICE_STEMS for suffix in _NOTICE_SUFFIXES)
+_NOTICE_PREFIXES = ("license", "licence", "notice", "copying")
+_NOTICE_FOLDERS = frozenset({"licenses", "licences", "license", "notices"})
+
+
 def _lower_base(path: str) -> str:
-    return posixpath.basename(path).lower()
+    return path[path.rfind("/") + 1 :].lower()  # posixpath.basename, lower-cased
+
+
+def name_and_ext(path: str) -> tuple[str, str]:
+    """The lower-cased file name of ``path`` and its extension (``posixpath.splitext``'s), as
+    the functions below read them: :func:`shared.checks.header_rules.judge` computes them
+    once and hands them to the ``*_named`` variants."""
+    name = _lower_base(path)
+    return name, posixpath.splitext(name)[1]
 
 
 def is_notice(path: str) -> bool:
@@ -76,20 +94,22 @@ def is_notice(path: str) -> bool:
     ``LICENSE``, ``NOTICE.txt``, ``README.md``, ``CHANGES``, ``LICENSE-binary``,
     ``licenses/LICENSE.foo``… and every ``.md`` / ``.rst`` / ``.txt`` document.
     """
-    name = _lower_base(path)
+    return is_notice_named(path, *name_and_ext(path))
+
+
+def is_notice_named(path: str, name: str, ext: str) -> bool:
+    """:func:`is_notice` given :func:`name_and_ext` of ``path``."""
     if name in _SOURCE_NAMES:
         return False
-    for suffix in _NOTICE_SUFFIXES:
-        if name.endswith(suffix) and name[: len(name) - len(suffix)] in _NOTICE_STEMS:
-            return True
+    if name in _NOTICE_NAMES:
+        return True
     # LICENSE-binary, LICENSE.foo, NOTICE-bar, license_gpl.txt, licenses/… files.
-    for prefix in ("license", "licence", "notice", "copying"):
+    for prefix in _NOTICE_PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix) and name[len(prefix)] in "-._":
             return True
-    parts = path.lower().split("/")
-    if any(p in ("licenses", "licences", "license", "notices") for p in parts[:-1]):
+    if "/" in path and not _NOTICE_FOLDERS.isdisjoint(path.lower().split("/")[:-1]):
         return True
-    return posixpath.splitext(name)[1] in _DOC_EXTENSIONS
+    return ext in _DOC_EXTENSIONS
 
 
 COMPILED_EXTENSIONS: dict[str, str] = {
@@ -221,8 +241,11 @@ def _ext(name: str) -> str:
 
 def is_binary_name(path: str) -> bool:
     """True if the file's extension says it is binary (including compiled code)."""
-    name = _lower_base(path)
-    ext = _ext(name)
+    return is_binary_named(*name_and_ext(path))
+
+
+def is_binary_named(name: str, ext: str) -> bool:
+    """:func:`is_binary_name` given :func:`name_and_ext` of the path."""
     return (
         ext in _BINARY_EXTENSIONS
         or ext in COMPILED_EXTENSIONS
@@ -464,10 +487,14 @@ def is_source_name(path: str) -> bool:
     JSON, CSV, plain-text data and the like cannot carry a header and are not
     expected to (RAT treats JSON as binary data for the same reason).
     """
-    name = _lower_base(path)
+    return is_source_named(*name_and_ext(path))
+
+
+def is_source_named(name: str, ext: str) -> bool:
+    """:func:`is_source_name` given :func:`name_and_ext` of the path."""
     if name in _SOURCE_NAMES or name.startswith(("dockerfile.", "makefile.")):
         return True
-    return _ext(name) in _SOURCE_EXTENSIONS
+    return ext in _SOURCE_EXTENSIONS
 
 
 _BUILD_NAMES = frozenset(
@@ -540,12 +567,15 @@ def is_build_file(path: str) -> bool:
     The ASF's header policy asks for headers on source files; these are the build's
     machinery, often generated or copied from the tool, and RAT users exclude them.
     """
-    name = _lower_base(path)
+    return is_build_named(path, *name_and_ext(path))
+
+
+def is_build_named(path: str, name: str, ext: str) -> bool:
+    """:func:`is_build_file` given :func:`name_and_ext` of ``path``."""
     if name in _BUILD_NAMES or name.startswith("."):
         return True
-    parts = path.split("/")
-    if any(part in _BUILD_FOLDERS for part in parts[:-1]):
+    if "/" in path and not _BUILD_FOLDERS.isdisjoint(path.split("/")[:-1]):
         return True
     if name.startswith("makefile"):
         return name != "makefile"  # Makefile.in, Makefile.win, makefile.vc; not Makefile
-    return _ext(name) in _BUILD_EXTENSIONS
+    return ext in _BUILD_EXTENSIONS

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.sbom.licenses import Category
+from shared.sbom.category import Category
 
 __all__ = [
     "APACHE_FAMILY",
@@ -29,6 +29,7 @@ __all__ = [
     "find_family",
     "find_spdx",
     "is_generated",
+    "is_generated_lower",
     "prune",
 ]
 
@@ -299,12 +300,55 @@ _ANCHORS = ("licen", "permission", "redistribution", "publicdomain", "unencumber
 """Every family's texts hold one of these: a head with none of them matches no family."""
 
 
+_KEY_CHARS = 6
+"""Characters after an anchor that pick the texts worth comparing at one of its places."""
+_Texts = list[tuple[int, str]]
+_ByAnchor = dict[str, tuple[int, dict[str, _Texts], _Texts]]
+
+
+def _by_anchor(texts: tuple[str, ...], anchors: tuple[str, ...]) -> _ByAnchor:
+    """anchor → (key length, {the anchor and the next characters: [(offset of the anchor in
+    the text, text)]}, [(offset, text)] of texts too short after the anchor for a key), for
+    every text: each text is filed under the first anchor it holds."""
+    found: _ByAnchor = {a: (len(a) + _KEY_CHARS, {}, []) for a in anchors}
+    for text in texts:
+        anchor = next(a for a in anchors if a in text)
+        width, keyed, short = found[anchor]
+        offset = text.index(anchor)
+        if len(text) - offset >= width:
+            keyed.setdefault(text[offset : offset + width], []).append((offset, text))
+        else:
+            short.append((offset, text))
+    return found
+
+
+def _occurring(haystack: str, by_anchor: _ByAnchor) -> set[str]:
+    """The texts of ``by_anchor`` that occur in ``haystack``. Each occurrence of a text holds
+    its anchor at a known offset, followed by its key: only the places where an anchor occurs
+    are looked at, and there only the texts with the key found."""
+    present: set[str] = set()
+    for anchor, (width, keyed, short) in by_anchor.items():
+        at = haystack.find(anchor)
+        while at != -1:
+            for offset, text in (*keyed.get(haystack[at : at + width], ()), *short):
+                if at >= offset and haystack.startswith(text, at - offset):
+                    present.add(text)
+            at = haystack.find(anchor, at + 1)
+    return present
+
+
+_FAMILY_TEXTS = _by_anchor(tuple(dict.fromkeys(t for f in FAMILIES for t in f.any_of)), _ANCHORS)
+
+
 def find_family(pruned_head: str) -> Family | None:
     """The first family whose texts occur in an already :func:`prune`-d head."""
-    if not any(anchor in pruned_head for anchor in _ANCHORS):
+    if APACHE_FAMILY.matches(pruned_head):
+        return APACHE_FAMILY  # the first family, and most files' in an ASF release
+    present = _occurring(pruned_head, _FAMILY_TEXTS)
+    if not present:
         return None
     for family in FAMILIES:
-        if family.matches(pruned_head):
+        if not present.isdisjoint(family.any_of) and family.matches(pruned_head):
             return family
     return None
 
@@ -436,11 +480,16 @@ _MARKER_WORDS = ("generat", "do not edit", "bison parser")
 """Every marker holds one of these: a head with none of them is not searched further."""
 
 
+_MARKERS_BY_WORD = _by_anchor(GENERATED_MARKERS, _MARKER_WORDS)
+
+
 def is_generated(head: str) -> bool:
     """True if the head of a file carries a generator's marker."""
-    lower = head.lower()
-    if not any(word in lower for word in _MARKER_WORDS):
-        return False
-    if any(marker in lower for marker in GENERATED_MARKERS):
+    return is_generated_lower(head.lower())
+
+
+def is_generated_lower(lower: str) -> bool:
+    """:func:`is_generated` of a head already lower-cased."""
+    if _occurring(lower, _MARKERS_BY_WORD):
         return True
     return "do not edit" in lower and _GENERATED_DO_NOT_EDIT.search(lower) is not None

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.checks.file_kinds import (
-    is_binary_name,
-    is_build_file,
-    is_notice,
-    is_source_name,
+    is_binary_named,
+    is_build_named,
+    is_notice_named,
+    is_source_named,
     looks_binary,
+    name_and_ext,
 )
 from shared.checks.header_patterns import (
     APACHE_FAMILY,
@@ -34,10 +35,10 @@ from shared.checks.header_patterns import (
     find_exception,
     find_family,
     find_spdx,
-    is_generated,
+    is_generated_lower,
     prune,
 )
-from shared.sbom.licenses import Category, classify
+from shared.sbom.category import Category
 
 __all__ = ["HEAD_BYTES", "HEAD_LINES", "FileVerdict", "HeaderKind", "judge"]
 
@@ -91,13 +92,43 @@ class FileVerdict:
 _WORD_COMMENT = re.compile(r"^[^\S\n]*(?:@?rem|dnl)(?=\s|$)", re.IGNORECASE | re.MULTILINE)
 
 
+_QUICK_BYTES = 4096
+"""Most files' first :data:`HEAD_LINES` lines fit in this many bytes."""
+_OTHER_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+_OTHER_BREAKS_UTF8 = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+"""The line breaks of ``str.splitlines`` other than LF: ASCII ones, then NEL, LS and PS as
+UTF-8 (looked for in non-ASCII text only)."""
+
+
 def head_text(head: bytes) -> str:
     """The first :data:`HEAD_LINES` lines of ``head`` as text (undecodable bytes replaced)."""
-    text = head[:HEAD_BYTES].decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[:HEAD_LINES])
+    head = head[:HEAD_BYTES]
+    # Lines broken by LF only (most files): the text up to the HEAD_LINES-th LF is the
+    # answer, decoded alone (an LF always ends what the decoder replaces before it).
+    end = -1
+    for _ in range(HEAD_LINES):
+        end = head.find(b"\n", end + 1)
+        if end == -1:
+            break
+    chunk = head if end == -1 else head[:end]
+    if not any(other in chunk for other in _OTHER_BREAKS) and (
+        chunk.isascii() or not any(other in chunk for other in _OTHER_BREAKS_UTF8)
+    ):
+        text = chunk.decode("utf-8", errors="replace")
+        return text[:-1] if end == -1 and text.endswith("\n") else text
+    # Other breaks. When a prefix holds more lines than wanted, its first HEAD_LINES lines
+    # are the text's: each ends with a line break inside the prefix, and only the prefix's
+    # last line can differ (a character cut at its end). Else decode and split all of it.
+    lines = head[:_QUICK_BYTES].decode("utf-8", errors="replace").splitlines()
+    if len(lines) <= HEAD_LINES:
+        lines = head.decode("utf-8", errors="replace").splitlines()
+    return "\n".join(lines[:HEAD_LINES])
 
 
 def _verdict_of_spdx(expression: str) -> FileVerdict:
+    # Classifying imports license-expression and the SPDX list: only for files with a tag.
+    from shared.sbom.licenses import classify  # noqa: PLC0415
+
     cls = classify(expression)
     if cls.exceptions and cls.category is Category.A and "gpl" in expression.lower():
         return FileVerdict(HeaderKind.EXCEPTION, expression)
@@ -120,18 +151,22 @@ _KIND_OF_CATEGORY = {
 }
 
 
-def _license_verdict(text: str, head: bytes) -> FileVerdict | None:
-    """The verdict from license texts in the head, or ``None`` if it has none.
+def _license_verdict(text: str, head: bytes, lower: str | None = None) -> FileVerdict | None:
+    """The verdict from license texts in the head, or ``None`` if it has none (``lower``:
+    ``text.lower()``, when the caller has it).
 
     A build tool's exception to a GPL notice is looked for in all of ``head`` (up to
     :data:`HEAD_BYTES`): autoconf-archive macros state it below line 50."""
-    lower = text.lower()
+    if lower is None:
+        lower = text.lower()
     spdx = find_spdx(text) if "spdx-license-identifier" in lower else None
     if spdx is not None:
         return _verdict_of_spdx(spdx)
     if "rem" in lower or "dnl" in lower:
         text = _WORD_COMMENT.sub("", text)
-    pruned = prune(text)
+        pruned = prune(text)
+    else:
+        pruned = _prune_lower(lower)
     family = find_family(pruned)
     if family is APACHE_FAMILY:
         return FileVerdict(HeaderKind.APACHE, family.id)
@@ -146,34 +181,51 @@ def _license_verdict(text: str, head: bytes) -> FileVerdict | None:
     return FileVerdict(_KIND_OF_CATEGORY[family.category], family.id)
 
 
-def _skipped(path: str, head: bytes) -> FileVerdict | None:
+_NOT_ALNUM = bytes(b for b in range(256) if not (48 <= b <= 57 or 97 <= b <= 122))
+
+
+def _prune_lower(lower: str) -> str:
+    """:func:`~shared.checks.header_patterns.prune` of a text already lower-cased."""
+    return lower.encode("ascii", "ignore").translate(None, _NOT_ALNUM).decode("ascii")
+
+
+_NOTICE = FileVerdict(HeaderKind.NOTICE)
+_BINARY = FileVerdict(HeaderKind.BINARY)
+_EMPTY = FileVerdict(HeaderKind.EMPTY)
+_MISSING = FileVerdict(HeaderKind.MISSING)
+_DATA = FileVerdict(HeaderKind.DATA)
+
+
+def _skipped(path: str, head: bytes, name: str, ext: str) -> FileVerdict | None:
     """Notice files, binaries and empty files: no header expected."""
-    if is_notice(path):
-        return FileVerdict(HeaderKind.NOTICE)
-    if is_binary_name(path) or looks_binary(head):
-        return FileVerdict(HeaderKind.BINARY)
+    if is_notice_named(path, name, ext):
+        return _NOTICE
+    if is_binary_named(name, ext) or looks_binary(head):
+        return _BINARY
     if not head.strip():
-        return FileVerdict(HeaderKind.EMPTY)
+        return _EMPTY
     return None
 
 
 def judge(path: str, head: bytes) -> FileVerdict:  # noqa: PLR0911 - one verdict per rule
     """The header verdict for the file at ``path`` (archive-relative) whose head is ``head``."""
-    skipped = _skipped(path, head)
+    name, ext = name_and_ext(path)
+    skipped = _skipped(path, head, name, ext)
     if skipped is not None:
         return skipped
     text = head_text(head)
-    found = _license_verdict(text, head)
+    lower = text.lower()
+    found = _license_verdict(text, head, lower)
     if found is not None and found.kind in (HeaderKind.APACHE, HeaderKind.UNAPPROVED):
         return found  # a generator's marker hides no Category X license
-    if is_generated(text):
+    if is_generated_lower(lower):
         return FileVerdict(HeaderKind.GENERATED, found.license if found else None)
-    if is_build_file(path) and (found is None or found.kind is HeaderKind.APPROVED):
+    if is_build_named(path, name, ext) and (found is None or found.kind is HeaderKind.APPROVED):
         # The build's machinery (libtool's lt*.m4, install-sh…) under a permissive notice
         # of its tool, or none: counted with the build files.
         return FileVerdict(HeaderKind.BUILD, found.license if found else None)
     if found is not None:
         return found
-    if is_source_name(path) or text.startswith("#!"):
-        return FileVerdict(HeaderKind.MISSING)
-    return FileVerdict(HeaderKind.DATA)
+    if is_source_named(name, ext) or text.startswith("#!"):
+        return _MISSING
+    return _DATA

@@ -18,6 +18,7 @@ raises is reported as a blocker with ``data.could_not_run`` and makes the exit c
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import os
@@ -30,8 +31,10 @@ from typing import Any
 
 from shared.checks.artifacts import archive_stem, find_artifacts, is_source_archive
 from shared.checks.base import CheckInputs, CheckModule, CheckResult, Recorder, Scope, Status
+from shared.checks.digests import clear_digest_cache
 from shared.checks.policy import UNIGNORABLE_CHECKS, Policy
 from shared.errors import ValidationError
+from shared.openpgp.gnupg import shared_keyrings
 
 __all__ = ["Report", "apply_ignores", "inputs_from_directory", "run_checks"]
 
@@ -119,9 +122,12 @@ def _run_one(
     return recorder.results, None
 
 
-WAITING_CHECKS = frozenset({"keys", "signatures"})
-"""Checks that spend their time waiting for GnuPG: :func:`run_checks` runs them in a second
-thread while the others read the archives, and keeps the results in registry order."""
+BACKGROUND_CHECKS = frozenset({"keys", "signatures", "checksums"})
+"""Checks that spend their time outside the interpreter, waiting for GnuPG or hashing
+(hashlib releases the GIL): :func:`run_checks` runs them in a second thread while the others
+read the archives, and keeps the results in registry order. The keys and signatures checks
+there share one keyring (:func:`shared.openpgp.gnupg.shared_keyrings`): KEYS is imported
+once per run."""
 
 
 def run_checks(inputs: CheckInputs, *, checks: Sequence[CheckModule] | None = None) -> Report:
@@ -136,24 +142,29 @@ def run_checks(inputs: CheckInputs, *, checks: Sequence[CheckModule] | None = No
         for check in checks
         for target in ([None] if check.SCOPE is Scope.RELEASE else list(artifacts))
     ]
-    waiting = [i for i, job in enumerate(jobs) if job[0].CHECK_ID in WAITING_CHECKS]
+    waiting = [i for i, job in enumerate(jobs) if job[0].CHECK_ID in BACKGROUND_CHECKS]
     outcomes: dict[int, tuple[list[CheckResult], str | None]] = {}
 
     def run_waiting() -> None:
-        for i in waiting:
-            outcomes[i] = _run_one(jobs[i][0], inputs, jobs[i][1])
+        with shared_keyrings():
+            for i in waiting:
+                outcomes[i] = _run_one(jobs[i][0], inputs, jobs[i][1])
 
-    helper = threading.Thread(target=run_waiting, name="atr-checks-gnupg") if waiting else None
+    helper = None
+    if waiting:  # in the caller's context: its shared keyrings, if it made some
+        context = contextvars.copy_context()
+        helper = threading.Thread(target=context.run, args=(run_waiting,), name="atr-checks-gnupg")
     if helper is not None and len(jobs) > len(waiting):
         helper.start()
     elif helper is not None:
         run_waiting()
         helper = None
     for i, (check, target) in enumerate(jobs):
-        if check.CHECK_ID not in WAITING_CHECKS:
+        if check.CHECK_ID not in BACKGROUND_CHECKS:
             outcomes[i] = _run_one(check, inputs, target)
     if helper is not None:
         helper.join()
+    clear_digest_cache()  # kept for one run: a file may change between runs, keeping its name
     results: list[CheckResult] = []
     errors: list[str] = []
     for i in range(len(jobs)):

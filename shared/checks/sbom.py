@@ -22,26 +22,19 @@ The agent stores the SBOM with the revision through :func:`generate_sbom_for`
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.checks import sbom_worker
 from shared.checks.artifacts import companions
 from shared.checks.base import CheckInputs, Recorder, Scope
+from shared.checks.digests import file_digests
 from shared.checks.policy import ArchiveLimits
 from shared.checks.source_scan import SourceScan, member_result_path, scan_archive, scan_for_check
-from shared.sbom.generate import ComponentRecord, ReleaseArtifact, build_sbom
-from shared.sbom.licenses import Category
-from shared.sbom.manifests import parse_manifest
-from shared.sbom.model import Manifest, ManifestError
-from shared.sbom.validate import (
-    NtiaGaps,
-    SbomInvalid,
-    load_cyclonedx,
-    ntia_gaps,
-    validate_cyclonedx,
-)
+from shared.sbom.analysis import SbomAnalysis, analyse_manifests
+from shared.sbom.category import Category
+from shared.sbom.records import ComponentRecord, ReleaseArtifact
+from shared.sbom.validate import SbomInvalid, load_cyclonedx, ntia_gaps, validate_cyclonedx
 
 __all__ = [
     "CHECK_ID",
@@ -69,66 +62,16 @@ MAX_INLINE_SBOM = 256 << 10
 """The SBOM goes into ``data.sbom`` only when it is at most this many bytes."""
 SUPPLIED_MAX_BYTES = 64 << 20
 """A supplied ``.cdx.json`` larger than this is not validated."""
-_CHUNK = 1 << 20
-
-
-@dataclass
-class SbomAnalysis:
-    """The SBOM of one source archive and what was found making it."""
-
-    sbom_json: str
-    components: tuple[ComponentRecord, ...]
-    manifests: list[str] = field(default_factory=list)
-    """Manifests parsed."""
-    manifest_errors: dict[str, str] = field(default_factory=dict)
-    """Manifest path → why it could not be parsed."""
-    manifest_problems: dict[str, list[str]] = field(default_factory=dict)
-    """Manifest path → lines or entries skipped."""
-    skipped_manifests: dict[str, str] = field(default_factory=dict)
-    """Manifest path → why it was not read (too large)."""
-    schema_errors: list[str] = field(default_factory=list)
-    ntia: NtiaGaps = field(default_factory=NtiaGaps)
-
-    @property
-    def sbom_sha256(self) -> str:
-        return hashlib.sha256(self.sbom_json.encode()).hexdigest()
 
 
 def _hash_file(path: Path) -> tuple[str, str]:
-    sha512 = hashlib.sha512()
-    sha256 = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            sha512.update(block)
-            sha256.update(block)
-    return sha512.hexdigest(), sha256.hexdigest()
+    found = file_digests(path, ("sha512", "sha256"))
+    return found["sha512"], found["sha256"]
 
 
 def analyse_scan(scan: SourceScan, artifact: ReleaseArtifact) -> SbomAnalysis:
     """Parse the manifests of a scanned archive, build and validate its SBOM."""
-    parsed: list[Manifest] = []
-    errors: dict[str, str] = {}
-    problems: dict[str, list[str]] = {}
-    for relpath in sorted(scan.manifests):
-        try:
-            manifest = parse_manifest(relpath, scan.manifests[relpath])
-        except ManifestError as exc:
-            errors[relpath] = exc.message
-            continue
-        parsed.append(manifest)
-        if manifest.problems:
-            problems[relpath] = list(manifest.problems)
-    generated = build_sbom(artifact, parsed)
-    return SbomAnalysis(
-        sbom_json=generated.json,
-        components=generated.components,
-        manifests=[m.path for m in parsed],
-        manifest_errors=errors,
-        manifest_problems=problems,
-        skipped_manifests=dict(scan.skipped_manifests),
-        schema_errors=validate_cyclonedx(generated.json, strict=True),
-        ntia=ntia_gaps(load_cyclonedx(generated.json)),
-    )
+    return analyse_manifests(scan.manifests, scan.skipped_manifests, artifact)
 
 
 def analyse_artifact(
@@ -314,4 +257,6 @@ def run(inputs: CheckInputs, recorder: Recorder, *, artifact: str | None) -> Non
     release = ReleaseArtifact(
         inputs.project, inputs.version, artifact.rsplit("/", 1)[-1], sha512, sha256
     )
-    record_analysis(analyse_scan(scan, release), artifact=artifact, recorder=recorder)
+    # A worker process started by `atr check` may have made it already (sbom_worker.py).
+    analysis = sbom_worker.analyse(scan, release) or analyse_scan(scan, release)
+    record_analysis(analysis, artifact=artifact, recorder=recorder)

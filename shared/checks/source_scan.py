@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.checks import sbom_worker
 from shared.checks.archive_reader import (
     ArchiveError,
     ArchiveUnreadable,
@@ -124,6 +125,7 @@ class _Builder:
         if _is_root_level(relpath) and is_root_notice_name(relpath):
             return ROOT_FILE_MAX_BYTES
         if is_manifest(relpath):
+            sbom_worker.prepare()  # an SBOM worker, if atr check started one, gets ready for it
             if size > MANIFEST_MAX_BYTES:
                 self.scan.skipped_manifests[relpath] = (
                     f"{size:,} bytes, more than the {MANIFEST_MAX_BYTES:,} read for a manifest"
@@ -179,24 +181,27 @@ def _scan_index(path: Path, limits: ArchiveLimits) -> SourceScan:
     if index.error is not None and files and files[-1] is index.members[-1]:
         # Reading stopped inside the last member: a second pass would stop there too.
         files.pop()
+    order: dict[str, int] = {}
     for info in files:
-        cap = builder.wants_full(info.relpath, info.size)
+        relpath = info.relpath
+        order[relpath] = info.index
+        cap = builder.wants_full(relpath, info.size)
         head = index.head(info)
         if head is not None and len(head) < min(info.size, HEAD_BYTES):
             head = None  # the index's budget ran out inside this file: read it again
         if head is None:
             need_head.add(info.index)
         else:
-            builder.add_file(info.relpath, info.size, head[:HEAD_BYTES])
+            builder.add_file(relpath, info.size, head[:HEAD_BYTES])
         if cap is not None:
             if head is not None and len(head) >= min(info.size, cap):
-                builder.keep(info.relpath, head[:cap])
+                builder.keep(relpath, head[:cap])
             else:
                 need_full[info.index] = cap
     if need_head or need_full:
         _second_pass(path, limits, builder, need_head, need_full)
-    # Keep the reading order of the archive for the per-file results.
-    order = {info.relpath: info.index for info in files}
+    # Keep the reading order of the archive for the per-file results (a name stored twice
+    # sorts at its last place).
     builder.scan.files.sort(key=lambda f: order.get(f.relpath, 0))
     return builder.scan
 

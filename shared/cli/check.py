@@ -23,24 +23,26 @@ import shutil
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from shared.checks.base import CheckResult, Status
-from shared.checks.policy import Policy
-from shared.checks.runner import Report, inputs_from_directory, run_checks
 from shared.errors import AtrError
 from shared.openpgp.gnupg import GPG
+
+if TYPE_CHECKING:
+    from shared.checks.base import CheckResult, Status
+    from shared.checks.runner import Report
 
 __all__ = ["check"]
 
 _COLOURS = {
-    Status.BLOCKER: "red",
-    Status.WARNING: "yellow",
-    Status.NOTE: "cyan",
-    Status.PASS: "green",
+    "blocker": "red",
+    "warning": "yellow",
+    "note": "cyan",
+    "pass": "green",
 }
+"""Colour of each status (by its value: a Status is the same key)."""
 _EXIT_HELP = """\b
 Exit codes:
   0  no blocker
@@ -96,6 +98,8 @@ def _echo_result(result: CheckResult, *, label: str | None = None) -> None:
 def _print_group(results: list[CheckResult], *, show_all: bool) -> int:
     """Print one artifact's (or file's) results: its own first, then those about its members,
     at most MEMBER_LIMIT per check without ``--all``. Returns how many passing ones were hidden."""
+    from shared.checks.base import Status  # noqa: PLC0415 - imported with the checks
+
     own = sorted((r for r in results if "!/" not in r.path), key=lambda r: r.status.rank)
     members = [r for r in results if "!/" in r.path]
     hidden = 0
@@ -126,6 +130,8 @@ def _print_group(results: list[CheckResult], *, show_all: bool) -> int:
 
 
 def _print_human(report: Report, *, show_all: bool) -> None:
+    from shared.checks.base import Status  # noqa: PLC0415 - imported with the checks
+
     groups: dict[str, list[CheckResult]] = defaultdict(list)
     for result in report.results:
         groups[_top(result.path)].append(result)
@@ -188,12 +194,20 @@ def check(  # noqa: PLR0917 - click passes every option by name
     archives and the other registered checks."""
     if shutil.which(GPG) is None:
         _fail(f"GnuPG ({GPG}) is not installed", "install GnuPG 2.2+ or set ATR_GPG")
-    try:
-        policy = Policy.load(policy_file) if policy_file is not None else Policy()
-        inputs = inputs_from_directory(directory, keys_file, policy, version=release_version)
-    except AtrError as error:
-        _fail(error.message, error.hint)
-    report = run_checks(inputs)
+    # What needs no check code starts first, on the other core (shared/checks/prefetch.py);
+    # the checks are imported meanwhile.
+    from shared.checks.prefetch import prefetching  # noqa: PLC0415
+
+    with prefetching(directory, keys_file):
+        from shared.checks.policy import Policy  # noqa: PLC0415
+        from shared.checks.runner import inputs_from_directory, run_checks  # noqa: PLC0415
+
+        try:
+            policy = Policy.load(policy_file) if policy_file is not None else Policy()
+            inputs = inputs_from_directory(directory, keys_file, policy, version=release_version)
+        except AtrError as error:
+            _fail(error.message, error.hint)
+        report = run_checks(inputs)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:

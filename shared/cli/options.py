@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
 import click
 
 from shared.errors import ValidationError
-from shared.ids import check_key, check_version
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the protocol models as JSON instead of text."
@@ -31,21 +31,24 @@ class BadValue(click.BadParameter):
 
 
 class _Checked(click.ParamType[str]):
-    """A string parameter validated by one of :mod:`shared.ids`' check functions."""
+    """A string parameter validated by one of :mod:`shared.ids`' check functions, named by
+    ``check`` (imported on first use: :mod:`shared.ids` imports pydantic, which ``atr --help``
+    and ``atr check`` do not need)."""
 
-    def __init__(self, name: str, check: Any) -> None:
+    def __init__(self, name: str, check: str) -> None:
         self.name = name
         self._check = check
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        check = getattr(importlib.import_module("shared.ids"), self._check)
         try:
-            return str(self._check(str(value)))
+            return str(check(str(value)))
         except ValidationError as exc:
             raise BadValue(exc.message, hint=exc.hint, ctx=ctx, param=param) from None
 
 
-PROJECT = _Checked("project", check_key)
-VERSION = _Checked("version", check_version)
+PROJECT = _Checked("project", "check_key")
+VERSION = _Checked("version", "check_version")
 
 
 def parse_args(pairs: tuple[str, ...]) -> dict[str, Any]:

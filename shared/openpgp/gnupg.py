@@ -12,6 +12,9 @@ reported on its own: python-gnupg keeps only the last signature's state.
 :class:`Keyring` keeps one throwaway home open for several verifications and
 lists the imported keys as GnuPG sees them (``--with-colons``): algorithm, size,
 curve, capabilities, revocation and expiry of the primary key and each subkey.
+Inside :func:`shared_keyrings`, :meth:`Keyring.for_blocks` makes one keyring per
+distinct set of blocks and hands it to every caller (the keys and signatures checks
+of one run import a project's KEYS once, not once each).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -343,7 +348,15 @@ class Keyring:
     @contextmanager
     def for_blocks(cls, blocks: Sequence[KeyBlock]) -> Iterator[Keyring]:
         """A keyring with the usable blocks of a KEYS file, each imported if GnuPG can read it
-        (see :meth:`import_blocks`); removed on exit."""
+        (see :meth:`import_blocks`); removed on exit.
+
+        Inside :func:`shared_keyrings`, the keyring of the same blocks is made once and given
+        to every caller (who must not import more keys into it); it is removed when that
+        context ends."""
+        pool = _POOL.get()
+        if pool is not None:
+            yield pool.for_blocks(blocks)
+            return
         with throwaway_home() as home:
             ring = cls(home)
             ring.import_blocks(blocks)
@@ -465,6 +478,51 @@ class Keyring:
                 what="verify",
             )
         return parse_status(out.decode("utf-8", "replace"))
+
+
+class _KeyringPool:
+    """The keyrings of one :func:`shared_keyrings` context, by the blocks imported."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._rings: dict[tuple[str, ...], Keyring] = {}
+        self._lock = threading.Lock()
+
+    def for_blocks(self, blocks: Sequence[KeyBlock]) -> Keyring:
+        key = tuple(b.armored for b in blocks if b.usable)
+        with self._lock:
+            ring = self._rings.get(key)
+            if ring is None:
+                home = self._stack.enter_context(throwaway_home())
+                ring = Keyring(home)
+                ring.import_blocks(blocks)
+                self._rings[key] = ring
+            return ring
+
+    def close(self) -> None:
+        with self._lock:
+            self._rings.clear()
+            self._stack.close()
+
+
+_POOL: ContextVar[_KeyringPool | None] = ContextVar("atr_keyring_pool", default=None)
+
+
+@contextmanager
+def shared_keyrings() -> Iterator[None]:
+    """Share the keyrings :meth:`Keyring.for_blocks` makes in this context (this thread, or
+    this task): one GnuPG home per distinct set of KEYS blocks, imported once and removed
+    when the context ends. Nested uses share the outer context's keyrings."""
+    if _POOL.get() is not None:
+        yield
+        return
+    pool = _KeyringPool()
+    token = _POOL.set(pool)
+    try:
+        yield
+    finally:
+        _POOL.reset(token)
+        pool.close()
 
 
 def sign_challenge_gpg(

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from shared.openpgp.keys import KeyInfo
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # shared.openpgp.keys imports pgpy, which the checks do not need
     from shared.openpgp.gnupg import GpgKey, GpgSubkey
+    from shared.openpgp.keys import KeyInfo
 
 __all__ = [
     "MIN_RSA_BITS",

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from cyclonedx.contrib.license.factories import LicenseFactory
 from cyclonedx.model import HashAlgorithm, HashType, Property, XsUri
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentScope, ComponentType
@@ -31,11 +30,11 @@ from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.license import License
 from cyclonedx.model.tool import ToolRepository
 from cyclonedx.output.json import JsonV1Dot6
-from cyclonedx.spdx import fixup_id
 from packageurl import PackageURL
 
-from shared.sbom.licenses import Category, classify
+from shared.sbom.category import Category
 from shared.sbom.model import Manifest, Package, PackageKey, Scope
+from shared.sbom.records import ComponentRecord, ReleaseArtifact
 
 __all__ = [
     "ASF",
@@ -52,48 +51,6 @@ _ASF_URL = "https://www.apache.org/"
 _TOOL_NAME = "atr-release-manager"
 MAX_MANIFEST_PROPERTIES = 5
 """At most this many ``atr:manifest`` properties per component (where it was declared)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseArtifact:
-    """The artifact an SBOM describes."""
-
-    project: str
-    version: str
-    name: str
-    """The artifact's file name."""
-    sha512: str
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentRecord:
-    """One component of the SBOM as the SBOM check reports it."""
-
-    ref: str
-    name: str
-    version: str | None
-    purl: str
-    license: str | None
-    """The license expression or names (alternatives joined with `` OR ``)."""
-    category: Category
-    scope: str
-    role: str
-    """``module`` for a module of the release, ``dependency`` otherwise."""
-    manifests: tuple[str, ...]
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ref": self.ref,
-            "name": self.name,
-            "version": self.version,
-            "purl": self.purl,
-            "license": self.license,
-            "category": self.category.value,
-            "scope": self.scope,
-            "role": self.role,
-            "manifests": list(self.manifests),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +168,11 @@ def _fold(entry: _Entry, *, into: _Entry) -> None:
 
 
 def _licenses(values: tuple[str, ...]) -> list[License]:
+    # The license machinery (cyclonedx's SPDX list, license-expression) is imported for an
+    # SBOM that names licenses only: a release without manifests needs none of it.
+    from cyclonedx.contrib.license.factories import LicenseFactory  # noqa: PLC0415
+    from cyclonedx.spdx import fixup_id  # noqa: PLC0415
+
     factory = LicenseFactory()
     if len(values) == 1:
         return [factory.make_from_string(values[0])]
@@ -224,6 +186,8 @@ def _licenses(values: tuple[str, ...]) -> list[License]:
 def _category(values: tuple[str, ...]) -> Category:
     if not values:
         return Category.UNKNOWN
+    from shared.sbom.licenses import classify  # noqa: PLC0415 - see _licenses
+
     return min((classify(v).category for v in values), key=lambda c: c.badness)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from cyclonedx.spdx import fixup_id
 from license_expression import (
@@ -31,6 +30,8 @@ from license_expression import (
     Licensing,
 )
 
+from shared.sbom.category import Category
+
 __all__ = [
     "BUILD_TOOL_EXCEPTIONS",
     "Category",
@@ -40,22 +41,6 @@ __all__ = [
     "normalize_id",
 ]
 
-
-class Category(StrEnum):
-    """An ASF license category. Values are the wire spelling."""
-
-    A = "A"
-    B = "B"
-    X = "X"
-    UNKNOWN = "unknown"
-
-    @property
-    def badness(self) -> int:
-        """0 for A … 3 for X: higher is worse (unknown ranks between B and X)."""
-        return _BADNESS[self]
-
-
-_BADNESS = {Category.A: 0, Category.B: 1, Category.UNKNOWN: 2, Category.X: 3}
 
 CATEGORY_A = frozenset(
     {

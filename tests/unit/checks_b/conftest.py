@@ -14,6 +14,7 @@ import pytest
 
 from shared.checks.archive_reader import clear_index_cache
 from shared.checks.base import CheckInputs, CheckResult, Recorder, Status
+from shared.checks.digests import clear_digest_cache
 from shared.checks.license_notice import apache_license_text
 from shared.checks.policy import Policy
 from shared.checks.source_scan import clear_scan_cache
@@ -103,9 +104,11 @@ RunCheck = Callable[..., list[CheckResult]]
 def _fresh_caches() -> Iterator[None]:
     clear_scan_cache()
     clear_index_cache()
+    clear_digest_cache()
     yield
     clear_scan_cache()
     clear_index_cache()
+    clear_digest_cache()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.checks.file_kinds import compiled_kind, is_notice, is_source_name, looks_binary
-from shared.checks.header_rules import HeaderKind, judge
+from shared.checks.header_rules import HEAD_BYTES, HeaderKind, judge
 
 from .conftest import ASF_HEADER_JAVA, ASF_HEADER_PY
 
@@ -327,3 +327,59 @@ def test_the_quick_filters_cover_every_pattern() -> None:
             assert any(a in text for a in hp._ANCHORS), (family.id, text)
     for marker in hp.GENERATED_MARKERS:
         assert any(w in marker for w in hp._MARKER_WORDS), marker
+
+
+def _naive_family(pruned: str) -> object:
+    from shared.checks import header_patterns as hp  # noqa: PLC0415
+
+    return next((f for f in hp.FAMILIES if f.matches(pruned)), None)
+
+
+def _naive_generated(lower: str) -> bool:
+    from shared.checks import header_patterns as hp  # noqa: PLC0415
+
+    if any(marker in lower for marker in hp.GENERATED_MARKERS):
+        return True
+    return "do not edit" in lower and hp._GENERATED_DO_NOT_EDIT.search(lower) is not None
+
+
+def test_the_anchored_searches_find_what_a_plain_search_finds() -> None:
+    """find_family and is_generated look only where an anchor word is: every pattern, placed
+    anywhere (overlapping others, at either end, twice), is still found first in order."""
+    import random  # noqa: PLC0415
+
+    from shared.checks import header_patterns as hp  # noqa: PLC0415
+
+    rng = random.Random(7)
+    texts = [t for f in hp.FAMILIES for t in (*f.any_of, *f.all_of, *f.none_of)]
+    words = ["licen", "permission", "generat", "do not edit", "x", "licensed", "gnu", "the"]
+    for _ in range(3000):
+        parts = [rng.choice(texts + words) for _ in range(rng.randint(0, 5))]
+        cut = [p[rng.randint(0, len(p)) :] if rng.random() < 0.2 else p for p in parts]
+        pruned = "".join(cut)
+        assert hp.find_family(pruned) is _naive_family(pruned), pruned
+        lower = " ".join(rng.choice([*hp.GENERATED_MARKERS, *words]) for _ in range(3))[1:-1]
+        assert hp.is_generated_lower(lower) is _naive_generated(lower), lower
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\n" * 60,
+        "a\r\n" * 60,
+        "x" * 4094 + "\r\n" + "b\n" * 60,
+        "line\n" * 49 + "x" * 5000,
+        "é" * 2047 + "\n" + "b\n" * 60,
+        "\u2028".join(["l"] * 80),
+        "\x85a" * 70,
+        "a\x0b\x0c\x1c\x1d\x1e" * 20,
+        "short\nfile",
+        "",
+    ],
+)
+def test_head_text_is_the_first_fifty_lines(text: str) -> None:
+    from shared.checks.header_rules import head_text  # noqa: PLC0415
+
+    head = text.encode()[:HEAD_BYTES]
+    expected = "\n".join(head.decode("utf-8", "replace").splitlines()[:50])
+    assert head_text(head) == expected
