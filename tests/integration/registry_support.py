@@ -138,12 +138,18 @@ def channel(current: dict[str, Any], name: str) -> dict[str, Any]:
     return found[0]
 
 
-def step_events(agent: AgentProcess, version: str, channel_name: str) -> list[dict[str, Any]]:
-    """The ``distribution.step`` events of one channel of a release, oldest first."""
+def step_events(
+    agent: AgentProcess, version: str, channel_name: str, *, running: bool = False
+) -> list[dict[str, Any]]:
+    """The ``distribution.step`` events of one channel of a release that record a step's
+    outcome (``done``, ``failed``…), oldest first; with ``running``, its moves to ``running``
+    too (what the desktop shows as they happen)."""
     return [
         e
         for e in events(agent, agent.admin_token, version=version)
-        if e["kind"] == "distribution.step" and e["data"].get("channel") == channel_name
+        if e["kind"] == "distribution.step"
+        and e["data"].get("channel") == channel_name
+        and (running or e["data"].get("state") != "running")
     ]
 
 
