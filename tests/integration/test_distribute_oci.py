@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -295,8 +296,11 @@ def test_401_fails_the_channel_with_the_registry_text_then_a_retry_succeeds(
     dist = next(c for c in failed["channels"] if c["name"] == "dist")
     assert dist["state"] == "done"  # the other channel is not blocked
     assert status(agent, rm.token, "1.2.0")["phase"] == "candidate"
-    failure_mail = [m for m in agent.outbox() if "1.2.0" in m["Subject"]]
-    assert failure_mail and "authentication required" in failure_mail[-1].get_content()
+    deadline = time.monotonic() + 60  # the mail is written a moment after the failure
+    while not (failure_mail := [m for m in agent.outbox() if "1.2.0" in m["Subject"]]):
+        assert time.monotonic() < deadline, "no failure mail"
+        time.sleep(0.25)
+    assert "authentication required" in failure_mail[-1].get_content()
     # a 401 is not retried: a HEAD without and one with the credential, a GET for the
     # registry's words (a HEAD answer has none), and no upload tried
     tried = [(m, s) for m, p, s in auth_registry.requests() if f"/v2/{name}/" in p]
