@@ -156,3 +156,22 @@ def test_a_signature_gets_the_timestamp_of_the_projects_server(tmp_path: Path, t
     assert "Timestamp Server Signature" not in plain_out.stdout
     # the agent's own verification (the signer's chain only) accepts the stamped file too
     signers.authenticode_verify(stamped, tool=tool, certificate_pem=pem, workdir=tmp_path)
+
+
+def test_a_dll_is_signed_and_verifies_like_a_program(tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = certs.self_signed_certificate(key, "CN=Acme Code Signing", days=5)
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    source, signed = tmp_path / "acme.dll", tmp_path / "signed.dll"
+    source.write_bytes(tiny_exe(dll=True))
+    signers.authenticode(source, signed, tool="osslsigncode", key=key, certificate_pem=pem,
+                         workdir=tmp_path)  # fmt: skip
+    out = signers.authenticode_verify(signed, tool="osslsigncode", certificate_pem=pem,
+                                      workdir=tmp_path)  # fmt: skip
+    assert "Signature verification: ok" in out
+    tampered = bytearray(signed.read_bytes())
+    tampered[0x200] ^= 1  # a byte of the code
+    signed.write_bytes(bytes(tampered))
+    with pytest.raises(signers.SigningFailed):
+        signers.authenticode_verify(signed, tool="osslsigncode", certificate_pem=pem,
+                                    workdir=tmp_path)  # fmt: skip
