@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -78,6 +79,7 @@ class Supervisor:
             recycle_rss_mb=recycle_rss_mb,
             log_level=log_level,
             settings_json=settings_json,
+            parent_pid=os.getpid(),
         )
         self.restart_delay = restart_delay
         self.max_restart_delay = max_restart_delay

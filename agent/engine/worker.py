@@ -77,6 +77,10 @@ class WorkerConfig:
     settings_json: str = ""
     """The agent's settings, as JSON (handlers that publish need them); empty: read them
     from the data dir's agent.toml and ATR_* variables."""
+    parent_pid: int = 0
+    """The process that started the worker (the supervisor's); 0: the parent at start. Given
+    by the supervisor, so that a worker whose agent died while it was starting still sees
+    it is orphaned (``os.getppid()`` at start would already be the reaper's)."""
 
     def settings(self) -> Settings:
         if self.settings_json:
@@ -107,7 +111,7 @@ class Worker:
         self.blobs.open_tmp()  # sweeps what killed processes (a crashed worker) left in tmp/
         self.owner = make_owner_id()
         self._stop = threading.Event()
-        self._parent_pid = os.getppid()
+        self._parent_pid = config.parent_pid or os.getppid()
 
     def request_stop(self) -> None:
         """Ask the loop to end (safe from a signal handler); a running task is handed back."""

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from agent.db import models
 from agent.db.session import sqlite_url, transaction
 from agent.engine.supervisor import Supervisor
+from agent.engine.worker import EXIT_PARENT_GONE, Worker, WorkerConfig
 from shared.protocol import TaskType
 from tests.unit.test_queue import Factory, add_task, factory, task_events, task_row
 
@@ -265,3 +266,13 @@ def test_a_cancelled_task_ends_its_worker_at_the_next_heartbeat(
     logged = len([e for e in task_events(factory, slow) if e.kind == "task.log"])
     time.sleep(0.5)  # the old handler thread died with its process: no more lines
     assert len([e for e in task_events(factory, slow) if e.kind == "task.log"]) == logged
+
+
+def test_a_worker_whose_agent_died_while_it_started_exits(tmp_path: Path, factory: Factory) -> None:
+    """The agent killed between spawning a worker and the worker's first look at its parent:
+    the worker was already adopted by the reaper, so the parent it compares with is the one
+    the supervisor named, not its parent at start."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(10)  # a pid that is nobody's parent now
+    config = WorkerConfig(database_url=sqlite_url(tmp_path), data_dir=tmp_path, parent_pid=gone.pid)
+    assert Worker(config, factory=factory).run() == EXIT_PARENT_GONE
