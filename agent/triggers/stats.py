@@ -43,6 +43,15 @@ def _hours(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds() / 3600, 6)  # to the second and below
 
 
+def _every_year(per_year: Counter[str]) -> dict[str, int]:
+    """Releases per year from the first to the last, a year without any included (as 0):
+    a chart of them shows the gap rather than closing it."""
+    if not per_year:
+        return {}
+    years = [int(y) for y in per_year]
+    return {str(y): per_year.get(str(y), 0) for y in range(min(years), max(years) + 1)}
+
+
 def _median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return round(median(present), 6) if present else None
@@ -135,7 +144,7 @@ def release_stats(session: Session, key: str) -> ReleaseStats:
         project=key,
         releases=out,
         check_failures=dict(failures.most_common()),
-        per_year=dict(sorted(per_year.items())),
+        per_year=_every_year(per_year),
         median_upload_to_vote_hours=_median([s.upload_to_vote_hours for s in out]),
         median_vote_hours=_median([s.vote_hours for s in out]),
         median_passed_to_announced_hours=_median([s.passed_to_announced_hours for s in out]),

@@ -3,6 +3,7 @@ with the times of the events set: the spans, the medians, check failures, years.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from agent.engine.events import append_event
 from agent.store import Principal, Store
 from agent.triggers.metrics import Metrics
 from agent.triggers.nextsteps import release_next
-from agent.triggers.stats import release_stats
+from agent.triggers.stats import _every_year, release_stats
 from shared.protocol import CommitteeCreate, EventKind, ProjectCreate, ReleaseCreate
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -106,3 +107,13 @@ def test_metrics_count_the_event_log(factory: sessionmaker[Session]) -> None:
     assert value("atr_events_total", {"kind": "vote.started"}) == 1
     assert value("atr_mail_queued_seconds_sum") == 1.5
     assert value("atr_queue_tasks", {"type": "check", "state": "queued"}) is None
+
+
+def test_a_year_without_releases_is_counted_as_none() -> None:
+    assert _every_year(Counter({"2021": 2, "2024": 1})) == {
+        "2021": 2,
+        "2022": 0,
+        "2023": 0,
+        "2024": 1,
+    }
+    assert _every_year(Counter()) == {}
