@@ -25,7 +25,6 @@ from agent.votes.candidate import candidate_artifacts
 from shared.provenance.statement import subject
 
 __all__ = [
-    "build_record",
     "distribution_predicate",
     "release_predicate",
     "slsa_predicate",
@@ -223,12 +222,6 @@ def vote_predicate(
         "72 hours (ASF release policy)",
         "writtenAt": now.isoformat(),
     }
-
-
-def build_record(session: Session, revision: models.Revision) -> dict[str, Any] | None:
-    """The build a trusted CI trigger recorded for ``revision``, if any."""
-    row = session.get(models.RevisionBuild, revision.id)
-    return dict(row.record) if row is not None and row.record else None
 
 
 def slsa_predicate(record: dict[str, Any], recorded_by: str) -> dict[str, Any]:
