@@ -140,6 +140,11 @@ def _scan(index: ArchiveIndex) -> dict[str, _Problem]:
     return problems
 
 
+NPM_ROOT = "package"
+NPM_MANIFEST = "package/package.json"
+"""``npm pack`` puts every file of a package under ``package/``, whatever its name."""
+
+
 def _check_root(index: ArchiveIndex, artifact: str, recorder: Recorder) -> bool:
     """Record the root folder problem if any; True when one was recorded as a blocker."""
     roots = index.roots()
@@ -160,6 +165,13 @@ def _check_root(index: ArchiveIndex, artifact: str, recorder: Recorder) -> bool:
         return False
     (root,) = roots
     expected = expected_roots(artifact)
+    if source and root == NPM_ROOT and any(m.name == NPM_MANIFEST for m in index.members):
+        recorder.note(
+            artifact,
+            "an npm package tarball: its files are under package/, by npm's rule",
+            root=root,
+        )
+        return False
     if source and root not in expected:
         recorder.blocker(
             artifact,

@@ -44,7 +44,6 @@ __all__ = [
     "channel",
     "current_status",
     "distribute",
-    "ignore_npm_layout",
     "kill_with_workers",
     "registry_agent",
     "release_with",
@@ -86,22 +85,6 @@ def set_channels(agent: AgentProcess, channels: list[dict[str, Any]]) -> None:
     """Replace the project's distribution channels (as a PMC member)."""
     with client(agent, agent.pmc_token) as c:
         r = c.put(f"/projects/{PROJECT}/distribution-settings", json={"channels": channels})
-        assert r.status_code == 200, r.text
-
-
-def ignore_npm_layout(agent: AgentProcess) -> None:
-    """The project's check policy: an npm tarball's root folder is ``package/``, by npm's rule."""
-    rule = {
-        "check": "archives",
-        "path": "*.tgz",
-        "status": "blocker",
-        "reason": "npm package tarballs hold their files under package/",
-    }
-    with client(agent, agent.pmc_token) as c:
-        r = c.put(
-            f"/projects/{PROJECT}/policy",
-            json={"policy": {"ignores": [rule]}, "reason": "the release carries an npm package"},
-        )
         assert r.status_code == 200, r.text
 
 

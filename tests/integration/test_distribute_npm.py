@@ -40,7 +40,6 @@ from tests.integration.registry_support import (
     channel,
     current_status,
     distribute,
-    ignore_npm_layout,
     kill_with_workers,
     registry_agent,
     release_with,
@@ -81,7 +80,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         agent = registry_agent(root / "agent")
         try:
             set_credential(agent, "npm-token", token, channels=["npm"])
-            ignore_npm_layout(agent)
             yield World(agent, add_voters(agent), npm, token, proxy, root)
         finally:
             agent.stop()

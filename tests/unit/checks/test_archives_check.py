@@ -165,3 +165,15 @@ def test_other_artifacts_are_noted(tmp_path: Path) -> None:
     jar = tmp_path / "foo-1.0.jar"
     jar.write_bytes(b"PK")
     assert [r.status for r in check(jar)] == [Status.NOTE]
+
+
+def test_an_npm_package_tarball_keeps_npms_root(tmp_path: Path) -> None:
+    tree = [("package/package.json", b'{"name": "acme"}'), ("package/index.js", b"1")]
+    path = hostile.write_tar(tmp_path / "apache-foo-1.0.tgz", tree)
+    statuses = [r.status for r in check(path)]
+    assert Status.BLOCKER not in statuses and Status.NOTE in statuses
+    # a package/ root without npm's manifest is a misnamed source root as before
+    (tmp_path / "x").mkdir()
+    other = hostile.write_tar(tmp_path / "x" / "apache-foo-1.0.tgz", [("package/index.js", b"1")])
+    [result] = check(other)
+    assert result.status is Status.BLOCKER and "not named after the archive" in result.message
