@@ -99,7 +99,14 @@ class IssuerKeys:
         self.ttl = ttl
         self.timeout = timeout
         self._cache: dict[str, _Keys] = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def _lock(self, issuer: str) -> threading.Lock:
+        """One lock per issuer: a slow issuer holds up only the exchanges of its own tokens
+        (and one fetch of its keys serves every request that waited for it)."""
+        with self._locks_lock:
+            return self._locks.setdefault(issuer, threading.Lock())
 
     def _fetch(self, issuer: str) -> jwt.PyJWKSet:
         try:
@@ -118,7 +125,7 @@ class IssuerKeys:
             ) from exc
 
     def key(self, issuer: str, kid: str | None) -> jwt.PyJWK:
-        with self._lock:
+        with self._lock(issuer):
             cached = self._cache.get(issuer)
             now = time.monotonic()
             if cached is None or now - cached.fetched > self.ttl:

@@ -4,14 +4,18 @@ dist layout reader, HMAC signatures."""
 from __future__ import annotations
 
 import tarfile
+import threading
+import time
 from datetime import UTC, datetime
 
+import jwt
 import pytest
 
 from agent.triggers.common import ref_allowed, tag_version
 from agent.triggers.distwatch import parse_release_toml
 from agent.triggers.gitsource import GitSourceError, build_archive, fetch_tag
 from agent.triggers.importer import find_releases
+from agent.triggers.oidc import IssuerKeys
 from agent.triggers.svnread import SvnEntry
 from agent.triggers.webhook import signature_of
 from shared.errors import ValidationError
@@ -139,3 +143,27 @@ def test_find_releases_in_real_layouts():
         [_entry("2.0.0-rc2", "dir"), _entry("2.0.0-rc2/foo-2.0.0.tar.gz")], dev=True
     )
     assert [(r.version, r.rc) for r in dev] == [("2.0.0", 2)]
+
+
+def test_a_slow_issuer_holds_up_only_its_own_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    jwk = {"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0", "kid": "k1", "alg": "HS256"}
+    release = threading.Event()
+    fetching = threading.Event()
+
+    def fetch(_self: IssuerKeys, issuer: str) -> jwt.PyJWKSet:
+        if issuer == "https://slow.example":
+            fetching.set()
+            assert release.wait(10)
+        return jwt.PyJWKSet.from_dict({"keys": [jwk]})
+
+    monkeypatch.setattr(IssuerKeys, "_fetch", fetch)
+    keys = IssuerKeys(ttl=300)
+    slow = threading.Thread(target=keys.key, args=("https://slow.example", "k1"))
+    slow.start()
+    assert fetching.wait(10)
+    started = time.monotonic()
+    assert keys.key("https://fast.example", "k1").key_id == "k1"  # not behind the slow one
+    assert time.monotonic() - started < 5
+    release.set()
+    slow.join(10)
+    assert not slow.is_alive()
