@@ -175,3 +175,42 @@ def test_a_dll_is_signed_and_verifies_like_a_program(tmp_path: Path) -> None:
     with pytest.raises(signers.SigningFailed):
         signers.authenticode_verify(signed, tool="osslsigncode", certificate_pem=pem,
                                     workdir=tmp_path)  # fmt: skip
+
+
+WXS = """<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="Acme" Language="1033" Version="1.0.0" Manufacturer="Apache Acme"
+           UpgradeCode="3f1c2b1e-6f0a-4c57-9a43-2c6f0a7d1e01">
+    <Package InstallerVersion="200" Compressed="yes" Comments="a test installer"/>
+    <Media Id="1" Cabinet="acme.cab" EmbedCab="yes"/>
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFilesFolder">
+        <Directory Id="INSTALLDIR" Name="Acme">
+          <Component Id="Readme" Guid="3f1c2b1e-6f0a-4c57-9a43-2c6f0a7d1e02">
+            <File Id="ReadmeFile" Source="README.txt"/>
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="Main" Level="1"><ComponentRef Id="Readme"/></Feature>
+  </Product>
+</Wix>
+"""
+
+
+def test_an_msi_installer_is_signed_and_verifies(tmp_path: Path, tsa: Tsa) -> None:
+    """A real Windows Installer package, built by Debian's wixl (./dev test installs it),
+    signed with a timestamp."""
+    (tmp_path / "README.txt").write_text("Apache Acme\n")
+    (tmp_path / "acme.wxs").write_text(WXS)
+    source, signed = tmp_path / "acme.msi", tmp_path / "signed.msi"
+    subprocess.run(["wixl", "-o", str(source), str(tmp_path / "acme.wxs")], cwd=tmp_path,
+                   check=True, capture_output=True)  # fmt: skip
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = certs.self_signed_certificate(key, "CN=Acme Code Signing", days=5)
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    signers.authenticode(source, signed, tool="osslsigncode", key=key, certificate_pem=pem,
+                         workdir=tmp_path, timestamp_url=tsa.url)  # fmt: skip
+    out = signers.authenticode_verify(signed, tool="osslsigncode", certificate_pem=pem,
+                                      workdir=tmp_path)  # fmt: skip
+    assert "Signature verification: ok" in out and tsa.requests == 1
