@@ -50,6 +50,7 @@ from tests.integration.vote_support import (
 )
 from tests.support.agent import HOST, PROJECT, AgentProcess, free_port
 from tests.support.oci_layout import BuiltImage, build_layout
+from tests.support.server_process import stop_process, wait_answering
 
 _ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) ')
 ACCEPT = ", ".join(
@@ -121,28 +122,19 @@ class DockerRegistry:
             ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"docker-registry exited:\n{self.log_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/v2/", timeout=2).status_code in (200, 401):
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"docker-registry did not answer:\n{self.log_text()[-3000:]}")
+        wait_answering(
+            self.process,
+            f"{self.url}/v2/",
+            what="docker-registry",
+            log_text=self.log_text,
+            timeout=30,
+            ok=(200, 401),
+        )
+        return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_process(process, grace=10)
 
     def __enter__(self) -> DockerRegistry:
         return self.start()

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import TracebackType
 
-import httpx
 from passlib.apache import HtpasswdFile
 
 from tests.support.agent import HOST, free_port
+from tests.support.server_process import stop_process, wait_answering
 
 __all__ = ["PypiServer"]
 
@@ -64,28 +63,18 @@ class PypiServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"pypiserver exited:\n{self.log_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"pypiserver did not start:\n{self.log_text()[-3000:]}")
+        wait_answering(
+            self.process,
+            f"{self.url}health",
+            what="pypiserver",
+            log_text=self.log_text,
+            timeout=START_TIMEOUT,
+        )
+        return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_process(process, grace=15)
 
     def log_text(self) -> str:
         try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 
 from tests.support.agent import HOST, free_port
+from tests.support.server_process import stop_process, wait_answering
 
 __all__ = ["NODE_DIR", "Verdaccio"]
 
@@ -94,28 +94,19 @@ class Verdaccio:
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"verdaccio exited:\n{self.log_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ping", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"verdaccio did not start:\n{self.log_text()[-3000:]}")
+        wait_answering(
+            self.process,
+            f"{self.url}/-/ping",
+            what="verdaccio",
+            log_text=self.log_text,
+            timeout=START_TIMEOUT,
+            interval=0.2,
+        )
+        return self
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_process(process, grace=20)
 
     def add_user(self, name: str, password: str) -> str:
         """Create a user through the registry's API (as ``npm adduser``); its token."""
