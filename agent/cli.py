@@ -25,11 +25,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from agent import store
 from agent.config import Settings, load_settings
 from agent.db import models
-from agent.db.session import make_engine, make_session_factory, migrate, transaction
+from agent.db.session import (
+    MigrationFailed,
+    finish_migration,
+    make_engine,
+    make_session_factory,
+    migrate,
+    start_migration,
+    transaction,
+)
+from shared import openpgp  # pgpy loads when a command reads or makes a key, not for serve
 from shared.atomicfile import PRIVATE_DIR, PRIVATE_FILE, PUBLIC_FILE, write_atomic
 from shared.errors import AtrError, ValidationError
 from shared.ids import check_key, check_user_name, check_version
-from shared.openpgp import generate_key, key_info, public_armor
 from shared.protocol import (
     CommitteeCreate,
     Membership,
@@ -239,14 +247,20 @@ def _check_listen(host: str, port: int) -> None:
 
 
 def _serve(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # A database behind the code is migrated in a child process while this one imports
+    # the web stack; either way it is reachable and migrated before the server starts.
+    migration = start_migration(settings.db_url)
     # Imported here so administrative commands start fast without the web stack.
     import uvicorn  # noqa: PLC0415
 
     from agent.app import create_app  # noqa: PLC0415
 
     _check_listen(settings.host, settings.port)
-    with _database(settings):
-        pass  # the database is reachable and migrated before the server starts
+    try:
+        finish_migration(migration)
+    except MigrationFailed as exc:
+        fail(str(exc).splitlines()[0], "check database_url and that the database is up")
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s agent[%(process)d] %(levelname)s %(name)s: %(message)s",
@@ -320,7 +334,7 @@ def bootstrap(ctx: _Context, admin_name: str, key_file: Path, email: str | None,
     check_user_name(admin_name)
     armored = _read_key(key_file)
     if email is None:
-        emails = key_info(armored).emails
+        emails = openpgp.key_info(armored).emails
         if not emails:
             fail("the key has no email in its user ids", "give --email")
         email = emails[0]
@@ -497,7 +511,7 @@ def user_list(ctx: _Context) -> None:
 def user_key_add(ctx: _Context, name: str, key_file: Path) -> None:
     """Register one more public key for a user."""
     armored = _read_key(key_file)
-    fingerprint = key_info(armored).fingerprint
+    fingerprint = openpgp.key_info(armored).fingerprint
     with _operator(ctx) as s:
         s.as_admin().add_user_key(name, armored)
     click.echo(f"added key {fingerprint} to user '{name}'")
@@ -820,19 +834,19 @@ def _demo_voter(s: store.Store, folder: Path, name: str) -> None:
     exists = s.session.scalar(select(models.User).where(models.User.name == name))
     if exists is not None and path.is_file():
         return
-    key = generate_key(f"{name} (DEMO KEY)", f"{name}@example.invalid", bits=2048)
+    key = openpgp.generate_key(f"{name} (DEMO KEY)", f"{name}@example.invalid", bits=2048)
     admin = s.as_admin()
     if exists is None:
         admin.create_user(
             UserCreate(
                 name=name,
                 email=f"{name}@example.invalid",
-                public_key=public_armor(key),
+                public_key=openpgp.public_armor(key),
                 memberships=[Membership(committee=DEMO_COMMITTEE, role=Role.PMC)],
             )
         )
     else:
-        admin.add_user_key(name, public_armor(key))
+        admin.add_user_key(name, openpgp.public_armor(key))
     _write_secret(path, f"# DEMO KEY of '{name}'. Never use it for releases.\n" + str(key))
     click.echo(f"demo PMC member '{name}': key {path}")
 
@@ -868,10 +882,10 @@ def demo(ctx: _Context, then_serve: bool) -> None:
         demo_user = session.scalar(select(models.User).where(models.User.name == DEMO_USER))
         if demo_user is None or not secret_path.is_file():
             click.echo(f"generating an RSA-{DEMO_KEY_BITS} key for the demo user ...")
-            key = generate_key(
+            key = openpgp.generate_key(
                 "Demo User (DEMO KEY - NOT FOR REAL RELEASES)", DEMO_EMAIL, bits=DEMO_KEY_BITS
             )
-            armored = public_armor(key)
+            armored = openpgp.public_armor(key)
             if demo_user is None:
                 admin.create_user(
                     UserCreate(

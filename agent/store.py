@@ -44,11 +44,11 @@ from sqlalchemy.orm import Session, selectinload
 from agent.db import models
 from agent.engine import queue
 from agent.engine.events import append_event, to_wire
+from shared import openpgp  # its pgpy half loads on first use (a key registered)
 from shared import protocol as p
 from shared.errors import AtrError, ValidationError
 from shared.ids import MAX_ID
 from shared.lifecycle import INITIAL_PHASE, MUTABLE_PHASES, Phase, check_transition
-from shared.openpgp import key_info, load_key
 from shared.openpgp.gnupg import Keyring
 from shared.openpgp.policy import release_problems
 from shared.protocol import EventKind, Role
@@ -781,13 +781,13 @@ class AdminWriter(UserWriter):
         return self._create_token(_user_row(self.session, body.user), body, max_days=max_days)
 
     def _add_key(self, user: models.User, armored: str) -> None:
-        key = load_key(armored)
+        key = openpgp.load_key(armored)
         if not key.is_public:
             raise ValidationError(
                 "the key given is a SECRET key; register only the public key",
                 hint="export it with 'gpg --armor --export <fingerprint>'",
             )
-        info = key_info(key)
+        info = openpgp.key_info(key)
         # The shared key policy, on the key as GnuPG reads it (pgpy cannot tell revocation).
         with Keyring.open([armored]) as ring:
             listed = ring.key_for(info.fingerprint)

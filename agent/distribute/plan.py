@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import httpx
 import pydantic
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +34,9 @@ from shared.protocol.distribute import (
     PlannedChannel,
     PlannedFile,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "DIST_CHANNEL",
@@ -104,6 +107,8 @@ def open_channel(
 ) -> Iterator[Channel]:
     """An adapter for ``channel`` (without a credential: for planning, or with one set by
     the caller on ``adapter.ctx``), closed afterwards."""
+    import httpx  # noqa: PLC0415 - the API process loads it when a plan is first asked for
+
     client = http or httpx.Client(timeout=60, follow_redirects=False)
     ctx = PublishContext(
         kind=kind,

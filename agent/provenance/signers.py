@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from shared.errors import AtrError
+
+if TYPE_CHECKING:  # httpx loads when a remote macOS host is used
+    import httpx
 
 __all__ = [
     "SigningFailed",
@@ -188,6 +191,8 @@ def apple_remote(
     """Sign ``source`` on the operator's remote macOS signing host: ``POST url?name=…&notarize=…``
     with the file as the body (and ``Authorization: Bearer`` the vault credential); the answer
     is the signed file (200). Anything else is a failure with the host's words."""
+    import httpx  # noqa: PLC0415 - see the module's imports
+
     client = http or httpx.Client(timeout=TIMEOUT)
     headers = {"Content-Type": "application/octet-stream"}
     if token:

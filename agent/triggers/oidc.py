@@ -27,11 +27,9 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -49,6 +47,9 @@ from agent.triggers.publishers import publisher_user, rules_for_repository
 from shared.errors import AtrError
 from shared.protocol import Role
 from shared.protocol.triggers import GITHUB_ISSUER, OidcToken
+
+if TYPE_CHECKING:  # PyJWT and httpx load with the first token to verify, not at agent start
+    import jwt
 
 __all__ = ["ALGORITHMS", "IssuerKeys", "exchange", "verified_claims", "verify_token"]
 
@@ -109,6 +110,9 @@ class IssuerKeys:
             return self._locks.setdefault(issuer, threading.Lock())
 
     def _fetch(self, issuer: str) -> jwt.PyJWKSet:
+        import httpx  # noqa: PLC0415 - see the module's imports
+        import jwt  # noqa: PLC0415
+
         try:
             config = httpx.get(
                 f"{issuer}/.well-known/openid-configuration", timeout=self.timeout
@@ -161,6 +165,8 @@ def issuer_keys(settings: Settings) -> IssuerKeys:
 
 def verify_token(token: str, settings: Settings, keys: IssuerKeys) -> dict[str, Any]:
     """The verified claims of ``token``; :class:`OidcRefused` naming what is wrong."""
+    import jwt  # noqa: PLC0415 - see the module's imports
+
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})

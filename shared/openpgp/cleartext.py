@@ -24,11 +24,7 @@ import subprocess
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import pgpy
-    from pgpy.constants import HashAlgorithm
+from typing import TYPE_CHECKING
 
 from shared.errors import OpenPGPError
 from shared.openpgp.gnupg import (
@@ -38,6 +34,9 @@ from shared.openpgp.gnupg import (
     SignatureStatus,
     parse_status,
 )
+
+if TYPE_CHECKING:  # pgpy is imported by clear_sign: the agent only verifies, with GnuPG
+    import pgpy
 
 __all__ = ["CleartextVerification", "clear_sign", "normalize_text", "verify_cleartext"]
 
@@ -67,6 +66,9 @@ def clear_sign(key: pgpy.PGPKey, text: str, *, passphrase: str | None = None) ->
     body = normalize_text(text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        import pgpy  # noqa: PLC0415 - see the module's imports
+        from pgpy.constants import HashAlgorithm  # noqa: PLC0415
+
         message = pgpy.PGPMessage.new(body, cleartext=True)
         if key.is_protected:
             if passphrase is None:

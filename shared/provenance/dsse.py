@@ -14,16 +14,17 @@ import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
-from securesystemslib.dsse import Envelope
-from securesystemslib.exceptions import VerificationError
-from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from shared.errors import AtrError, ValidationError
 from shared.provenance.keys import PublishedKey, fingerprint_of
 from shared.provenance.statement import PAYLOAD_TYPE, canonical_bytes, parse_statement
+
+if TYPE_CHECKING:  # securesystemslib loads when an envelope is first signed or read
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import SSlibKey
 
 __all__ = [
     "AttestationInvalid",
@@ -40,11 +41,16 @@ class AttestationInvalid(AtrError):
 
 
 def _sslib_key(public_key: PublicKeyTypes) -> SSlibKey:
+    from securesystemslib.signer import SSlibKey  # noqa: PLC0415 - see the module's imports
+
     return SSlibKey.from_crypto(public_key, keyid=fingerprint_of(public_key))
 
 
 def sign_statement(statement: Mapping[str, Any], private_key: PrivateKeyTypes) -> dict[str, Any]:
     """The DSSE envelope (as JSON data) of ``statement`` signed with ``private_key``."""
+    from securesystemslib.dsse import Envelope  # noqa: PLC0415 - see the module's imports
+    from securesystemslib.signer import CryptoSigner  # noqa: PLC0415
+
     signer = CryptoSigner(private_key, _sslib_key(private_key.public_key()))
     envelope = Envelope(canonical_bytes(statement), PAYLOAD_TYPE, {})
     envelope.sign(signer)
@@ -60,6 +66,8 @@ class VerifiedEnvelope:
 
 
 def _envelope(data: Mapping[str, Any]) -> Envelope:
+    from securesystemslib.dsse import Envelope  # noqa: PLC0415 - see the module's imports
+
     try:
         # from_dict rewrites the signatures it is given: hand it a copy
         return Envelope.from_dict(copy.deepcopy(dict(data)))
@@ -74,6 +82,8 @@ def verify_envelope(data: Mapping[str, Any], keys: Sequence[PublishedKey]) -> Ve
     the signature changed, or the signer is unknown); :class:`ValidationError` when the
     envelope or its payload is not what an attestation is.
     """
+    from securesystemslib.exceptions import VerificationError  # noqa: PLC0415
+
     envelope = _envelope(data)
     if envelope.payload_type != PAYLOAD_TYPE:
         raise ValidationError(

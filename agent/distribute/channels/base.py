@@ -23,12 +23,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
-
-import httpx
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from shared.errors import AtrError
 from shared.protocol.distribute import ChannelKind, ChannelSettings
+
+if TYPE_CHECKING:  # httpx is imported where a channel runs, not by the API's error handlers
+    import httpx
 
 __all__ = [
     "ChangedMeanwhile",
@@ -149,6 +150,8 @@ class PublishContext:
         """``text`` with the credential's secret (and its URL-encoded form) blanked out."""
         if self.credential is None or not self.credential.secret:
             return text
+        import httpx  # noqa: PLC0415 - see the module's imports
+
         secret = self.credential.secret
         for form in {secret, httpx.URL(f"http://x/?s={secret}").query.decode()[2:]}:
             if form:
