@@ -1,8 +1,7 @@
 """The ``atr-agent`` console script: imports the command line when it runs.
 
-Worker processes are started with multiprocessing's ``spawn``, which imports the
-parent's main script again in each child; the script imports only this module, so an
-idle worker does not hold the agent's whole command line (the store, OpenPGP…).
+The script imports only this module, so that what it names stays small; the command
+line (:mod:`agent.cli`) is imported when it runs.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ process. ``python -m agent.engine.supervisor`` (``atr-agent workers``) runs
 workers only, with no API, until SIGTERM or SIGINT: a deployment where workers
 live on another host than the API, sharing one PostgreSQL database.
 
-Workers are started with the ``spawn`` context, so no database connection or
-lock of the parent is ever inherited. A monitor thread restarts a worker that
+Each worker is a fresh interpreter (``python -m agent.engine.run_worker``, its
+configuration as JSON on stdin), so no database connection or lock of the parent is
+ever inherited, and no multiprocessing helper process (its resource tracker) runs
+beside them. A monitor thread restarts a worker that
 ended (after a task timeout, a lost lease, a crash), waiting a little longer
 after each quick failure so a worker that cannot start does not spin.
 """
@@ -14,15 +16,15 @@ after each quick failure so a worker that cannot start does not spin.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-import multiprocessing
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from types import FrameType
 
@@ -30,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.blobs import DEFAULT_MAX_SIZE
 from agent.db.session import make_engine, migrate, sqlite_url
-from agent.engine.worker import EXIT_RECYCLE, WorkerConfig, worker_main
+from agent.engine.worker import EXIT_RECYCLE, WorkerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ _STABLE_SECONDS = 30.0
 @dataclass
 class _Slot:
     index: int
-    process: SpawnProcess | None = None
+    process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     quick_failures: int = 0
     restart_at: float | None = None
@@ -83,7 +85,6 @@ class Supervisor:
         )
         self.restart_delay = restart_delay
         self.max_restart_delay = max_restart_delay
-        self._context = multiprocessing.get_context("spawn")
         self._slots = [_Slot(index=i) for i in range(workers)]
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -100,7 +101,7 @@ class Supervisor:
             return [
                 s.process.pid
                 for s in self._slots
-                if s.process is not None and s.process.pid is not None and s.process.is_alive()
+                if s.process is not None and s.process.poll() is None
             ]
 
     def start(self) -> None:
@@ -115,13 +116,15 @@ class Supervisor:
         self._monitor.start()
 
     def _spawn(self, slot: _Slot) -> None:
-        process = self._context.Process(
-            target=worker_main,
-            args=(self.config,),
-            name=f"atr-worker-{slot.index}",
-            daemon=True,
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agent.engine.run_worker"],
+            stdin=subprocess.PIPE,
+            env=_worker_env(),
         )
-        process.start()
+        if process.stdin is not None:  # always: stdin=PIPE
+            # A worker that died at once is seen (and restarted) by the monitor.
+            with contextlib.suppress(BrokenPipeError), process.stdin:
+                process.stdin.write(self.config.to_json().encode())
         slot.process = process
         slot.started_at = time.monotonic()
         slot.restart_at = None
@@ -138,13 +141,12 @@ class Supervisor:
     def _check(self, slot: _Slot) -> None:
         now = time.monotonic()
         process = slot.process
-        if process is not None and process.is_alive():
+        if process is not None and process.poll() is None:
             return
-        if slot.restart_at is None and process is not None and process.exitcode == EXIT_RECYCLE:
+        if slot.restart_at is None and process is not None and process.returncode == EXIT_RECYCLE:
             logger.info(
                 "worker %s (pid %s) recycled; starting a fresh one", slot.index, process.pid
             )
-            process.close()
             slot.process = None
             slot.quick_failures = 0
             self._spawn(slot)
@@ -160,13 +162,11 @@ class Supervisor:
                 "worker %s (pid %s) ended with code %s after %.1f s; restarting in %.1f s",
                 slot.index,
                 process.pid if process else None,
-                process.exitcode if process else None,
+                process.returncode if process else None,
                 lived,
                 delay,
             )
-            if process is not None:
-                process.close()
-                slot.process = None
+            slot.process = None
         if now >= slot.restart_at:
             self._spawn(slot)
             self.restarts += 1
@@ -179,20 +179,26 @@ class Supervisor:
         with self._lock:
             running = [s.process for s in self._slots if s.process is not None]
             for process in running:
-                if process.is_alive():
+                if process.poll() is None:
                     process.terminate()
             deadline = time.monotonic() + timeout
             for process in running:
-                process.join(max(deadline - time.monotonic(), 0))
-            for process in running:
-                if process.is_alive():
+                try:
+                    process.wait(max(deadline - time.monotonic(), 0))
+                except subprocess.TimeoutExpired:
                     logger.warning("worker pid %s did not stop in time; killing it", process.pid)
                     process.kill()
-                    process.join(5)
+                    process.wait(5)
             for slot in self._slots:
-                if slot.process is not None and not slot.process.is_alive():
-                    slot.process.close()
                 slot.process = None
+
+
+def _worker_env() -> dict[str, str]:
+    """The agent's environment, with the folder that holds the ``agent`` package first on
+    ``PYTHONPATH``: a worker imports the same code as its agent, however that was started."""
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [root, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
 def _parser() -> argparse.ArgumentParser:

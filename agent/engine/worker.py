@@ -26,7 +26,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -64,7 +64,8 @@ _MAX_DB_BACKOFF = 5.0
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """What a worker process needs; picklable, so it crosses the ``spawn`` boundary."""
+    """What a worker process needs; the supervisor hands it over as JSON on the worker's stdin
+    (:meth:`to_json`, :meth:`from_json`)."""
 
     database_url: str
     data_dir: Path
@@ -81,6 +82,14 @@ class WorkerConfig:
     """The process that started the worker (the supervisor's); 0: the parent at start. Given
     by the supervisor, so that a worker whose agent died while it was starting still sees
     it is orphaned (``os.getppid()`` at start would already be the reaper's)."""
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "data_dir": str(self.data_dir)})
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkerConfig:
+        data = json.loads(text)
+        return cls(**{**data, "data_dir": Path(data["data_dir"])})
 
     def settings(self) -> Settings:
         if self.settings_json:
@@ -300,7 +309,8 @@ def _run_handler(ctx: TaskContext, outcome: _Outcome) -> None:
 
 
 def worker_main(config: WorkerConfig) -> None:
-    """Entry point of a worker process (a ``multiprocessing`` target in the ``spawn`` context)."""
+    """Run one worker until it is told to stop, then end the process (see
+    :mod:`agent.engine.run_worker`, which the supervisor starts)."""
     logging.basicConfig(
         level=config.log_level.upper(),
         format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s",
