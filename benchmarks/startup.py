@@ -2,14 +2,16 @@
 
 * ``atr --help`` — best of ``--repeat`` (target < 0.3 s);
 * ``python -c "import agent.app"`` — best of ``--repeat`` (every agent and worker pays it);
-* ``atr-agent serve --workers 2`` on a fresh data dir: wall time from the process start to
-  the first answered ``GET /api/v1/health`` (target < 2 s), then, after ``--idle`` seconds,
-  the RSS of the agent and its two idle workers in total (target < 250 MB).
+* ``atr-agent serve --workers 2``: wall time from the process start to the first answered
+  ``GET /api/v1/health`` (target < 2 s), then, after ``--idle`` seconds, the RSS of the
+  agent and its two idle workers in total (target < 250 MB). ``--starts`` times on a fresh
+  data dir (a new database to migrate) and as many restarts on an existing one; best and
+  median of each, and the largest idle RSS.
 
 The baseline measured in the same run is ``python -c pass`` (the interpreter's own start),
 so a busy machine shows as a slower baseline too.
 
-    .venv/bin/python benchmarks/startup.py [--repeat 5] [--idle 5] [--json out.json]
+    .venv/bin/python benchmarks/startup.py [--repeat 5] [--starts 3] [--idle 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,9 +62,8 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ATR_")}
 
 
-def agent_start(idle: float) -> dict[str, Any]:
+def agent_start(idle: float, data: Path) -> dict[str, Any]:
     """Time to the first answered request and the idle RSS of an agent with two workers."""
-    data = Path(tempfile.mkdtemp(prefix="atr-bench-agent-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}/api/v1/health"
     cmd = [str(BIN / "atr-agent"), "--data-dir", str(data), "serve", "--port", str(port)]
@@ -98,7 +100,26 @@ def agent_start(idle: float) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def agent_starts(starts: int, idle: float) -> dict[str, Any]:
+    """``starts`` starts on fresh data dirs, then ``starts`` restarts on the last one."""
+    fresh, again = [], []
+    data = Path(tempfile.mkdtemp(prefix="atr-bench-agent-"))
+    try:
+        for _ in range(starts):
+            shutil.rmtree(data, ignore_errors=True)
+            fresh.append(agent_start(idle, data))
+        again = [agent_start(idle, data) for _ in range(starts)]
+    finally:
         shutil.rmtree(data, ignore_errors=True)
+    largest = max(fresh + again, key=lambda run: run["rss_total_mb"])
+    return {
+        "fresh_first_answer_s": [run["first_answer_s"] for run in fresh],
+        "restart_first_answer_s": [run["first_answer_s"] for run in again],
+        "rss_mb": largest["rss_mb"],
+        "rss_total_mb": largest["rss_total_mb"],
+    }
 
 
 def main() -> None:
@@ -106,6 +127,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--starts", type=int, default=3, help="agent starts of each kind")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds idle before the RSS")
     parser.add_argument("--json", type=Path, help="write the numbers to this file")
     args = parser.parse_args()
@@ -116,10 +138,15 @@ def main() -> None:
     print(f"atr --help: {help_s:.3f} s ({help_s / baseline:.1f}x the baseline; target < 0.3 s)")
     imp = best_of(args.repeat, lambda: quiet([py, "-c", "import agent.app"]))
     print(f"import agent.app: {imp:.3f} s ({imp / baseline:.1f}x the baseline)")
-    agent = agent_start(args.idle)
-    print(f"agent start to first answer: {agent['first_answer_s']:.2f} s (target < 2 s)")
+    agent = agent_starts(args.starts, args.idle)
+    for label, key in (("new data dir", "fresh"), ("restart", "restart")):
+        times = agent[f"{key}_first_answer_s"]
+        print(
+            f"agent start to first answer, {label}: best {min(times):.2f} s, "
+            f"median {statistics.median(times):.2f} s of {len(times)} (target < 2 s)"
+        )
     parts = ", ".join(f"{k} {v:.0f} MB" for k, v in agent["rss_mb"].items())
-    print(f"idle RSS: {agent['rss_total_mb']:.0f} MB in total ({parts}; target < 250 MB)")
+    print(f"idle RSS, largest: {agent['rss_total_mb']:.0f} MB in total ({parts}; target < 250 MB)")
     if args.json:
         numbers = {
             "baseline_s": baseline,
