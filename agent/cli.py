@@ -34,6 +34,7 @@ from agent.db.session import (
     start_migration,
     transaction,
 )
+from agent.launcher import importing
 from shared import openpgp  # pgpy loads when a command reads or makes a key, not for serve
 from shared.atomicfile import PRIVATE_DIR, PRIVATE_FILE, PUBLIC_FILE, write_atomic
 from shared.errors import AtrError, ValidationError
@@ -251,11 +252,13 @@ def _serve(settings: Settings) -> None:
     # A database behind the code is migrated in a child process while this one imports
     # the web stack; either way it is reachable and migrated before the server starts.
     migration = start_migration(settings.db_url)
-    # Imported here so administrative commands start fast without the web stack.
-    import uvicorn  # noqa: PLC0415
+    with importing():
+        # Imported here so administrative commands start fast without the web stack.
+        import uvicorn  # noqa: PLC0415
 
-    from agent.app import create_app  # noqa: PLC0415
+        from agent.app import create_app  # noqa: PLC0415
 
+        app = create_app(settings)
     _check_listen(settings.host, settings.port)
     try:
         finish_migration(migration)
@@ -267,7 +270,7 @@ def _serve(settings: Settings) -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # no request URLs in the log
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from agent.engine.worker import WorkerConfig, worker_main
+from agent.launcher import importing
 
 
 def main() -> None:
+    with importing():
+        from agent.engine.worker import WorkerConfig, worker_main  # noqa: PLC0415
+
     worker_main(WorkerConfig.from_json(sys.stdin.read()))
 
 
