@@ -4,7 +4,8 @@ Where each value comes from, lowest precedence first:
 
 1. the defaults below (SQLite and blobs under the data dir, 127.0.0.1:8765);
 2. ``DATA_DIR/agent.toml``, or the file given with ``--config``;
-3. environment variables ``ATR_<KEY>`` (``ATR_DATABASE_URL``, ``ATR_WORKERS``, ...);
+3. environment variables ``ATR_<KEY>`` (``ATR_DATABASE_URL``, ``ATR_WORKERS``, ...; a list
+   setting as its items separated by commas or spaces: ``ATR_OPERATOR_EMAILS="a@x b@x"``);
 4. command-line flags (``--data-dir``, ``serve --port``, ...), passed as ``overrides``.
 
 The data dir itself comes from ``--data-dir``, else ``ATR_DATA_DIR``, else the
@@ -249,10 +250,11 @@ class Settings(BaseModel):
         description="NOT FOR PRODUCTION: the shortest vote (ASF policy: 72 h); tests lower it",
     )
 
-    @field_validator("oidc_issuers", mode="before")
+    @field_validator("oidc_issuers", "operator_emails", mode="before")
     @classmethod
-    def _issuer_list(cls, value: object) -> object:
-        """From the environment: issuers separated by commas or spaces."""
+    def _list_from_text(cls, value: object) -> object:
+        """From the environment (``ATR_OIDC_ISSUERS``, ``ATR_OPERATOR_EMAILS``): the items
+        separated by commas or spaces."""
         if isinstance(value, str):
             return [part for part in value.replace(",", " ").split() if part]
         return value
