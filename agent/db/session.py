@@ -139,16 +139,24 @@ class MigrationFailed(RuntimeError):
     """The database could not be migrated; the message is the migration's own error."""
 
 
-def _main() -> int:
-    url = sys.stdin.read().strip()
+def migrate_url(url: str) -> None:
+    """:func:`migrate` the database at ``url``; :class:`MigrationFailed` naming it and the
+    database's own error."""
     engine = make_engine(url)
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
-        print(f"cannot prepare the database {engine.url!r}: {exc}", file=sys.stderr)
-        return 1
+        raise MigrationFailed(f"cannot prepare the database {engine.url!r}: {exc}") from exc
     finally:
         engine.dispose()
+
+
+def _main() -> int:
+    try:
+        migrate_url(sys.stdin.read().strip())
+    except MigrationFailed as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 

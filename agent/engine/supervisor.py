@@ -28,10 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from agent.blobs import DEFAULT_MAX_SIZE
-from agent.db.session import make_engine, migrate, sqlite_url
+from agent.db.session import MigrationFailed, migrate_url, sqlite_url
 from agent.engine.worker import EXIT_RECYCLE, WorkerConfig
 
 logger = logging.getLogger(__name__)
@@ -248,14 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     url: str = args.database_url or sqlite_url(data_dir)
     if not args.no_migrate:
-        engine = make_engine(url)
         try:
-            migrate(engine)
-        except SQLAlchemyError as exc:
-            print(f"error: cannot prepare the database {engine.url!r}: {exc}", file=sys.stderr)
+            migrate_url(url)
+        except MigrationFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 1
-        finally:
-            engine.dispose()
     supervisor = Supervisor(
         database_url=url,
         data_dir=data_dir,
