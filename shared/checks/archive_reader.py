@@ -1096,7 +1096,7 @@ def index_archive(
         st.st_ino,
         st.st_size,
         st.st_mtime_ns,
-        limits.model_dump_json(),
+        limits,
         head_bytes,
         budget,
     )
