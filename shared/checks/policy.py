@@ -19,7 +19,6 @@ import dataclasses
 import fnmatch
 import functools
 import json
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,6 +225,8 @@ class Policy(_Model):
     @classmethod
     def load(cls, path: Path) -> Policy:
         """Read a policy from a ``.toml`` or ``.json`` file, with an error naming the problem."""
+        import tomllib  # noqa: PLC0415 - only a policy file needs it
+
         from pydantic import ValidationError as PydanticValidationError  # noqa: PLC0415
 
         try:
