@@ -565,6 +565,25 @@ def _tar_number(field: bytes) -> int | None:
         return None
 
 
+_NUMBERS: dict[bytes, int | None] = {}
+""":func:`_tar_number` of the fields seen: most headers of an archive share their mode,
+owner, group, device and often time fields, so most are looked up, not parsed."""
+_NUMBERS_KEPT = 4096
+
+
+def _known_number(field: bytes) -> int | None:
+    """:func:`_tar_number` of ``field``, remembered."""
+    try:
+        return _NUMBERS[field]
+    except KeyError:
+        pass
+    value = _tar_number(field)
+    if len(_NUMBERS) >= _NUMBERS_KEPT:
+        _NUMBERS.clear()
+    _NUMBERS[field] = value
+    return value
+
+
 def _tar_text(field: bytes, encoding: str, errors: str) -> str:
     end = field.find(b"\0")
     return field[: end if end != -1 else None].decode(encoding, errors)
@@ -582,7 +601,7 @@ def _plain_header(
     mtype = _LEAN_TYPES.get(buf[156])
     if mtype is None:
         return None
-    numbers = [_tar_number(buf[start:end]) for start, end in _NUMBER_FIELDS]
+    numbers = [_known_number(buf[start:end]) for start, end in _NUMBER_FIELDS]
     mode, size = numbers[0], numbers[3]
     if mode is None or size is None or mode < 0 or size < 0 or None in numbers:
         return None
