@@ -565,6 +565,13 @@ def _tar_number(field: bytes) -> int | None:
         return None
 
 
+def _block_sum(block: bytes) -> int:
+    """``sum(block)`` of a 512-byte header, in C: zlib's Adler-32 of each half, whose low 16
+    bits are 1 + the half's byte sum modulo 65,521, exact here (a half sums to 65,280 at
+    most)."""
+    return (zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF) - 2
+
+
 _NUMBERS: dict[bytes, int | None] = {}
 """:func:`_tar_number` of the fields seen: most headers of an archive share their mode,
 owner, group, device and often time fields, so most are looked up, not parsed."""
@@ -606,7 +613,7 @@ def _plain_header(
     if mode is None or size is None or mode < 0 or size < 0 or None in numbers:
         return None
     checksum = _tar_number(buf[148:156])
-    if checksum is None or checksum != 256 + sum(buf) - sum(buf[148:156]):
+    if checksum is None or checksum != 256 + _block_sum(buf) - sum(buf[148:156]):
         return None  # includes a zero block; tarfile also accepts a signed-char sum
     try:
         name = _tar_text(buf[0:100], encoding, errors)

@@ -255,3 +255,15 @@ def test_header_numbers_are_remembered_as_parsed() -> None:
     for n in range(archive_reader._NUMBERS_KEPT + 10):
         archive_reader._known_number(f"{n:07o}\x00".encode())
     assert len(archive_reader._NUMBERS) <= archive_reader._NUMBERS_KEPT
+
+
+def test_header_block_sums() -> None:
+    """The Adler-32 sum of a header block is the plain byte sum, at its extremes too."""
+    import os  # noqa: PLC0415
+
+    from shared.checks.archive_reader import _block_sum  # noqa: PLC0415
+
+    blocks = [bytes(512), b"\xff" * 512, b"\xff" * 256 + bytes(256), os.urandom(512)]
+    blocks += [bytes([n % 256]) * 512 for n in range(0, 256, 17)]
+    for block in blocks:
+        assert _block_sum(block) == sum(block)
