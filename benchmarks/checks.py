@@ -15,9 +15,9 @@ the same run on the same machine:
   included: what a user waits for), best and median wall time of ``--repeat``, and its CPU
   time (user + system, its GnuPG and SBOM-worker children included), against the floor;
   this tree's code runs (``python -c`` from the repository root, whatever ``atr`` the
-  virtualenv installs), from its compiled bytecode (compiled first: an installed atr has
-  it, and a shell with PYTHONDONTWRITEBYTECODE would otherwise compile every module on
-  every run);
+  virtualenv installs; checked before measuring), from its compiled bytecode (compiled
+  first: an installed atr has it, and a shell with PYTHONDONTWRITEBYTECODE would otherwise
+  compile every module on every run);
 * ``atr --help`` as a whole new process, best of ``--repeat`` (target < 0.3 s);
 * peak RSS of ``atr check DIR --json`` in a child process (the checking process itself;
   its SBOM worker is another).
@@ -307,6 +307,22 @@ _ATR = 'import sys; from shared.cli import main; sys.argv[0] = "atr"; main()'
 it first on the import path."""
 
 
+def check_runs_this_tree() -> None:
+    """Refuse to measure another tree's code: a child started as :data:`_ATR` must import
+    ``shared`` from this repository (an editable install of another checkout, or a
+    PYTHONPATH, could come first)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import shared, shared.checks.policy as p; print(p.__file__)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = Path(proc.stdout.strip()).resolve()
+    if not imported.is_relative_to(ROOT.resolve()):
+        raise SystemExit(f"atr check would run {imported}, not this tree's code ({ROOT})")
+
+
 def compile_tree() -> None:
     """Write the bytecode of this tree's packages, as installing them does."""
     for package in ("shared", "agent", "desktop"):
@@ -455,6 +471,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the numbers to this file")
     parser.add_argument("--release", type=Path, help="measure this real release folder instead")
     args = parser.parse_args()
+    check_runs_this_tree()
     compile_tree()
     help_s = help_time(max(args.repeat, 3))
     print(f"atr --help, cold process: {help_s:.3f} s (target < 0.3 s)")

@@ -565,6 +565,32 @@ def _tar_number(field: bytes) -> int | None:
         return None
 
 
+def _block_sum(block: bytes) -> int:
+    """``sum(block)`` of a 512-byte header, in C: zlib's Adler-32 of each half, whose low 16
+    bits are 1 + the half's byte sum modulo 65,521, exact here (a half sums to 65,280 at
+    most)."""
+    return (zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF) - 2
+
+
+_NUMBERS: dict[bytes, int | None] = {}
+""":func:`_tar_number` of the fields seen: most headers of an archive share their mode,
+owner, group, device and often time fields, so most are looked up, not parsed."""
+_NUMBERS_KEPT = 4096
+
+
+def _known_number(field: bytes) -> int | None:
+    """:func:`_tar_number` of ``field``, remembered."""
+    try:
+        return _NUMBERS[field]
+    except KeyError:
+        pass
+    value = _tar_number(field)
+    if len(_NUMBERS) >= _NUMBERS_KEPT:
+        _NUMBERS.clear()
+    _NUMBERS[field] = value
+    return value
+
+
 def _tar_text(field: bytes, encoding: str, errors: str) -> str:
     end = field.find(b"\0")
     return field[: end if end != -1 else None].decode(encoding, errors)
@@ -582,12 +608,12 @@ def _plain_header(
     mtype = _LEAN_TYPES.get(buf[156])
     if mtype is None:
         return None
-    numbers = [_tar_number(buf[start:end]) for start, end in _NUMBER_FIELDS]
+    numbers = [_known_number(buf[start:end]) for start, end in _NUMBER_FIELDS]
     mode, size = numbers[0], numbers[3]
     if mode is None or size is None or mode < 0 or size < 0 or None in numbers:
         return None
     checksum = _tar_number(buf[148:156])
-    if checksum is None or checksum != 256 + sum(buf) - sum(buf[148:156]):
+    if checksum is None or checksum != 256 + _block_sum(buf) - sum(buf[148:156]):
         return None  # includes a zero block; tarfile also accepts a signed-char sum
     try:
         name = _tar_text(buf[0:100], encoding, errors)
@@ -1096,7 +1122,7 @@ def index_archive(
         st.st_ino,
         st.st_size,
         st.st_mtime_ns,
-        limits.model_dump_json(),
+        limits,
         head_bytes,
         budget,
     )

@@ -104,12 +104,10 @@ def head_text(head: bytes) -> str:
     """The first :data:`HEAD_LINES` lines of ``head`` as text (undecodable bytes replaced)."""
     head = head[:HEAD_BYTES]
     # Lines broken by LF only (most files): the text up to the HEAD_LINES-th LF is the
-    # answer, decoded alone (an LF always ends what the decoder replaces before it).
-    end = -1
-    for _ in range(HEAD_LINES):
-        end = head.find(b"\n", end + 1)
-        if end == -1:
-            break
+    # answer, decoded alone (an LF always ends what the decoder replaces before it). The
+    # split finds that LF in C: the last part is what follows it (-1: fewer LFs).
+    parts = head.split(b"\n", HEAD_LINES)
+    end = len(head) - len(parts[HEAD_LINES]) - 1 if len(parts) > HEAD_LINES else -1
     chunk = head if end == -1 else head[:end]
     if not any(other in chunk for other in _OTHER_BREAKS) and (
         chunk.isascii() or not any(other in chunk for other in _OTHER_BREAKS_UTF8)

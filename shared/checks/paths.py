@@ -27,7 +27,7 @@ import re
 from shared.checks.artifacts import FileKind, artifact_of, classify, companions, is_source_archive
 from shared.checks.base import CheckInputs, Recorder, Scope
 from shared.errors import ValidationError
-from shared.ids import check_relpath
+from shared.id_checks import check_relpath
 
 CHECK_ID = "paths"
 CHECK_VERSION = 2

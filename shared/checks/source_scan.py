@@ -259,7 +259,7 @@ def scan_archive(path: Path, limits: ArchiveLimits | None = None) -> SourceScan:
         st.st_ino,
         st.st_size,
         st.st_mtime_ns,
-        limits.model_dump_json(),
+        limits,
     )
     with _cache_lock:
         found = _cache.get(key)

@@ -238,3 +238,32 @@ def test_the_fast_reading_keeps_memory_bounded(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert index.error is not None and index.error.code == "max_ratio"
     assert peak < 16 << 20
+
+
+def test_header_numbers_are_remembered_as_parsed() -> None:
+    """The remembered numeric fields are what _tar_number parses, refusals included, and the
+    memory stays bounded."""
+    from shared.checks import archive_reader  # noqa: PLC0415
+
+    fields = [b"0000644\x00", b"0000644 ", b"  644\x00\x00\x00", b"\x80" + b"\x00" * 6 + b"\x07",
+              b"\xff" * 8, b"12345670", b"0009\x00\x00\x00\x00", b"\x00" * 8, b"   \x00   ",
+              b"00000001234\x00", b"abc\x00\x00\x00\x00\x00"]  # fmt: skip
+    for _ in range(2):  # parsed, then remembered
+        for field in fields:
+            assert archive_reader._known_number(field) == archive_reader._tar_number(field)
+    assert archive_reader._known_number(b"0009\x00\x00\x00\x00") is None
+    for n in range(archive_reader._NUMBERS_KEPT + 10):
+        archive_reader._known_number(f"{n:07o}\x00".encode())
+    assert len(archive_reader._NUMBERS) <= archive_reader._NUMBERS_KEPT
+
+
+def test_header_block_sums() -> None:
+    """The Adler-32 sum of a header block is the plain byte sum, at its extremes too."""
+    import os  # noqa: PLC0415
+
+    from shared.checks.archive_reader import _block_sum  # noqa: PLC0415
+
+    blocks = [bytes(512), b"\xff" * 512, b"\xff" * 256 + bytes(256), os.urandom(512)]
+    blocks += [bytes([n % 256]) * 512 for n in range(0, 256, 17)]
+    for block in blocks:
+        assert _block_sum(block) == sum(block)

@@ -82,3 +82,20 @@ def test_secret_key_packets_inside_a_public_armor(gpg_factory: GpgFactory) -> No
 
 def test_text_without_blocks() -> None:
     assert parse_keys("pub 1024D/12345678\nno key here\n").blocks == ()
+
+
+def test_the_armor_checksum_is_rfc_4880s_crc24() -> None:
+    """The folded CRC-24 against RFC 4880's bit-at-a-time definition (the tests' own), at
+    every length around the folds' powers of two and on long random data."""
+    import random  # noqa: PLC0415
+
+    from shared.openpgp.keysfile import _crc24  # noqa: PLC0415
+    from tests.support.gpg import _crc24 as reference  # noqa: PLC0415
+
+    rng = random.Random(24)
+    lengths = [*range(70), *(2**k + d for k in range(3, 16) for d in (-4, -3, -1, 0, 1, 3))]
+    for length in [*lengths, 100_003, 300_000]:
+        data = rng.randbytes(length)
+        assert _crc24(data) == reference(data), length
+    for data in (b"\x00" * 1000, b"\xff" * 1000, b"\x80" + b"\x00" * 999):
+        assert _crc24(data) == reference(data)
