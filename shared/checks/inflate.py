@@ -14,8 +14,10 @@ file objects, and raises :class:`InflateUnsure` for everything else (an empty fi
 that ends early, a second ``.bz2``/``.xz`` stream or data after the first one, any
 decompression error), so that the caller reads the archive again through those file objects
 and reports what they report. For a gzip file it inflates every member (zero padding
-between and after members skipped, as :class:`gzip.GzipFile` does), zlib checking each
-member's CRC-32 and length.
+between and after members skipped, as :class:`gzip.GzipFile` does), the inflater checking
+each member's CRC-32 and length: ISA-L's (the ``isal`` package: about twice zlib's speed,
+the same bytes and the same checks) where it is installed, else zlib's. Any error is
+:class:`InflateUnsure`'s case, so the messages reported are zlib's either way.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Protocol
+
+_GZIP: ModuleType
+try:
+    from isal import isal_zlib as _GZIP
+except ImportError:  # a platform without isal's wheels
+    _GZIP = zlib
 
 __all__ = [
     "IN_BYTES",
@@ -73,7 +82,7 @@ def _gzip_blocks(raw: IO[bytes]) -> Iterator[bytes]:
     data = raw.read(IN_BYTES)
     if not data:
         raise InflateUnsure("an empty file")
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    inflater = _GZIP.decompressobj(_GZIP.MAX_WBITS | 16)
     while True:
         out = inflater.decompress(data, OUT_BYTES)
         data = inflater.unconsumed_tail
@@ -88,7 +97,7 @@ def _gzip_blocks(raw: IO[bytes]) -> Iterator[bytes]:
                 rest = raw.read(IN_BYTES)
                 if not rest:
                     return
-            inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            inflater = _GZIP.decompressobj(_GZIP.MAX_WBITS | 16)
             data = rest
             continue
         if data or out:
