@@ -6,11 +6,11 @@ workers only, with no API, until SIGTERM or SIGINT: a deployment where workers
 live on another host than the API, sharing one PostgreSQL database.
 
 Each worker is a fresh interpreter (``python -m agent.engine.run_worker``, its
-configuration as JSON on stdin), so no database connection or lock of the parent is
-ever inherited, and no multiprocessing helper process (its resource tracker) runs
-beside them. A monitor thread restarts a worker that
-ended (after a task timeout, a lost lease, a crash), waiting a little longer
-after each quick failure so a worker that cannot start does not spin.
+configuration as JSON on stdin), so no database connection or lock of the parent is ever
+inherited, and no multiprocessing helper process (its resource tracker) runs beside them.
+A monitor thread restarts a worker that ended (after a task timeout, a lost lease, a
+crash), waiting a little longer after each quick failure so a worker that cannot start
+does not spin.
 """
 
 from __future__ import annotations
