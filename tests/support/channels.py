@@ -37,6 +37,7 @@ __all__ = [
     "Script",
     "context",
     "drive",
+    "file_at",
     "file_from",
     "maven_files",
     "pom",
@@ -60,6 +61,18 @@ def file_from(folder: Path, path: str, data: bytes) -> FileToPublish:
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
         blob=blob,
+    )
+
+
+def file_at(path: Path) -> FileToPublish:
+    """The release file ``path.name`` whose blob is ``path`` itself."""
+    data = path.read_bytes()
+    return FileToPublish(
+        path=path.name,
+        sha512=hashlib.sha512(data).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        blob=path,
     )
 
 
@@ -117,18 +130,21 @@ def context(
     credential: Secret | None = None,
     log: list[str] | None = None,
     recorded: dict[str, str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    project_name: str = "Apache Acme",
 ) -> PublishContext:
     lines = log if log is not None else []
     return PublishContext(
         kind=kind,
         project="acme-lib",
-        project_name="Apache Acme",
+        project_name=project_name,
         version="1.0.0",
         rc=rc if rc is not None else (1 if kind == "staging" else None),
         settings=settings,
         http=http or httpx.Client(timeout=30),
         credential=credential if credential is not None else Secret(USER, SECRET),
         log=lines.append,
+        progress=progress or (lambda _path, _done, _total: None),
         recorded=dict(recorded or {}),
     )
 

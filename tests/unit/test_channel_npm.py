@@ -25,12 +25,12 @@ from agent.distribute.channels.base import (
     ChannelError,
     Conflicting,
     FileToPublish,
-    PublishContext,
     Secret,
 )
 from agent.distribute.channels.npm import Npm, integrity_sha512, sha512_integrity
 from agent.distribute.runner import _retrying
 from shared.protocol.distribute import ChannelKind, ChannelSettings
+from tests.support.channels import context, file_at
 from tests.support.packages import npm_tarball
 
 REGISTRY = "https://registry.example.org"
@@ -38,20 +38,9 @@ TOKEN = "npm_SECRETTOKEN0123456789"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def _file(path: Path) -> FileToPublish:
-    data = path.read_bytes()
-    return FileToPublish(
-        path=path.name,
-        sha512=hashlib.sha512(data).hexdigest(),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        blob=path,
-    )
-
-
 @pytest.fixture
 def tgz(tmp_path: Path) -> FileToPublish:
-    return _file(npm_tarball(tmp_path, "acme-lib", "1.0.0", padding=2_000_000))
+    return file_at(npm_tarball(tmp_path, "acme-lib", "1.0.0", padding=2_000_000))
 
 
 class Registry:
@@ -75,16 +64,14 @@ class Registry:
         channel = ChannelSettings.model_validate(
             {"name": "npm", "kind": "npm", "url": REGISTRY, **settings}
         )
-        ctx = PublishContext(
+        ctx = context(
+            channel,
             kind="staging" if kind == "staging" else "production",
-            project="acme-lib",
-            project_name="Acme Library",
-            version="1.0.0",
             rc=rc,
-            settings=channel,
             http=httpx.Client(transport=httpx.MockTransport(self)),
             credential=Secret("", TOKEN),
             progress=lambda _path, done, _total: self.progress.append(done),
+            project_name="Acme Library",
         )
         adapter = adapter_for(ChannelKind.NPM.value)(ctx)
         assert isinstance(adapter, Npm)
@@ -207,7 +194,7 @@ def test_staging_publishes_the_candidate_under_another_dist_tag(tgz: FileToPubli
 
 
 def test_a_scoped_package_is_put_with_an_escaped_slash(tmp_path: Path) -> None:
-    scoped = _file(npm_tarball(tmp_path, "@acme/lib", "1.0.0"))
+    scoped = file_at(npm_tarball(tmp_path, "@acme/lib", "1.0.0"))
     registry = Registry(answer(201))
     registry.adapter(package="@acme/lib").publish(scoped)
     assert registry.puts[0].url.raw_path == b"/@acme%2flib"
@@ -305,22 +292,22 @@ def test_401_is_not_retried_keeps_the_registry_words_and_hides_the_token(
 
 def test_the_package_json_must_match_the_channel_and_the_release(tmp_path: Path) -> None:
     registry = Registry(answer(201))
-    other = _file(npm_tarball(tmp_path / "a", "other-lib", "1.0.0"))
+    other = file_at(npm_tarball(tmp_path / "a", "other-lib", "1.0.0"))
     with pytest.raises(ChannelError, match="is the npm package 'other-lib'"):
         registry.adapter().publish(other)
-    older = _file(npm_tarball(tmp_path / "b", "acme-lib", "0.9.0"))
+    older = file_at(npm_tarball(tmp_path / "b", "acme-lib", "0.9.0"))
     with pytest.raises(ChannelError, match=r"has version '0\.9\.0'.*the release is '1\.0\.0'"):
         registry.adapter().publish(older)
     broken = tmp_path / "broken.tgz"
     broken.write_bytes(b"\x1f\x8b not really")
     with pytest.raises(ChannelError, match=r"broken\.tgz cannot be read"):
-        registry.adapter().publish(_file(broken))
+        registry.adapter().publish(file_at(broken))
     assert registry.puts == []
 
 
 def test_two_tarballs_for_one_version_are_refused(tmp_path: Path) -> None:
-    first = _file(npm_tarball(tmp_path / "a", "acme-lib", "1.0.0"))
-    second = _file(npm_tarball(tmp_path / "b", "acme-lib", "1.0.0", file_name="acme-lib-b.tgz"))
+    first = file_at(npm_tarball(tmp_path / "a", "acme-lib", "1.0.0"))
+    second = file_at(npm_tarball(tmp_path / "b", "acme-lib", "1.0.0", file_name="acme-lib-b.tgz"))
     registry = Registry(answer(201))
     with pytest.raises(ChannelError, match="selects 2 tarballs"):
         registry.adapter().publish_many([first, second])

@@ -26,12 +26,12 @@ from agent.distribute.channels.base import (
     ChannelError,
     Conflicting,
     FileToPublish,
-    PublishContext,
     Secret,
 )
 from agent.distribute.channels.pypi import PyPI, index_url_for, python_dist
 from agent.distribute.runner import _retrying
 from shared.protocol.distribute import ChannelKind, ChannelSettings
+from tests.support.channels import context, file_at
 from tests.support.packages import python_sdist, python_wheel
 
 UPLOAD = "https://upload.example.org/legacy/"
@@ -40,25 +40,14 @@ TOKEN = "pypi-AgEIcHlwaS5vcmcSECRET"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def _file(path: Path) -> FileToPublish:
-    data = path.read_bytes()
-    return FileToPublish(
-        path=path.name,
-        sha512=hashlib.sha512(data).hexdigest(),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        blob=path,
-    )
-
-
 @pytest.fixture
 def wheel(tmp_path: Path) -> FileToPublish:
-    return _file(python_wheel(tmp_path, "acme-lib", "1.0.0", padding=5 << 20))
+    return file_at(python_wheel(tmp_path, "acme-lib", "1.0.0", padding=5 << 20))
 
 
 @pytest.fixture
 def sdist(tmp_path: Path) -> FileToPublish:
-    return _file(python_sdist(tmp_path, "acme-lib", "1.0.0"))
+    return file_at(python_sdist(tmp_path, "acme-lib", "1.0.0"))
 
 
 class Registry:
@@ -83,17 +72,15 @@ class Registry:
         channel = ChannelSettings.model_validate(
             {"name": "pypi", "kind": "pypi", "url": UPLOAD, **settings}
         )
-        ctx = PublishContext(
+        ctx = context(
+            channel,
             kind="staging" if kind == "staging" else "production",
-            project="acme-lib",
-            project_name="Acme Library",
-            version="1.0.0",
             rc=1,
-            settings=channel,
             http=httpx.Client(transport=httpx.MockTransport(self)),
             credential=Secret("", TOKEN),
-            log=self.logged.append,
+            log=self.logged,
             progress=lambda path, done, total: self.progress.append((path, done, total)),
+            project_name="Acme Library",
         )
         adapter = adapter_for(ChannelKind.PYPI.value)(ctx)
         assert isinstance(adapter, PyPI)
@@ -297,7 +284,7 @@ def test_lookup_reads_the_hash_from_the_index_html_or_json(wheel: FileToPublish)
     assert found.url == "https://upload.example.org/f/x.whl"
 
 
-def test_lookup_finds_nothing_for_an_unknown_project_or_file(wheel: FileToPublish) -> None:
+def test_lookup_finds_nothing_for_an_unknown_project_orfile_at(wheel: FileToPublish) -> None:
     assert Registry().adapter().lookup(wheel) is None  # 404: no such project
     assert Registry(index_page(("acme_lib-0.9.tar.gz", "ab" * 32))).adapter().lookup(wheel) is None
 
@@ -308,7 +295,7 @@ def test_index_auth_sends_the_credential_to_the_index(wheel: FileToPublish) -> N
     assert registry.requests[0].headers["authorization"].startswith("Basic ")
 
 
-def test_fetch_downloads_the_indexed_file(wheel: FileToPublish) -> None:
+def test_fetch_downloads_the_indexedfile_at(wheel: FileToPublish) -> None:
     data = wheel.blob.read_bytes()
     registry = Registry(index_page((wheel.name, wheel.sha256)), files_at({wheel.name: data}))
     assert b"".join(registry.adapter().fetch(wheel)) == data
@@ -437,7 +424,7 @@ def test_a_file_whose_metadata_names_another_project_is_refused(tmp_path: Path) 
     renamed = built.rename(tmp_path / "acme_lib-1.0.0-py3-none-any.whl")
     registry = Registry(answer(200))
     with pytest.raises(ChannelError, match=r"metadata names other-lib 1\.0\.0"):
-        registry.adapter().publish(_file(renamed))
+        registry.adapter().publish(file_at(renamed))
     assert registry.uploads == []
 
 
@@ -445,4 +432,4 @@ def test_a_broken_archive_is_named(tmp_path: Path) -> None:
     broken = tmp_path / "acme_lib-1.0.0.tar.gz"
     broken.write_bytes(b"not gzip at all")
     with pytest.raises(ChannelError, match=r"acme_lib-1\.0\.0\.tar\.gz cannot be read"):
-        Registry().adapter().publish(_file(broken))
+        Registry().adapter().publish(file_at(broken))
