@@ -20,25 +20,27 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import keyring
-import qasync
-from keyring.backends import null
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QApplication, QSplitter
+from PySide6.QtWidgets import QSplitter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
-from desktop.app import DesktopApp, Options, configure_application  # noqa: E402
+from desktop.app import DesktopApp, Options  # noqa: E402
 from desktop.keystore import Keystore  # noqa: E402
 from desktop.models.releases import TreeNode  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
 from desktop.viewmodels.policy import PolicyEditorViewModel, RuleDraft  # noqa: E402
-from scripts.screenshot_desktop import SIZE, _tarball, until, xvfb  # noqa: E402
+from scripts.screenshot_desktop import (  # noqa: E402
+    SIZE,
+    _tarball,
+    run_desktop,
+    screenshot_workdir,
+    until,
+)
 from shared.checks.license_notice import apache_license_text  # noqa: E402
 from tests.support.agent import AgentProcess  # noqa: E402
 
@@ -224,20 +226,13 @@ def main() -> int:
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs/screenshots")
     args = parser.parse_args()
 
-    keyring.set_keyring(null.Keyring())  # type: ignore[no-untyped-call] # never the machine's keyring
     args.out_dir.mkdir(parents=True, exist_ok=True)
-
-    with tempfile.TemporaryDirectory(prefix="atr-screenshot-") as tmp:
-        work = Path(tmp)
-        os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
-        with xvfb(args.display), AgentProcess(work / "agent") as agent:
-            key_file = agent.pmc.key.write_secret(work / "alice-secret.asc")
-            app = QApplication([sys.argv[0]])
-            configure_application(app)
-            loop = qasync.QEventLoop(app)
-            asyncio.set_event_loop(loop)
-            with loop:
-                loop.run_until_complete(stage(work, agent.url, key_file, args.out_dir))
+    with (
+        screenshot_workdir("atr-screenshot-", args.display) as work,
+        AgentProcess(work / "agent") as agent,
+    ):
+        key_file = agent.pmc.key.write_secret(work / "alice-secret.asc")
+        run_desktop(stage(work, agent.url, key_file, args.out_dir))
     return 0
 
 

@@ -22,8 +22,9 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import qasync
@@ -69,6 +70,29 @@ def xvfb(display: str) -> Iterator[None]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+@contextlib.contextmanager
+def screenshot_workdir(prefix: str, display: str) -> Iterator[Path]:
+    """What every screenshot script runs in: a throwaway folder (the desktop's home in it),
+    a virtual X server on ``display``, and a keyring that stores nothing (never the
+    machine's own)."""
+    keyring.set_keyring(null.Keyring())  # type: ignore[no-untyped-call]
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
+        with xvfb(display):
+            yield work
+
+
+def run_desktop(stage: Coroutine[Any, Any, object]) -> None:
+    """Run ``stage`` to its end in a QApplication styled as the desktop's, on qasync's loop."""
+    app = QApplication([sys.argv[0]])
+    configure_application(app)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        loop.run_until_complete(stage)
 
 
 def _tarball(path: Path, top: str, files: dict[str, bytes]) -> Path:
@@ -192,19 +216,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs/screenshots/main-window.png")
     args = parser.parse_args()
 
-    keyring.set_keyring(null.Keyring())  # type: ignore[no-untyped-call] # never touch the machine's real keyring
-
-    with tempfile.TemporaryDirectory(prefix="atr-screenshot-") as tmp:
-        work = Path(tmp)
-        os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
-        with xvfb(args.display), AgentProcess(work / "agent") as agent:
-            key_file = agent.pmc.key.write_secret(work / "alice-secret.asc")
-            app = QApplication([sys.argv[0]])
-            configure_application(app)
-            loop = qasync.QEventLoop(app)
-            asyncio.set_event_loop(loop)
-            with loop:
-                loop.run_until_complete(stage(work, agent.url, key_file, args.out))
+    with (
+        screenshot_workdir("atr-screenshot-", args.display) as work,
+        AgentProcess(work / "agent") as agent,
+    ):
+        key_file = agent.pmc.key.write_secret(work / "alice-secret.asc")
+        run_desktop(stage(work, agent.url, key_file, args.out))
     size = args.out.stat().st_size
     print(f"wrote {args.out} ({size // 1024} KiB)")
     return 0 if size < 500 * 1024 else 1

@@ -26,28 +26,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import keyring
-import qasync
-from keyring.backends import null
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QWidget
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
-from desktop.app import DesktopApp, configure_application  # noqa: E402
+from desktop.app import DesktopApp  # noqa: E402
 from desktop.keystore import Keystore  # noqa: E402
 from desktop.models.releases import TreeNode  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
 from desktop.viewmodels.distribution import DistributionViewModel  # noqa: E402
 from desktop.views.distribution_view import DistributionWindow  # noqa: E402
 from desktop.views.main_window import MainWindow  # noqa: E402
-from scripts.screenshot_desktop import xvfb  # noqa: E402
+from scripts.screenshot_desktop import run_desktop, screenshot_workdir  # noqa: E402
 from shared.lifecycle import Phase  # noqa: E402
 from tests.integration.distribute_support import (  # noqa: E402
     VOTE_SECONDS,
@@ -247,35 +242,25 @@ def main() -> int:
     parser.add_argument("--display", default=":95")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs/screenshots")
     args = parser.parse_args()
-    keyring.set_keyring(null.Keyring())  # type: ignore[no-untyped-call] # never the machine's
-
-    with tempfile.TemporaryDirectory(prefix="atr-shot-dist-") as tmp:
-        work = Path(tmp)
-        os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
-        with (
-            xvfb(args.display),
-            SvnServe(work / "svnserve", user=USER, password=PASSWORD) as server,
-            ThrottlingProxy("127.0.0.1", server.port, rate=3_000_000) as proxy,
-            AgentProcess(
-                work / "agent",
-                workers=2,
-                config={
-                    "vote_min_hours_floor": VOTE_SECONDS / 3600,
-                    "scheduler_interval_seconds": 0.5,
-                    "publish_retry_seconds": 0.2,
-                    "dist_svn_url": f"svn://127.0.0.1:{proxy.port}/dist",
-                    "dist_svn_credential": "dist-svn",
-                },
-            ) as agent,
-        ):
-            set_password(agent, PASSWORD)
-            stage_agent(agent, work)
-            app = QApplication([sys.argv[0]])
-            configure_application(app)
-            loop = qasync.QEventLoop(app)
-            asyncio.set_event_loop(loop)
-            with loop:
-                loop.run_until_complete(stage_desktop(agent, args.out_dir))
+    with (
+        screenshot_workdir("atr-shot-dist-", args.display) as work,
+        SvnServe(work / "svnserve", user=USER, password=PASSWORD) as server,
+        ThrottlingProxy("127.0.0.1", server.port, rate=3_000_000) as proxy,
+        AgentProcess(
+            work / "agent",
+            workers=2,
+            config={
+                "vote_min_hours_floor": VOTE_SECONDS / 3600,
+                "scheduler_interval_seconds": 0.5,
+                "publish_retry_seconds": 0.2,
+                "dist_svn_url": f"svn://127.0.0.1:{proxy.port}/dist",
+                "dist_svn_credential": "dist-svn",
+            },
+        ) as agent,
+    ):
+        set_password(agent, PASSWORD)
+        stage_agent(agent, work)
+        run_desktop(stage_desktop(agent, args.out_dir))
     return 0
 
 

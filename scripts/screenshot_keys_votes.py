@@ -27,20 +27,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import keyring
-import qasync
-from keyring.backends import null
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QWidget
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
-from desktop.app import DesktopApp, configure_application  # noqa: E402
+from desktop.app import DesktopApp  # noqa: E402
 from desktop.keystore import Keystore  # noqa: E402
 from desktop.models.releases import TreeNode  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
 from desktop.views.main_window import MainWindow  # noqa: E402
-from scripts.screenshot_desktop import until, xvfb  # noqa: E402
+from scripts.screenshot_desktop import run_desktop, screenshot_workdir, until  # noqa: E402
 from tests.integration.vote_support import (  # noqa: E402
     add_member,
     ballot,
@@ -191,26 +188,19 @@ def main() -> int:
     parser.add_argument("--display", default=":97")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs/screenshots")
     args = parser.parse_args()
-    keyring.set_keyring(null.Keyring())  # type: ignore[no-untyped-call] # never the machine's
-
-    with tempfile.TemporaryDirectory(prefix="atr-shot-kv-") as tmp:
-        work = Path(tmp)
-        os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
-        home = Path(tempfile.mkdtemp(prefix="atr-kv-g-"))  # short: gpg-agent's socket
-        os.chmod(home, 0o700)
-        maker = KeyMaker(home)
-        try:
-            with xvfb(args.display), AgentProcess(work / "agent") as agent:
-                stage_agent(agent, work, maker)
-                app = QApplication([sys.argv[0]])
-                configure_application(app)
-                loop = qasync.QEventLoop(app)
-                asyncio.set_event_loop(loop)
-                with loop:
-                    loop.run_until_complete(stage_desktop(agent, maker, args.out_dir))
-        finally:
-            subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
-            shutil.rmtree(home, ignore_errors=True)
+    home = Path(tempfile.mkdtemp(prefix="atr-kv-g-"))  # short: gpg-agent's socket
+    os.chmod(home, 0o700)
+    maker = KeyMaker(home)
+    try:
+        with (
+            screenshot_workdir("atr-shot-kv-", args.display) as work,
+            AgentProcess(work / "agent") as agent,
+        ):
+            stage_agent(agent, work, maker)
+            run_desktop(stage_desktop(agent, maker, args.out_dir))
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
+        shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

@@ -16,24 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import keyring
-import qasync
-from keyring.backends import null
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QWidget
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
-from desktop.app import DesktopApp, configure_application  # noqa: E402
+from desktop.app import DesktopApp  # noqa: E402
 from desktop.keystore import Keystore  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
-from scripts.screenshot_desktop import until, xvfb  # noqa: E402
+from scripts.screenshot_desktop import run_desktop, screenshot_workdir, until  # noqa: E402
 from tests.integration.dist_tree import make_tree  # noqa: E402
 from tests.integration.distribute_support import (  # noqa: E402
     add_voters,
@@ -148,27 +143,21 @@ def main() -> int:
     parser.add_argument("--display", default=":96")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs/screenshots")
     args = parser.parse_args()
-    keyring.set_keyring(null.Keyring())  # type: ignore[no-untyped-call] # never the machine's
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="atr-shot-tr-") as tmp:
-        work = Path(tmp)
-        os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
-        config = {
-            "vote_min_hours_floor": 2.0 / 3600,
-            "scheduler_interval_seconds": 0.5,
-            "announce_delay_minutes": 0,
-            "git_local_allowed": True,
-            "publish_retry_seconds": 0.2,
-        }
-        with xvfb(args.display), AgentProcess(work / "agent", workers=2, config=config) as agent:
-            stage_agent(agent, work)
-            project_page(agent, args.out_dir / "project-page.png")
-            app = QApplication([sys.argv[0]])
-            configure_application(app)
-            loop = qasync.QEventLoop(app)
-            asyncio.set_event_loop(loop)
-            with loop:
-                loop.run_until_complete(stage_desktop(agent, args.out_dir))
+    config = {
+        "vote_min_hours_floor": 2.0 / 3600,
+        "scheduler_interval_seconds": 0.5,
+        "announce_delay_minutes": 0,
+        "git_local_allowed": True,
+        "publish_retry_seconds": 0.2,
+    }
+    with (
+        screenshot_workdir("atr-shot-tr-", args.display) as work,
+        AgentProcess(work / "agent", workers=2, config=config) as agent,
+    ):
+        stage_agent(agent, work)
+        project_page(agent, args.out_dir / "project-page.png")
+        run_desktop(stage_desktop(agent, args.out_dir))
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0
 
