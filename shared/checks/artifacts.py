@@ -14,15 +14,18 @@ path alone (no file is opened)::
 A companion (signature, checksum, SBOM) belongs to the file whose path it
 extends; :func:`companions` finds them for an artifact. Archive formats that the
 archive checks read are told by :func:`archive_format`; the root folder a source
-archive should unpack to by :func:`expected_roots`.
+archive should unpack to by :func:`expected_roots`. :func:`release_files` lists a release
+folder's files by those release paths.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
@@ -299,3 +302,16 @@ def companions(artifact: str, paths: Iterable[str]) -> Companions:
         elif suffix == SBOM_SUFFIX:
             sbom = path
     return Companions(tuple(signatures), tuple(binary), checksums, sbom)
+
+
+def release_files(directory: Path) -> dict[str, Path]:
+    """The regular files under ``directory`` by release path (``/``-separated, relative),
+    in sorted order; symbolic links to folders are not followed."""
+    files: dict[str, Path] = {}
+    for root, dirs, names in os.walk(directory, followlinks=False):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root, name)
+            if path.is_file():
+                files[path.relative_to(directory).as_posix()] = path
+    return files

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from shared.checks.artifacts import (
     companions,
     find_artifacts,
     is_source_archive,
+    release_files,
 )
 from shared.checks.digests import file_digests
 from shared.openpgp.gnupg import Keyring, shared_keyrings
@@ -45,18 +45,6 @@ MAX_KEYS_FILE_BYTES = 16 * 1024 * 1024
 _SBOM_ALGORITHMS = frozenset({"sha256", "sha512"})
 """As :data:`shared.checks.checksums.SBOM_ALGORITHMS`."""
 _TAR_FORMATS = frozenset({ArchiveFormat.TAR_GZ, ArchiveFormat.TAR_BZ2, ArchiveFormat.TAR_XZ})
-
-
-def _walk(directory: Path) -> dict[str, Path]:
-    """The files under ``directory`` by release path, as the runner lists them."""
-    files: dict[str, Path] = {}
-    for root, dirs, names in os.walk(directory, followlinks=False):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(root, name)
-            if path.is_file():
-                files[path.relative_to(directory).as_posix()] = path
-    return files
 
 
 def _keys_blocks_import(keys_file: Path) -> None:
@@ -102,7 +90,7 @@ def prefetching(directory: Path, keys_file: Path | None) -> Iterator[None]:
     with shared_keyrings():
         threads: list[threading.Thread] = []
         try:
-            files = _walk(directory) if directory.is_dir() else {}
+            files = release_files(directory) if directory.is_dir() else {}
         except OSError:
             files = {}
         if keys_file is None and "KEYS" in files:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
-import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -29,7 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.checks.artifacts import archive_stem, find_artifacts, is_source_archive
+from shared.checks.artifacts import (
+    archive_stem,
+    find_artifacts,
+    is_source_archive,
+    release_files,
+)
 from shared.checks.base import CheckInputs, CheckModule, CheckResult, Recorder, Scope, Status
 from shared.checks.digests import clear_digest_cache
 from shared.checks.policy import UNIGNORABLE_CHECKS, Policy
@@ -198,17 +202,6 @@ def _guess_project_version(files: Iterable[str]) -> tuple[str, str]:
     return "unknown", "0"
 
 
-def _walk(directory: Path) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    for root, dirs, names in os.walk(directory, followlinks=False):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(root, name)
-            if path.is_file():
-                files[path.relative_to(directory).as_posix()] = path
-    return files
-
-
 def inputs_from_directory(
     directory: Path,
     keys_file: Path | None = None,
@@ -226,7 +219,7 @@ def inputs_from_directory(
     """
     if not directory.is_dir():
         raise ValidationError(f"{directory} is not a directory", hint="give the folder to check")
-    files = _walk(directory)
+    files = release_files(directory)
     if keys_file is None and "KEYS" in files:
         keys_file = files.pop("KEYS")
     keys: tuple[str, ...] = ()
