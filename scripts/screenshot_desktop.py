@@ -29,7 +29,7 @@ from typing import Any
 import keyring
 import qasync
 from keyring.backends import null
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
@@ -83,6 +83,14 @@ def screenshot_workdir(prefix: str, display: str) -> Iterator[Path]:
         os.environ["ATR_DESKTOP_HOME"] = str(work / "desktop-home")
         with xvfb(display):
             yield work
+
+
+def grab(widget: QWidget, out: Path) -> None:
+    """Save a PNG of ``widget`` as it is on screen."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not widget.grab().save(str(out), "PNG"):
+        raise SystemExit(f"could not write {out}")
+    print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
 
 
 def run_desktop(stage: Coroutine[Any, Any, object]) -> None:

@@ -30,8 +30,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QWidget
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
@@ -42,7 +40,7 @@ from desktop.settings import Settings  # noqa: E402
 from desktop.viewmodels.distribution import DistributionViewModel  # noqa: E402
 from desktop.views.distribution_view import DistributionWindow  # noqa: E402
 from desktop.views.main_window import MainWindow  # noqa: E402
-from scripts.screenshot_desktop import run_desktop, screenshot_workdir  # noqa: E402
+from scripts.screenshot_desktop import grab, run_desktop, screenshot_workdir  # noqa: E402
 from shared.lifecycle import Phase  # noqa: E402
 from tests.integration.distribute_support import (  # noqa: E402
     VOTE_SECONDS,
@@ -119,13 +117,6 @@ def states(vm: DistributionViewModel) -> str:
     )
     state = f"{status.kind} {status.state}" if status is not None else "no status"
     return f"{vm.phase}, {state}: {files or 'no file shown'}"
-
-
-def grab(widget: QWidget, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not widget.grab().save(str(out), "PNG"):
-        raise SystemExit(f"could not write {out}")
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
 
 
 async def open_release(window: MainWindow, version: str) -> DistributionWindow:

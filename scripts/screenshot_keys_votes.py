@@ -27,8 +27,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QWidget
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
@@ -37,7 +35,12 @@ from desktop.keystore import Keystore  # noqa: E402
 from desktop.models.releases import TreeNode  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
 from desktop.views.main_window import MainWindow  # noqa: E402
-from scripts.screenshot_desktop import run_desktop, screenshot_workdir, until  # noqa: E402
+from scripts.screenshot_desktop import (  # noqa: E402
+    grab,
+    run_desktop,
+    screenshot_workdir,
+    until,
+)
 from tests.integration.vote_support import (  # noqa: E402
     add_member,
     ballot,
@@ -105,13 +108,6 @@ def vote_and_pass(agent: AgentProcess, work: Path, voters: list[Any]) -> None:
                        json={"signed": signed})  # fmt: skip
             assert r.status_code == 201, r.text
     agent.cli("vote", "close", PROJECT, EARLIER, "--reason", "all votes are in")
-
-
-def grab(widget: QWidget, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not widget.grab().save(str(out), "PNG"):
-        raise SystemExit(f"could not write {out}")
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
 
 
 async def stage_desktop(agent: AgentProcess, maker: KeyMaker, out_dir: Path) -> None:

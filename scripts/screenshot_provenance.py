@@ -18,8 +18,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-from PySide6.QtWidgets import QWidget
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
@@ -27,7 +25,12 @@ from desktop.app import DesktopApp  # noqa: E402
 from desktop.keystore import Keystore  # noqa: E402
 from desktop.models.releases import TreeNode  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
-from scripts.screenshot_desktop import run_desktop, screenshot_workdir, until  # noqa: E402
+from scripts.screenshot_desktop import (  # noqa: E402
+    grab,
+    run_desktop,
+    screenshot_workdir,
+    until,
+)
 from tests.integration.distribute_support import VOTE_SECONDS, add_voters, passed_release  # noqa: E402
 from tests.integration.vote_support import client  # noqa: E402
 from tests.support.agent import PROJECT, AgentProcess  # noqa: E402
@@ -51,13 +54,6 @@ def stage_agent(agent: AgentProcess, work: Path) -> None:
         active = next(k for k in keys if k["use"] == "attestation" and k["state"] == "active")
         r = c.post(f"/automation-keys/{active['fingerprint']}/rotate", json={"reason": "yearly"})
         assert r.status_code == 200, r.text
-
-
-def grab(widget: QWidget, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not widget.grab().save(str(out), "PNG"):
-        raise SystemExit(f"could not write {out}")
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
 
 
 async def stage_desktop(agent: AgentProcess, out_dir: Path) -> None:

@@ -20,15 +20,18 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtWidgets import QWidget
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repository's packages come first
 
 from desktop.app import DesktopApp  # noqa: E402
 from desktop.keystore import Keystore  # noqa: E402
 from desktop.settings import Settings  # noqa: E402
-from scripts.screenshot_desktop import run_desktop, screenshot_workdir, until  # noqa: E402
+from scripts.screenshot_desktop import (  # noqa: E402
+    grab,
+    run_desktop,
+    screenshot_workdir,
+    until,
+)
 from tests.integration.dist_tree import make_tree  # noqa: E402
 from tests.integration.distribute_support import (  # noqa: E402
     add_voters,
@@ -88,13 +91,6 @@ def stage_agent(agent: AgentProcess, work: Path) -> None:
     r = deliver(agent, push_payload("v5.0.0-rc1", commits["v5.0.0-rc1"], clone_url=str(bare)))
     assert r.status_code == 202, r.text
     wait_event(agent, "release.signatures_requested", version="5.0.0")
-
-
-def grab(widget: QWidget, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not widget.grab().save(str(out), "PNG"):
-        raise SystemExit(f"could not write {out}")
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
 
 
 async def stage_desktop(agent: AgentProcess, out_dir: Path) -> None:
